@@ -1,0 +1,40 @@
+/**
+ * `/flush [app] [host]`: empties PM2 logs (report 001: a disk at 76% from logs) and says how
+ * much space came back. `/flush stb` with a host's name flushes every app on that host.
+ */
+import { z } from "zod";
+import { formatBytes } from "../src/duration.js";
+import type { Host } from "../src/hosts/inventory.js";
+import { appName, hostName } from "../src/pipeline/args.js";
+import { defineCommand } from "../src/pipeline/command.js";
+import type { Context } from "../src/pipeline/context.js";
+
+export default defineCommand({
+  name: "flush",
+  summary: { id: "Kosongkan log PM2", en: "Empty PM2 logs" },
+  usage: "[app] [host]",
+  role: "operator",
+  args: z.object({ app: appName.optional(), host: hostName.optional() }),
+  parse(tokens, ctx) {
+    if (tokens.length > 2) return "too_many";
+    const [first, second] = tokens;
+    // A lone token naming a host (and not an app) means "every app on that host".
+    if (first !== undefined && second === undefined && ctx.config.hosts.some((h) => h.name === first)) return { host: first };
+    return { app: first, host: second };
+  },
+  async run(ctx, { app, host }) {
+    if (app) {
+      const found = await ctx.hosts.findApp(app, host, "flush", ctx.exec);
+      return { host: found.host.name, text: await flushOn(ctx, found.host, app) };
+    }
+    const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
+    const lines = await Promise.all(hosts.map((h) => flushOn(ctx, h, undefined)));
+    return { host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined), text: lines.join("\n") };
+  },
+});
+
+async function flushOn(ctx: Context, host: Host, app: string | undefined): Promise<string> {
+  const processes = await host.pm2.list(ctx.exec);
+  const freed = await host.pm2.flush(app, processes, ctx.exec);
+  return ctx.t("flush.done", { what: app ? `\`${app}\`` : ctx.t("flush.all"), host: host.name, freed: formatBytes(freed) });
+}

@@ -1,0 +1,11 @@
+/** Every chat command, in the order /help lists them. One file per command in this folder. */
+import type { Command } from "../src/pipeline/command.js";
+import audit from "./audit.js";
+import flush from "./flush.js";
+import help from "./help.js";
+import logs from "./logs.js";
+import restart from "./restart.js";
+import status from "./status.js";
+import whoami from "./whoami.js";
+
+export const commands: readonly Command[] = [help, status, logs, restart, flush, whoami, audit];

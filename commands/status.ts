@@ -1,0 +1,73 @@
+/** `/status [host]`: every app's state and each host's load, memory and disk, in one message. */
+import { z } from "zod";
+import { formatBytes, formatDuration } from "../src/duration.js";
+import { isJagaError } from "../src/errors.js";
+import type { Host } from "../src/hosts/inventory.js";
+import { groupApps, type Pm2App } from "../src/ops/pm2.js";
+import { readVitals, type Vitals } from "../src/ops/vitals.js";
+import { hostName } from "../src/pipeline/args.js";
+import { defineCommand } from "../src/pipeline/command.js";
+import type { Context } from "../src/pipeline/context.js";
+
+export default defineCommand({
+  name: "status",
+  aliases: ["st"],
+  summary: { id: "Status aplikasi dan host", en: "Apps and hosts at a glance" },
+  usage: "[host]",
+  role: "viewer",
+  args: z.object({ host: hostName.optional() }),
+  positional: ["host"],
+  async run(ctx, { host }) {
+    const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
+    // Hosts are asked in parallel; one slow or dead host never holds up or fails the others.
+    const sections = await Promise.all(hosts.map((h) => hostSection(ctx, h)));
+    return { text: sections.join("\n\n"), host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
+  },
+});
+
+async function hostSection(ctx: Context, host: Host): Promise<string> {
+  const paths = ["/", ...(host.config.pm2Home ? [host.config.pm2Home] : [])];
+  const [vitals, list] = await Promise.allSettled([readVitals(host.executor, paths, ctx.exec), host.pm2.list(ctx.exec)]);
+  const lines = [vitals.status === "fulfilled" ? vitalsLine(ctx, host.name, vitals.value) : ctx.t("status.host_vitals_unknown", { host: host.name })];
+  if (list.status === "rejected") {
+    const err: unknown = list.reason;
+    if (!isJagaError(err)) throw err;
+    lines.push(ctx.t(err.code, err.params));
+  } else if (list.value.length === 0) {
+    lines.push(ctx.t("host.no_apps", { host: host.name }));
+  } else {
+    for (const app of groupApps(list.value)) lines.push(appLine(ctx, app));
+  }
+  return lines.join("\n");
+}
+
+function vitalsLine(ctx: Context, host: string, v: Vitals): string {
+  const memUsed = v.memTotalBytes - v.memAvailableBytes;
+  const memPct = v.memTotalBytes > 0 ? Math.round((memUsed / v.memTotalBytes) * 100) : 0;
+  return ctx.t("status.host", {
+    host,
+    load: v.load.map((l) => l.toFixed(2)).join(" "),
+    cores: v.cores,
+    mem: `${memPct}% (${formatBytes(memUsed)}/${formatBytes(v.memTotalBytes)})`,
+    disk: v.disks.map((d) => `${d.mount} ${d.usedPercent}%${d.usedPercent >= 80 ? " ⚠️" : ""}`).join(", ") || "?",
+  });
+}
+
+const ICONS: Record<string, string> = { online: "✅", stopped: "⏸️", errored: "❌", "waiting restart": "🔁", launching: "🔁", stopping: "⏹️" };
+
+function appLine(ctx: Context, app: Pm2App): string {
+  const name = app.instances > 1 ? `${app.name} ×${app.instances}` : app.name;
+  const icon = ICONS[app.status] ?? "❔";
+  // Report 000: 16 restarts nobody noticed. Flag a restart count past the storm threshold.
+  const restarts = app.restarts > ctx.config.watch.restartStorm.restarts ? `${app.restarts} ⚠️` : app.restarts;
+  if (app.status !== "online") return ctx.t("status.app_down", { icon, app: name, status: app.status, restarts });
+  return ctx.t("status.app", {
+    icon,
+    app: name,
+    status: app.status,
+    uptime: app.startedAt ? formatDuration(ctx.clock.now() - app.startedAt) : "?",
+    restarts,
+    cpu: Math.round(app.cpu),
+    memory: formatBytes(app.memory),
+  });
+}

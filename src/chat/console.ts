@@ -1,0 +1,77 @@
+/**
+ * The console transport: one command per line on stdin, from the console operator (an admin:
+ * whoever holds the terminal holds the machine). Replies go to stdout; messages for the alert
+ * group print as lines starting with `[alert]`. End of input ends the transport, and Jaga with it.
+ *
+ * @example
+ * echo /status | JAGA_TRANSPORT=console npm start
+ */
+import { createInterface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import type { IncomingMessage, MessageHandler, Transport } from "./transport.js";
+
+export const CONSOLE_SENDER = "console";
+
+export class ConsoleTransport implements Transport {
+  readonly name = "console";
+  readonly ended: Promise<void>;
+  private endTransport!: () => void;
+  private stopped = false;
+  private seq = 0;
+  private rl?: ReturnType<typeof createInterface>;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly output: Writable,
+    private readonly alertChat: string,
+  ) {
+    this.ended = new Promise((resolve) => (this.endTransport = resolve));
+  }
+
+  start(handler: MessageHandler): Promise<void> {
+    const rl = createInterface({ input: this.input, crlfDelay: Infinity, terminal: false });
+    this.rl = rl;
+    // Lines are handled strictly in order, as typed; end of input waits for the last answer.
+    let queue = Promise.resolve();
+    rl.on("line", (line) => {
+      if (this.stopped) return;
+      const message: IncomingMessage = {
+        id: `console-${++this.seq}`,
+        chatId: CONSOLE_SENDER,
+        isGroup: false,
+        senderId: CONSOLE_SENDER,
+        text: line,
+        at: Date.now(),
+      };
+      queue = queue.then(() => handler(message)).catch(() => undefined);
+    });
+    rl.on("close", () => {
+      void queue.then(() => this.endTransport());
+    });
+    return Promise.resolve();
+  }
+
+  reply(_to: IncomingMessage, text: string): Promise<void> {
+    return this.write(`${text}\n`);
+  }
+
+  send(chatId: string, text: string): Promise<void> {
+    if (chatId === this.alertChat) {
+      return this.write(text.split("\n").map((l) => `[alert] ${l}\n`).join(""));
+    }
+    return this.write(`[to ${chatId}] ${text}\n`);
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.rl?.close();
+    return Promise.resolve();
+  }
+
+  private write(text: string): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.output.write(text)) resolve();
+      else this.output.once("drain", resolve);
+    });
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Wiring only: builds the parts from the config, starts them, and stops them in reverse order.
+ * No logic lives here; each part is tested on its own.
+ *
+ * @example
+ * const jaga = await startJaga({ config, input: process.stdin, output: process.stdout, log });
+ * await jaga.stopped; // console end of input, or jaga.stop() from a signal handler
+ */
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { commands as allCommands } from "../commands/index.js";
+import { ConsoleTransport } from "./chat/console.js";
+import { DEFAULT_ALERT_CHAT, type Transport } from "./chat/transport.js";
+import { systemClock, type Clock } from "./clock.js";
+import type { Config } from "./config/load.js";
+import type { HostConfig } from "./config/schema.js";
+import type { Executor } from "./hosts/executor.js";
+import { Inventory, type ExecutorFactory } from "./hosts/inventory.js";
+import { LocalExecutor } from "./hosts/local.js";
+import type { Logger } from "./log.js";
+import type { Command } from "./pipeline/command.js";
+import { Directory } from "./pipeline/people.js";
+import { Pipeline } from "./pipeline/pipeline.js";
+import { openSqliteStore } from "./store/sqlite.js";
+import type { Store } from "./store/store.js";
+
+export interface StartOptions {
+  config: Config;
+  log: Logger;
+  input: Readable;
+  output: Writable;
+  clock?: Clock;
+  commands?: readonly Command[];
+  makeExecutor?: ExecutorFactory;
+  /** How long shutdown waits for running commands before closing anyway. */
+  drainTimeoutMs?: number;
+}
+
+export interface Jaga {
+  readonly pipeline: Pipeline;
+  readonly store: Store;
+  readonly hosts: Inventory;
+  readonly transport: Transport;
+  /** Resolves once Jaga has stopped, whatever stopped it. */
+  readonly stopped: Promise<void>;
+  stop(reason?: string): Promise<void>;
+}
+
+export function defaultExecutorFactory(host: HostConfig): Executor {
+  if (host.local) return new LocalExecutor();
+  throw new Error(`host ${host.name}: SSH hosts are not supported by this build`);
+}
+
+export async function startJaga(options: StartOptions): Promise<Jaga> {
+  const { config, log } = options;
+  const clock = options.clock ?? systemClock;
+  const store = openSqliteStore(join(config.dataDir, "jaga.db"));
+  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory);
+  const pipeline = new Pipeline({
+    commands: options.commands ?? allCommands,
+    directory: new Directory(config),
+    hosts,
+    store,
+    config,
+    clock,
+    log,
+  });
+  const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
+  const transport: Transport = new ConsoleTransport(options.input, options.output, alertChat);
+
+  let stopping: Promise<void> | undefined;
+  let markStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (markStopped = resolve));
+
+  const stop = (reason = "stop"): Promise<void> => {
+    stopping ??= (async () => {
+      log.info({ reason }, "stopping");
+      await transport.stop();
+      const drained = await Promise.race([
+        pipeline.drain().then(() => true),
+        clock.sleep(options.drainTimeoutMs ?? 10_000).then(() => false),
+      ]);
+      if (!drained) log.warn("commands still running at shutdown were abandoned");
+      await hosts.close();
+      await store.close();
+      log.info("stopped");
+      markStopped();
+    })();
+    return stopping;
+  };
+
+  await transport.start(async (message) => {
+    const reply = await pipeline.handle(message);
+    if (reply !== null) await transport.reply(message, reply);
+  });
+  void transport.ended.then(() => stop("end of input"));
+  log.info({ transport: transport.name, hosts: config.hosts.map((h) => h.name), config: config.source ?? "defaults" }, "Jaga started");
+  return { pipeline, store, hosts, transport, stopped, stop };
+}

@@ -1,0 +1,234 @@
+/**
+ * PM2 on one host, driven through its CLI over the host's executor.
+ *
+ * Why the CLI and not PM2's programmatic API: the API needs PM2's socket on the same machine;
+ * the CLI works the same locally and over SSH, so one code path serves every host.
+ *
+ * Two traps handled here:
+ * - Running pm2 with the wrong PM2_HOME silently starts a new, empty daemon. We look for the
+ *   daemon's socket first and say "PM2 is not running" instead of answering "no apps".
+ * - `pm2 jlist` carries each app's whole environment (`pm2_env`, secrets included). The zod
+ *   schema below keeps only the fields Jaga shows; the rest is dropped at the parse.
+ *
+ * @example
+ * const pm2 = new Pm2({ host: "local", executor, bin: "pm2", home: "/root/.pm2" });
+ * const apps = await pm2.list();
+ */
+import { z } from "zod";
+import { JagaError } from "../errors.js";
+import type { ExecOptions, ExecResult, Executor } from "../hosts/executor.js";
+
+export interface Pm2Target {
+  host: string;
+  executor: Executor;
+  bin: string;
+  /** PM2_HOME; when unset pm2 uses its own default on that host. */
+  home?: string;
+  /** Per pm2 call; the pipeline's own timeout usually ends things first. */
+  timeoutMs?: number;
+}
+
+/** One PM2 process (one instance of a cluster app). */
+export interface Pm2Process {
+  name: string;
+  pmId: number;
+  pid: number | null;
+  status: string;
+  /** Epoch ms of the last (re)start, when PM2 knows it. */
+  startedAt: number | null;
+  restarts: number;
+  unstableRestarts: number;
+  cpu: number;
+  memory: number;
+  execMode: string;
+  outLog: string | null;
+  errLog: string | null;
+}
+
+const num = z.number().finite().catch(0);
+const processSchema = z.object({
+  name: z.string(),
+  pm_id: z.number().int(),
+  pid: z.number().int().nullish().catch(null),
+  monit: z.object({ cpu: num, memory: num }).partial().nullish().catch(null),
+  pm2_env: z.object({
+    status: z.string().catch("unknown"),
+    pm_uptime: z.number().nullish().catch(null),
+    restart_time: num,
+    unstable_restarts: num,
+    exec_mode: z.string().catch("fork_mode"),
+    pm_out_log_path: z.string().nullish().catch(null),
+    pm_err_log_path: z.string().nullish().catch(null),
+  }),
+});
+const listSchema = z.array(processSchema);
+
+/** Strips terminal colour codes; PM2 colours its output even into a pipe. */
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
+
+export class Pm2 {
+  constructor(readonly target: Pm2Target) {}
+
+  /** Every PM2 process on the host. Empty means a running daemon with no apps. */
+  async list(options: ExecOptions = {}): Promise<Pm2Process[]> {
+    await this.ensureDaemon(options);
+    const r = await this.exec(["jlist"], options);
+    return parseJlist(r.stdout, this.target.host);
+  }
+
+  async restart(name: string, options: ExecOptions = {}): Promise<void> {
+    await this.exec(["restart", name], options);
+  }
+
+  /** Empties the logs of one app, or of every app; returns the bytes freed. */
+  async flush(name: string | undefined, processes: Pm2Process[], options: ExecOptions = {}): Promise<number> {
+    const files = processes
+      .filter((p) => name === undefined || p.name === name)
+      .flatMap((p) => [p.outLog, p.errLog])
+      .filter((f): f is string => !!f && f !== "/dev/null");
+    const unique = [...new Set(files)];
+    const before = await this.sizeOf(unique, options);
+    await this.exec(name === undefined ? ["flush"] : ["flush", name], options);
+    const after = await this.sizeOf(unique, options);
+    return Math.max(0, before - after);
+  }
+
+  /** The last `lines` lines of the app's error log, oldest first, without PM2's decoration. */
+  async errorLines(name: string, lines: number, options: ExecOptions = {}): Promise<string[]> {
+    const r = await this.exec(["logs", name, "--nostream", "--lines", String(lines), "--err"], options);
+    return parseLogLines(r.stdout);
+  }
+
+  private async sizeOf(files: string[], options: ExecOptions): Promise<number> {
+    if (files.length === 0) return 0;
+    // A missing file only makes stat complain on stderr; the sizes it did print still count.
+    const r = await this.target.executor.run(["stat", "-c", "%s", "--", ...files], this.execOptions(options));
+    return r.stdout
+      .split("\n")
+      .map((l) => Number(l.trim()))
+      .filter((n) => Number.isFinite(n) && n > 0)
+      .reduce((a, b) => a + b, 0);
+  }
+
+  private async ensureDaemon(options: ExecOptions): Promise<void> {
+    const home = this.target.home;
+    if (!home) return;
+    const r = await this.target.executor.run(["test", "-S", `${home}/rpc.sock`], this.execOptions(options));
+    throwIfAborted(r, options);
+    if (r.code !== 0) throw new JagaError("pm2.not_running", { host: this.target.host, home });
+  }
+
+  private argv(args: string[]): string[] {
+    const { bin, home } = this.target;
+    return home ? ["env", `PM2_HOME=${home}`, bin, ...args] : [bin, ...args];
+  }
+
+  private execOptions(options: ExecOptions): ExecOptions {
+    return { timeoutMs: this.target.timeoutMs ?? 20_000, ...options };
+  }
+
+  private async exec(args: string[], options: ExecOptions): Promise<ExecResult> {
+    const r = await this.target.executor.run(this.argv(args), this.execOptions(options));
+    throwIfAborted(r, options);
+    const { host, bin } = this.target;
+    if (r.timedOut) throw new JagaError("pm2.failed", { host, detail: "timeout" }, `pm2 ${args[0]} timed out`);
+    if (r.code === 127) throw new JagaError("pm2.not_found", { host, bin }, r.stderr.trim());
+    if (r.code !== 0) {
+      const detail = lastLine(r.stderr) || lastLine(r.stdout) || `exit ${r.code}`;
+      throw new JagaError("pm2.failed", { host, detail: detail.slice(0, 200) }, r.stderr.slice(0, 2000));
+    }
+    return r;
+  }
+}
+
+function throwIfAborted(r: ExecResult, options: ExecOptions): void {
+  if (r.timedOut && options.signal?.aborted) throw options.signal.reason;
+}
+
+function lastLine(text: string): string {
+  const lines = text.replace(ANSI, "").split("\n").map((l) => l.trim()).filter(Boolean);
+  return lines.at(-1) ?? "";
+}
+
+/** Parses `pm2 jlist`, which may be preceded by daemon chatter on its first run. */
+export function parseJlist(stdout: string, host: string): Pm2Process[] {
+  const start = stdout.search(/^\[/m);
+  let json: unknown;
+  try {
+    json = JSON.parse(start >= 0 ? stdout.slice(start) : stdout);
+  } catch {
+    throw new JagaError("pm2.bad_output", { host }, `jlist is not JSON: ${stdout.slice(0, 200)}`);
+  }
+  const parsed = listSchema.safeParse(json);
+  if (!parsed.success) throw new JagaError("pm2.bad_output", { host }, parsed.error.message.slice(0, 500));
+  return parsed.data.map((p) => ({
+    name: p.name,
+    pmId: p.pm_id,
+    pid: p.pid && p.pid > 0 ? p.pid : null,
+    status: p.pm2_env.status,
+    startedAt: p.pm2_env.pm_uptime ?? null,
+    restarts: p.pm2_env.restart_time,
+    unstableRestarts: p.pm2_env.unstable_restarts,
+    cpu: p.monit?.cpu ?? 0,
+    memory: p.monit?.memory ?? 0,
+    execMode: p.pm2_env.exec_mode,
+    outLog: p.pm2_env.pm_out_log_path ?? null,
+    errLog: p.pm2_env.pm_err_log_path ?? null,
+  }));
+}
+
+/** Turns `pm2 logs --nostream` output into plain log lines. */
+export function parseLogLines(stdout: string): string[] {
+  // PM2 prefixes each line with `<pm_id>|<name, cut to the column width> | `.
+  const prefix = /^\d+\|[^|]*\|\s?/;
+  return stdout
+    .replace(ANSI, "")
+    .split("\n")
+    .filter((l) => !l.startsWith("[TAILING]") && !/ last \d+ lines:$/.test(l))
+    .map((l) => l.replace(prefix, ""))
+    .filter((l) => l.trim() !== "");
+}
+
+/** One line per app: cluster instances folded together, as an admin thinks of them. */
+export interface Pm2App {
+  name: string;
+  instances: number;
+  /** The worst status among the instances. */
+  status: string;
+  startedAt: number | null;
+  restarts: number;
+  cpu: number;
+  memory: number;
+  pids: number[];
+}
+
+const STATUS_RANK: Record<string, number> = { online: 0, launching: 1, stopping: 2, stopped: 3, "waiting restart": 4, errored: 5 };
+
+export function groupApps(processes: Pm2Process[]): Pm2App[] {
+  const byName = new Map<string, Pm2App>();
+  for (const p of processes) {
+    const app = byName.get(p.name);
+    if (!app) {
+      byName.set(p.name, {
+        name: p.name,
+        instances: 1,
+        status: p.status,
+        startedAt: p.startedAt,
+        restarts: p.restarts,
+        cpu: p.cpu,
+        memory: p.memory,
+        pids: p.pid ? [p.pid] : [],
+      });
+      continue;
+    }
+    app.instances++;
+    if ((STATUS_RANK[p.status] ?? 6) > (STATUS_RANK[app.status] ?? 6)) app.status = p.status;
+    if (p.startedAt !== null && (app.startedAt === null || p.startedAt > app.startedAt)) app.startedAt = p.startedAt;
+    app.restarts += p.restarts;
+    app.cpu += p.cpu;
+    app.memory += p.memory;
+    if (p.pid) app.pids.push(p.pid);
+  }
+  return [...byName.values()];
+}

@@ -1,0 +1,70 @@
+/**
+ * Host vitals read from /proc and df, the same on a VPS, a set-top box (BusyBox) or over SSH.
+ *
+ * @example
+ * const v = await readVitals(executor, ["/", "/root/.pm2"]);
+ * v.disks[0].usedPercent; // 76
+ */
+import type { ExecOptions, Executor } from "../hosts/executor.js";
+
+export interface Disk {
+  mount: string;
+  usedPercent: number;
+  sizeBytes: number;
+  usedBytes: number;
+}
+
+export interface Vitals {
+  load: [number, number, number];
+  cores: number;
+  memTotalBytes: number;
+  memAvailableBytes: number;
+  disks: Disk[];
+}
+
+/** Reads load, memory and the disks that hold `paths` (deduplicated by mount). */
+export async function readVitals(executor: Executor, paths: string[], options: ExecOptions = {}): Promise<Vitals> {
+  const opts = { timeoutMs: 10_000, ...options };
+  const [proc, cores, df] = await Promise.all([
+    executor.run(["cat", "/proc/loadavg", "/proc/meminfo"], opts),
+    executor.run(["nproc"], opts),
+    executor.run(["df", "-P", "-k", ...paths], opts),
+  ]);
+  if (proc.code !== 0) throw new Error(`cannot read /proc: ${proc.stderr.trim()}`);
+  return { ...parseProc(proc.stdout), cores: Number(cores.stdout.trim()) || 1, disks: parseDf(df.stdout) };
+}
+
+export function parseProc(text: string): Pick<Vitals, "load" | "memTotalBytes" | "memAvailableBytes"> {
+  const [first = "", ...rest] = text.split("\n");
+  const loads = first.trim().split(/\s+/).slice(0, 3).map(Number);
+  const mem = new Map<string, number>();
+  for (const line of rest) {
+    const m = /^(\w+):\s+(\d+)\s*kB/.exec(line);
+    if (m) mem.set(m[1]!, Number(m[2]) * 1024);
+  }
+  const total = mem.get("MemTotal") ?? 0;
+  // MemAvailable appeared in Linux 3.14; older kernels get the classic estimate.
+  const available =
+    mem.get("MemAvailable") ?? (mem.get("MemFree") ?? 0) + (mem.get("Buffers") ?? 0) + (mem.get("Cached") ?? 0);
+  return {
+    load: [loads[0] ?? NaN, loads[1] ?? NaN, loads[2] ?? NaN],
+    memTotalBytes: total,
+    memAvailableBytes: available,
+  };
+}
+
+export function parseDf(text: string): Disk[] {
+  const disks = new Map<string, Disk>();
+  for (const line of text.split("\n").slice(1)) {
+    const m = /^(.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)%\s+(\/.*)$/.exec(line.trim());
+    if (!m) continue;
+    const mount = m[6]!;
+    disks.set(mount, {
+      mount,
+      sizeBytes: Number(m[2]) * 1024,
+      usedBytes: Number(m[3]) * 1024,
+      usedPercent: Number(m[5]),
+    });
+  }
+  return [...disks.values()];
+}

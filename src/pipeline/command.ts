@@ -1,0 +1,78 @@
+/**
+ * A chat command is one small module: a name, who may run it, a zod schema for its arguments,
+ * and `run`. Everything around it — parsing, roles, validation, timeout, reply, audit — is the
+ * pipeline's job, so a command contains only what it does.
+ *
+ * @example
+ * export default defineCommand({
+ *   name: "restart",
+ *   summary: { id: "Restart aplikasi PM2", en: "Restart a PM2 app" },
+ *   usage: "<app> [host]",
+ *   role: "operator",
+ *   args: z.object({ app: appName, host: hostName.optional() }),
+ *   positional: ["app", "host"],
+ *   async run(ctx, { app, host }) { ... return ctx.t("restart.done", {...}); },
+ * });
+ */
+import type { z } from "zod";
+import type { Role } from "../config/schema.js";
+import type { Lang } from "../i18n/index.js";
+import type { Context } from "./context.js";
+
+/** What a command answers: text, and the host it acted on (for the audit log). */
+export type Reply = string | { text: string; host?: string };
+
+export interface CommandSpec<A extends z.ZodObject> {
+  name: string;
+  aliases?: readonly string[];
+  summary: Record<Lang, string>;
+  /** The arguments part of the usage line, e.g. `<app> [lines] [host]`. */
+  usage?: string;
+  role: Role;
+  args: A;
+  /** Token i goes to key `positional[i]`; more tokens than keys is "too many arguments". */
+  positional?: readonly string[];
+  /** Overrides `positional` when tokens need interpreting (e.g. a number or a host name). */
+  parse?: (tokens: string[], ctx: Context) => Record<string, unknown> | "too_many";
+  /** Overrides the config's `commandTimeout`. */
+  timeoutMs?: number;
+  run(ctx: Context, args: z.output<A>): Promise<Reply>;
+}
+
+export interface Command {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly summary: Record<Lang, string>;
+  readonly usage: string;
+  readonly role: Role;
+  readonly timeoutMs?: number;
+  readonly schema: z.ZodObject;
+  toRaw(tokens: string[], ctx: Context): Record<string, unknown> | "too_many";
+  run(ctx: Context, args: unknown): Promise<Reply>;
+}
+
+export function defineCommand<A extends z.ZodObject>(spec: CommandSpec<A>): Command {
+  const positional = spec.positional ?? [];
+  return {
+    name: spec.name,
+    aliases: spec.aliases ?? [],
+    summary: spec.summary,
+    usage: spec.usage ? `/${spec.name} ${spec.usage}` : `/${spec.name}`,
+    role: spec.role,
+    timeoutMs: spec.timeoutMs,
+    schema: spec.args,
+    toRaw(tokens, ctx) {
+      if (spec.parse) return spec.parse(tokens, ctx);
+      if (tokens.length > positional.length) return "too_many";
+      return Object.fromEntries(tokens.map((t, i) => [positional[i]!, t]));
+    },
+    run: (ctx, args) => spec.run(ctx, args as z.output<A>),
+  };
+}
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+/** True when `role` may run what needs `needed`. */
+export function allows(role: Role, needed: Role): boolean {
+  return RANK[role] >= RANK[needed];
+}

@@ -1,0 +1,33 @@
+/**
+ * The context a command runs in: who asked, in which language, and the parts it may use.
+ * Built fresh for every message by the pipeline.
+ */
+import type { IncomingMessage } from "../chat/transport.js";
+import type { Clock } from "../clock.js";
+import type { Config } from "../config/load.js";
+import type { ExecOptions } from "../hosts/executor.js";
+import type { Inventory } from "../hosts/inventory.js";
+import type { Lang, Translate } from "../i18n/index.js";
+import type { Logger } from "../log.js";
+import type { Store } from "../store/store.js";
+import type { Command } from "./command.js";
+import type { Person } from "./people.js";
+
+export interface Context {
+  readonly message: IncomingMessage;
+  readonly sender: Person;
+  readonly lang: Lang;
+  /** Translates into the sender's language. */
+  readonly t: Translate;
+  readonly hosts: Inventory;
+  readonly store: Store;
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Every command, for /help. */
+  readonly commands: readonly Command[];
+  /** Aborted when the command's time is up; pass `exec` to every host call. */
+  readonly signal: AbortSignal;
+  /** Executor options carrying `signal`: a timed-out command ends its remote processes too. */
+  readonly exec: ExecOptions;
+}

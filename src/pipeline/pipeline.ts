@@ -1,0 +1,244 @@
+/**
+ * One path for every message from every transport:
+ *
+ *   who is this → parse → which command → may they → validate (zod) → run with a timeout
+ *   → reply → audit
+ *
+ * Nothing a command throws escapes: an expected failure (JagaError) becomes its own short
+ * message, anything else becomes "something went wrong" with an id that the log also carries.
+ *
+ * @example
+ * const pipeline = new Pipeline({ commands, directory, hosts, store, config, clock, log });
+ * const reply = await pipeline.handle(message); // null: not for Jaga, stay silent
+ */
+import type { IncomingMessage } from "../chat/transport.js";
+import type { Clock } from "../clock.js";
+import type { Config } from "../config/load.js";
+import { errorId, isJagaError } from "../errors.js";
+import type { Inventory } from "../hosts/inventory.js";
+import { isMessageKey, translator, type Translate } from "../i18n/index.js";
+import type { Logger } from "../log.js";
+import type { Outcome, Store } from "../store/store.js";
+import { closest, echo, redact } from "../text.js";
+import { allows, type Command, type Reply } from "./command.js";
+import type { Context } from "./context.js";
+import { parseMessage } from "./parse.js";
+import type { Directory, Person } from "./people.js";
+import type { z } from "zod";
+
+export interface PipelineDeps {
+  commands: readonly Command[];
+  directory: Directory;
+  hosts: Inventory;
+  store: Store;
+  config: Config;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface PipelineCounters {
+  /** Messages from people not in the config: never answered. */
+  ignoredSenders: number;
+  handled: number;
+  failed: number;
+}
+
+class CommandTimeout extends Error {
+  constructor() {
+    super("command timed out");
+    this.name = "CommandTimeout";
+  }
+}
+
+interface Outcome_ {
+  text: string | null;
+  command: string;
+  args: Record<string, unknown>;
+  host: string | null;
+  outcome: Outcome;
+  errorId: string | null;
+}
+
+export class Pipeline {
+  readonly counters: PipelineCounters = { ignoredSenders: 0, handled: 0, failed: 0 };
+  private readonly byName = new Map<string, Command>();
+  private readonly inflight = new Set<Promise<unknown>>();
+
+  constructor(private readonly deps: PipelineDeps) {
+    for (const c of deps.commands) for (const n of [c.name, ...c.aliases]) this.byName.set(n, c);
+  }
+
+  /** Handles one message; resolves to the reply, or null when Jaga stays silent. */
+  handle(message: IncomingMessage): Promise<string | null> {
+    const p = this.process(message);
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p));
+    return p;
+  }
+
+  /** Waits for every message already being handled (graceful shutdown). */
+  async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private async process(message: IncomingMessage): Promise<string | null> {
+    const { directory, clock, log } = this.deps;
+    const sender = directory.lookup(message.senderId);
+    if (!sender) {
+      this.counters.ignoredSenders++;
+      log.debug({ chat: message.chatId }, "message from an unknown sender ignored");
+      return null;
+    }
+    const started = clock.now();
+    const t = translator(sender.language);
+    const result = await this.decide(message, sender, t);
+    if (result.text === null) return null;
+    this.counters.handled++;
+    if (result.outcome !== "ok") this.counters.failed++;
+    const durationMs = clock.now() - started;
+    try {
+      await this.deps.store.audit.add({
+        at: started,
+        actor: sender.id,
+        actorName: sender.name,
+        command: result.command,
+        args: redact(JSON.stringify(result.args)),
+        host: result.host,
+        outcome: result.outcome,
+        durationMs,
+        errorId: result.errorId,
+      });
+    } catch (err) {
+      // A full disk must not also cost the admin the answer.
+      log.error({ err }, "audit write failed");
+    }
+    log.info({ actor: sender.name, command: result.command, host: result.host, outcome: result.outcome, durationMs }, "command");
+    return redact(result.text);
+  }
+
+  private async decide(message: IncomingMessage, sender: Person, t: Translate): Promise<Outcome_> {
+    const base = { args: {}, host: null, errorId: null };
+    const parsed = parseMessage(message.text);
+    if (parsed.kind === "chat") {
+      // In a group people talk among themselves; in a direct chat, point the way.
+      const text = message.isGroup || message.text.trim() === "" ? null : t("parse.hint");
+      return { ...base, text, command: "", outcome: "ok" };
+    }
+    if (parsed.kind === "invalid") {
+      return { ...base, text: t(parsed.key, parsed.params), command: "?", outcome: "invalid" };
+    }
+    const command = this.byName.get(parsed.name);
+    if (!command) {
+      const names = this.deps.commands.filter((c) => allows(sender.role, c.role)).map((c) => c.name);
+      const suggestions = closest(parsed.name, names).map((n) => `*/${n}*`);
+      const text = [
+        t("command.unknown", { command: echo(parsed.name) }),
+        suggestions.length ? t("command.did_you_mean", { suggestions: suggestions.join(", ") }) : t("parse.hint"),
+      ].join("\n");
+      return { ...base, text, command: echo(parsed.name, 32), outcome: "invalid" };
+    }
+    const name = command.name;
+    if (!allows(sender.role, command.role)) {
+      const text = t("command.denied", { command: name, needed: t(`role.${command.role}`), role: t(`role.${sender.role}`) });
+      return { ...base, text, command: name, outcome: "denied" };
+    }
+
+    const controller = new AbortController();
+    const ctx = this.context(message, sender, t, controller.signal);
+    const usage = t("args.usage", { usage: command.usage });
+    const raw = command.toRaw(parsed.tokens, ctx);
+    if (raw === "too_many") {
+      const text = `${t("args.too_many", { command: name })}\n${usage}`;
+      return { ...base, text, command: name, args: { text: echo(parsed.rest, 120) }, outcome: "invalid" };
+    }
+    const valid = command.schema.safeParse(raw, { reportInput: true });
+    if (!valid.success) {
+      const problem = describeArgIssue(valid.error.issues[0]!, t);
+      return { ...base, text: `${t("args.invalid", { problem })}\n${usage}`, command: name, args: raw, outcome: "invalid" };
+    }
+    const args = valid.data;
+    const argHost = typeof args.host === "string" ? args.host : null;
+
+    const timeoutMs = command.timeoutMs ?? this.deps.config.commandTimeout;
+    try {
+      const reply = await this.runWithTimeout(command, ctx, args, timeoutMs, controller);
+      const { text, host } = typeof reply === "string" ? { text: reply, host: undefined } : reply;
+      return { text, command: name, args, host: host ?? argHost, outcome: "ok", errorId: null };
+    } catch (err) {
+      if (err instanceof CommandTimeout) {
+        const text = t("error.timeout", { command: name, seconds: Math.round(timeoutMs / 1000) });
+        return { text, command: name, args, host: argHost, outcome: "timeout", errorId: null };
+      }
+      if (isJagaError(err)) {
+        const suggestions = err.params.suggestions;
+        const text = [
+          t(err.code, err.params),
+          suggestions ? t("command.did_you_mean", { suggestions: String(suggestions).split(", ").map((s) => `\`${s}\``).join(", ") }) : "",
+        ]
+          .filter(Boolean)
+          .join("\n");
+        if (err.detail) this.deps.log.warn({ command: name, code: err.code, detail: err.detail }, "command failed");
+        return { text, command: name, args, host: argHost, outcome: "error", errorId: null };
+      }
+      const id = errorId();
+      this.deps.log.error({ err, errorId: id, command: name }, "command crashed");
+      return { text: t("error.internal", { id }), command: name, args, host: argHost, outcome: "error", errorId: id };
+    }
+  }
+
+  private async runWithTimeout(
+    command: Command,
+    ctx: Context,
+    args: unknown,
+    timeoutMs: number,
+    controller: AbortController,
+  ): Promise<Reply> {
+    const timer = new AbortController();
+    const running = command.run(ctx, args);
+    const expired = this.deps.clock.sleep(timeoutMs, timer.signal).then(() => {
+      throw new CommandTimeout();
+    });
+    try {
+      return await Promise.race([running, expired]);
+    } catch (err) {
+      if (err instanceof CommandTimeout) {
+        // Ends the command's processes (locally and over SSH); its late result is dropped.
+        controller.abort(err);
+        running.catch(() => undefined);
+      }
+      throw err;
+    } finally {
+      timer.abort();
+      expired.catch(() => undefined);
+    }
+  }
+
+  private context(message: IncomingMessage, sender: Person, t: Translate, signal: AbortSignal): Context {
+    const { hosts, store, config, clock, log, commands } = this.deps;
+    return {
+      message,
+      sender,
+      lang: sender.language,
+      t,
+      hosts,
+      store,
+      config,
+      clock,
+      log,
+      commands,
+      signal,
+      exec: { signal },
+    };
+  }
+}
+
+function describeArgIssue(issue: z.core.$ZodIssue, t: Translate): string {
+  const field = issue.path.map(String).join(".") || "?";
+  const input = (issue as { input?: unknown }).input;
+  if (issue.code === "invalid_type" && input === undefined) return t("args.required", { field });
+  if (isMessageKey(issue.message)) {
+    const params = (issue as { params?: Record<string, string | number> }).params ?? {};
+    return t(issue.message, { field, value: echo(String(input ?? "")), ...params });
+  }
+  return t("args.bad", { field });
+}
