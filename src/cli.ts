@@ -1,72 +1,47 @@
 #!/usr/bin/env node
 /**
- * The `jaga` command.
- *
- *   jaga [start]        run Jaga (the default)
- *   jaga config check   validate jaga.yaml and the environment, list every problem
- *   jaga version
+ * The `jaga` command. Each subcommand is a module in src/cli/ exporting `run(args)`, loaded
+ * only when used so `jaga version` does not pay for Baileys.
  */
 import { existsSync } from "node:fs";
-import { loadConfig } from "./config/load.js";
-import { createLogger } from "./log.js";
-import { startJaga } from "./main.js";
 import { VERSION } from "./version.js";
 
-const USAGE = `Usage: jaga [start | config check | version | help]
+type Subcommand = { summary: string; run: (args: string[]) => Promise<number> };
 
-Environment: JAGA_CONFIG (default ./jaga.yaml), JAGA_DATA_DIR (default ./data),
-JAGA_TRANSPORT (console), LOG_LEVEL (info). A .env file in the working directory is read first.`;
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  start: { summary: "run Jaga (the default)", run: (a) => import("./cli/start.js").then((m) => m.run(a)) },
+  config: { summary: "config check: validate jaga.yaml and the environment", run: (a) => import("./cli/config.js").then((m) => m.run(a)) },
+};
+
+function usage(): string {
+  const lines = Object.entries(SUBCOMMANDS).map(([name, s]) => `  jaga ${name.padEnd(8)} ${s.summary}`);
+  return [
+    "Usage: jaga [subcommand]",
+    ...lines,
+    "  jaga version",
+    "",
+    "Environment: JAGA_CONFIG (./jaga.yaml), JAGA_DATA_DIR (./data), JAGA_TRANSPORT, LOG_LEVEL.",
+    "A .env file in the working directory is read first; see .env.example.",
+  ].join("\n");
+}
 
 async function main(argv: string[]): Promise<number> {
   if (existsSync(".env")) process.loadEnvFile(".env");
-  const [cmd = "start", sub] = argv;
-  switch (cmd) {
-    case "version":
-    case "--version":
-      console.log(VERSION);
-      return 0;
-    case "help":
-    case "--help":
-    case "-h":
-      console.log(USAGE);
-      return 0;
-    case "config":
-      if (sub !== "check") break;
-      return configCheck();
-    case "start":
-      return start();
+  const [cmd = "start", ...rest] = argv;
+  if (cmd === "version" || cmd === "--version") {
+    console.log(VERSION);
+    return 0;
   }
-  console.error(`Unknown command: ${argv.join(" ")}\n\n${USAGE}`);
-  return 2;
-}
-
-function configCheck(): number {
-  const result = loadConfig(process.env);
-  if (!result.ok) {
-    console.error(`✗ ${result.source}\n${result.problems.map((p) => `  - ${p}`).join("\n")}`);
-    return 1;
+  if (cmd === "help" || cmd === "--help" || cmd === "-h") {
+    console.log(usage());
+    return 0;
   }
-  const c = result.config;
-  console.log(
-    `✓ ${c.source ?? "no config file: running on defaults"}\n  hosts: ${c.hosts.map((h) => h.name).join(", ")}\n  people: ${c.people.length}\n  language: ${c.language}, timezone: ${c.timezone}`,
-  );
-  return 0;
-}
-
-async function start(): Promise<number> {
-  const result = loadConfig(process.env);
-  if (!result.ok) {
-    console.error(`Jaga cannot start: the configuration has problems (${result.source}):\n${result.problems.map((p) => `  - ${p}`).join("\n")}`);
-    return 1;
+  const sub = SUBCOMMANDS[cmd];
+  if (!sub) {
+    console.error(`Unknown subcommand: ${cmd}\n\n${usage()}`);
+    return 2;
   }
-  const log = createLogger(result.config.logLevel);
-  process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (kept running)"));
-  const jaga = await startJaga({ config: result.config, log, input: process.stdin, output: process.stdout });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => void jaga.stop(signal));
-  }
-  await jaga.stopped;
-  return 0;
+  return sub.run(rest);
 }
 
 main(process.argv.slice(2)).then(
@@ -74,7 +49,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    console.error(err instanceof Error ? err.message : String(err));
+    // Expected failures are reported where they happen; this is the last net: no stack trace.
+    console.error(`jaga: ${err instanceof Error ? err.message : String(err)}`);
     process.exitCode = 1;
   },
 );

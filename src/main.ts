@@ -21,7 +21,7 @@ import type { Logger } from "./log.js";
 import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
 import { Pipeline } from "./pipeline/pipeline.js";
-import { openSqliteStore } from "./store/sqlite.js";
+import { openSqliteStore } from "./store/sqlite/index.js";
 import type { Store } from "./store/store.js";
 
 export interface StartOptions {

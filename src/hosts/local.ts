@@ -21,7 +21,7 @@ export class LocalExecutor implements Executor {
   readonly kind = "local" as const;
   private readonly running = new Set<() => void>();
 
-  run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  async run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     assertArgv(argv);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const cap = options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;

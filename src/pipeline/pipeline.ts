@@ -238,7 +238,8 @@ function describeArgIssue(issue: z.core.$ZodIssue, t: Translate): string {
   if (issue.code === "invalid_type" && input === undefined) return t("args.required", { field });
   if (isMessageKey(issue.message)) {
     const params = (issue as { params?: Record<string, string | number> }).params ?? {};
-    return t(issue.message, { field, value: echo(String(input ?? "")), ...params });
+    const value = typeof input === "string" || typeof input === "number" ? String(input) : "";
+    return t(issue.message, { field, value: echo(value), ...params });
   }
   return t("args.bad", { field });
 }
