@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { commands as allCommands } from "../commands/index.js";
 import { ConsoleTransport } from "./chat/console.js";
+import { OutboxPump } from "./chat/outbox-pump.js";
 import { DEFAULT_ALERT_CHAT, type Transport } from "./chat/transport.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config/load.js";
@@ -22,7 +23,7 @@ import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
-import type { Store } from "./store/store.js";
+import type { LocalStore } from "./store/store.js";
 
 export interface StartOptions {
   config: Config;
@@ -38,11 +39,14 @@ export interface StartOptions {
 
 export interface Jaga {
   readonly pipeline: Pipeline;
-  readonly store: Store;
+  readonly store: LocalStore;
+  readonly outbox: OutboxPump;
   readonly hosts: Inventory;
   readonly transport: Transport;
   /** Resolves once Jaga has stopped, whatever stopped it. */
   readonly stopped: Promise<void>;
+  /** Queues a message for the alert group (durably) and sends it as soon as possible. */
+  alert(text: string, dedupeKey?: string): Promise<boolean>;
   stop(reason?: string): Promise<void>;
 }
 
@@ -67,6 +71,12 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   });
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
   const transport: Transport = new ConsoleTransport(options.input, options.output, alertChat);
+  const outbox = new OutboxPump(store.outbox, transport, clock, log);
+  const alert = async (text: string, dedupeKey?: string) => {
+    const queued = await store.outbox.enqueue({ chatId: alertChat, text, dedupeKey, at: clock.now() });
+    outbox.kick();
+    return queued;
+  };
 
   let stopping: Promise<void> | undefined;
   let markStopped!: () => void;
@@ -81,6 +91,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
         clock.sleep(options.drainTimeoutMs ?? 10_000).then(() => false),
       ]);
       if (!drained) log.warn("commands still running at shutdown were abandoned");
+      await outbox.stop();
       await hosts.close();
       await store.close();
       log.info("stopped");
@@ -93,7 +104,8 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
     const reply = await pipeline.handle(message);
     if (reply !== null) await transport.reply(message, reply);
   });
+  outbox.start();
   void transport.ended.then(() => stop("end of input"));
   log.info({ transport: transport.name, hosts: config.hosts.map((h) => h.name), config: config.source ?? "defaults" }, "Jaga started");
-  return { pipeline, store, hosts, transport, stopped, stop };
+  return { pipeline, store, outbox, hosts, transport, stopped, alert, stop };
 }

@@ -38,8 +38,36 @@ export interface AuditLog {
   recent(limit: number): Promise<StoredAudit[]>;
 }
 
+/** A message waiting to go out (an alert, a digest): durable, in order, de-duplicated. */
+export interface OutboxMessage {
+  id: number;
+  chatId: string;
+  text: string;
+  /** Same key, same message: queued once however often it is enqueued (e.g. `incident:42:open`). */
+  dedupeKey: string | null;
+  createdAt: number;
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface Outbox {
+  /** Queues a message; false when its dedupeKey was queued before (sent or not). */
+  enqueue(message: { chatId: string; text: string; dedupeKey?: string; at: number }): Promise<boolean>;
+  /** Unsent messages, oldest first. */
+  pending(limit: number): Promise<OutboxMessage[]>;
+  markSent(id: number, at: number): Promise<void>;
+  markFailed(id: number, error: string, at: number): Promise<void>;
+  /** How many messages wait to be sent. */
+  backlog(): Promise<number>;
+}
+
 export interface Store {
   readonly kind: "sqlite" | "supabase";
   readonly audit: AuditLog;
   close(): Promise<void>;
+}
+
+/** The embedded store also holds what only makes sense on this machine. */
+export interface LocalStore extends Store {
+  readonly outbox: Outbox;
 }

@@ -1,0 +1,85 @@
+/**
+ * Sends what waits in the outbox, oldest first, one at a time, through the transport. A send
+ * that fails stops the round (order matters more than speed) and is retried after a pause;
+ * `kick()` starts a round at once (after an enqueue, or when WhatsApp reconnects).
+ *
+ * Delivery is at-least-once by construction (mark sent only after the send succeeds) and
+ * de-duplicated upstream by the outbox's dedupe keys.
+ *
+ * @example
+ * const pump = new OutboxPump(store.outbox, transport, clock, log);
+ * pump.start();
+ * await store.outbox.enqueue({ chatId, text, dedupeKey: "incident:7:open", at: clock.now() });
+ * pump.kick();
+ */
+import type { Clock } from "../clock.js";
+import type { Logger } from "../log.js";
+import type { Outbox } from "../store/store.js";
+import type { Transport } from "./transport.js";
+
+export class OutboxPump {
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  private readonly stopSignal = new AbortController();
+
+  constructor(
+    private readonly outbox: Outbox,
+    private readonly transport: Pick<Transport, "send">,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    /** Pause before retrying after a failed send. */
+    private readonly retryMs = 5_000,
+  ) {}
+
+  start(): void {
+    this.kick();
+  }
+
+  /** Asks for a round now; rounds never overlap. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.round().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Resolves once the current round is over. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopSignal.abort();
+    await this.idle();
+  }
+
+  private async round(): Promise<void> {
+    for (;;) {
+      const batch = await this.outbox.pending(20);
+      if (batch.length === 0) return;
+      for (const m of batch) {
+        if (this.stopped) return;
+        try {
+          await this.transport.send(m.chatId, m.text);
+          await this.outbox.markSent(m.id, this.clock.now());
+        } catch (err) {
+          await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now());
+          this.log.warn({ err, outboxId: m.id }, "outbox send failed; will retry");
+          await this.clock.sleep(this.retryMs, this.stopSignal.signal).catch(() => undefined);
+          this.again = true;
+          return;
+        }
+      }
+    }
+  }
+}
