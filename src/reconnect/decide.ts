@@ -1,0 +1,57 @@
+/**
+ * What a close means, by its code: the one table the reconnector follows. Codes are Baileys'
+ * DisconnectReason values; a DNS failure is Baileys' 408 whose `error.data.code` is ENOTFOUND
+ * or EAI_AGAIN (getaddrinfo's "no such name" and "could not ask").
+ *
+ * @example
+ * classifyClose({ code: 515 });                          // "restart"
+ * classifyClose({ code: 408, errorCode: "ENOTFOUND" });  // "dns"
+ * classifyClose({ code: 428 });                          // "retry"
+ */
+
+export interface CloseInfo {
+  /** Baileys' status code (DisconnectReason), when there is one. */
+  code?: number;
+  /** The error's message, for the log and /health (never contains secrets). */
+  message?: string;
+  /** `error.data.code` from the socket error, e.g. ENOTFOUND, ECONNREFUSED. */
+  errorCode?: string;
+}
+
+export type CloseKind =
+  /** 401: the session was logged out on the phone. Stop and wait for pairing. */
+  | "logged-out"
+  /** 403: WhatsApp refuses this account. Stop. */
+  | "forbidden"
+  /** 440: another client took the session. Stop; never fight it. */
+  | "replaced"
+  /** 515: restart required (after pairing). Reconnect at once. */
+  | "restart"
+  /** The name did not resolve: open no socket until DNS answers. */
+  | "dns"
+  /** Everything else: exponential backoff with full jitter, counted by the breaker. */
+  | "retry";
+
+export const DNS_ERROR_CODES: ReadonlySet<string> = new Set(["ENOTFOUND", "EAI_AGAIN"]);
+
+export function classifyClose(info: CloseInfo): CloseKind {
+  switch (info.code) {
+    case 401:
+      return "logged-out";
+    case 403:
+      return "forbidden";
+    case 440:
+      return "replaced";
+    case 515:
+      return "restart";
+    case 408:
+      return info.errorCode && DNS_ERROR_CODES.has(info.errorCode) ? "dns" : "retry";
+    default:
+      return "retry";
+  }
+}
+
+/** Whether this kind stops the reconnector until someone acts (re-pairing, or a manual reconnect). */
+export function isHalt(kind: CloseKind): kind is "logged-out" | "forbidden" | "replaced" {
+  return kind === "logged-out" || kind === "forbidden" || kind === "replaced";
+}

@@ -1,0 +1,348 @@
+/**
+ * The reconnector owns the one WhatsApp socket and decides, after every close, whether and when
+ * the next one opens. It knows nothing of Baileys: a {@link SocketFactory} opens a socket and
+ * tells it when the socket is open and, once fully closed, why it closed. Time is an injected
+ * {@link Clock}, so every decision is testable without sleeping.
+ *
+ * Never two sockets: the next socket is only asked for after the previous one's `closed`
+ * promise resolved, which the factory resolves only when the socket's ready state is CLOSED and
+ * its listeners are gone. Never a tight loop: every path except a 515 restart waits (backoff,
+ * breaker, DNS probe interval), and repeated 515s without an open fall back to backoff.
+ *
+ * @example
+ * const r = new Reconnector({ clock, connect, probe, route: { resolver: system }, ...defaults });
+ * r.onChange((s) => log.info(s, "whatsapp"));
+ * r.start();
+ * r.reconnectNow(); // POST /whatsapp/reconnect
+ */
+import type { Clock } from "../clock.js";
+import type { Route } from "../dns/lookup.js";
+import type { ProbeResult } from "../dns/probe.js";
+import { fullJitter } from "./backoff.js";
+import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
+import { classifyClose, isHalt, type CloseInfo, type CloseKind } from "./decide.js";
+
+export interface ManagedSocket {
+  /** Resolves (never rejects) once the socket is CLOSED and its listeners are removed. */
+  readonly closed: Promise<CloseInfo>;
+  /** Asks the socket to close; `closed` resolves when it actually has. */
+  close(): void;
+}
+
+export interface SocketHooks {
+  /** The socket reached "open" (logged in and usable). */
+  open(): void;
+}
+
+/** Opens one socket that connects through `route`. Must not throw; report failures through `closed`. */
+export type SocketFactory = (route: Route, hooks: SocketHooks) => ManagedSocket;
+
+export type ConnectionState =
+  | "idle"
+  | "connecting"
+  | "open"
+  | "backoff"
+  | "dns-wait"
+  | "breaker-open"
+  | "logged-out"
+  | "forbidden"
+  | "replaced"
+  | "stopped";
+
+export interface ReconnectorOptions {
+  clock: Clock;
+  connect: SocketFactory;
+  /** Asks every resolver for the WhatsApp host; used while DNS is down. */
+  probe: () => Promise<ProbeResult>;
+  /** Asks only the system resolver; used to notice that it works again. */
+  probeSystem?: () => Promise<boolean>;
+  /** The route of the first attempt (normally the first of `dns.resolvers`). */
+  route: Route;
+  backoff: { baseMs: number; capMs: number; resetAfterMs: number };
+  breaker: BreakerOptions;
+  dns: { probeIntervalMs: number; recheckIntervalMs: number };
+  random?: () => number;
+  /** 515s in a row (without an open between them) answered at once before backing off. */
+  maxImmediateRestarts?: number;
+}
+
+export interface ReconnectorStatus {
+  state: ConnectionState;
+  /** Epoch ms when `state` began. */
+  since: number;
+  /** Sockets opened since start. */
+  attempts: number;
+  /** Failures since the last stable connection (drives the backoff). */
+  consecutiveFailures: number;
+  lastClose: (CloseInfo & { kind: CloseKind; at: number }) | null;
+  breaker: { state: BreakerState; recentFailures: number; reopensAt: number | null; opened: number };
+  /** Epoch ms of the next planned attempt or probe; null when none is planned. */
+  nextAttemptAt: number | null;
+  /** The OS resolver fails while another resolver answers. */
+  systemDnsBroken: boolean;
+  /** Which resolver the next socket resolves through. */
+  resolver: string;
+  dnsProbes: number;
+}
+
+export type ReconnectorEvent =
+  | { type: "state"; status: ReconnectorStatus }
+  | { type: "open" }
+  | { type: "system-dns"; broken: boolean; resolver: string }
+  | { type: "halt"; kind: "logged-out" | "forbidden" | "replaced"; close: CloseInfo };
+
+export class Reconnector {
+  private readonly breaker: CircuitBreaker;
+  private readonly random: () => number;
+  private readonly listeners = new Set<(e: ReconnectorEvent) => void>();
+  private state: ConnectionState = "idle";
+  private since: number;
+  private attempts = 0;
+  private failures = 0;
+  private immediateRestarts = 0;
+  private dnsProbes = 0;
+  private lastClose: ReconnectorStatus["lastClose"] = null;
+  private nextAttemptAt: number | null = null;
+  private systemDnsBroken = false;
+  private route: Route;
+  private current?: ManagedSocket;
+  private loop?: Promise<void>;
+  private recheck?: Promise<void>;
+  private stopped = false;
+  private manual = false;
+  private wake = new AbortController();
+  private readonly stopSignal = new AbortController();
+
+  constructor(private readonly o: ReconnectorOptions) {
+    this.breaker = new CircuitBreaker(o.breaker, o.clock);
+    this.random = o.random ?? Math.random;
+    this.route = o.route;
+    this.since = o.clock.now();
+  }
+
+  /** Subscribes to state changes and conditions; returns the unsubscribe function. */
+  onChange(listener: (e: ReconnectorEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Starts connecting (once; later calls do nothing). */
+  start(): void {
+    if (this.loop || this.stopped) return;
+    this.loop = this.run().catch(() => undefined);
+  }
+
+  /** A socket is open right now. */
+  get connected(): boolean {
+    return this.state === "open";
+  }
+
+  status(): ReconnectorStatus {
+    return {
+      state: this.state,
+      since: this.since,
+      attempts: this.attempts,
+      consecutiveFailures: this.failures,
+      lastClose: this.lastClose,
+      breaker: {
+        state: this.breaker.state(),
+        recentFailures: this.breaker.recentFailures(),
+        reopensAt: this.breaker.reopensAt(),
+        opened: this.breaker.opened,
+      },
+      nextAttemptAt: this.nextAttemptAt,
+      systemDnsBroken: this.systemDnsBroken,
+      resolver: this.route.resolver.label,
+      dnsProbes: this.dnsProbes,
+    };
+  }
+
+  /**
+   * Connects now: skips a backoff or probe wait, lets one trial through an open breaker,
+   * resumes after logged-out/replaced (after re-pairing), and replaces an open socket.
+   */
+  reconnectNow(): void {
+    if (this.stopped) return;
+    this.manual = true;
+    this.breaker.allowTrial();
+    this.current?.close();
+    this.wake.abort();
+  }
+
+  /** Closes the breaker with a clean window and wakes a wait it caused. */
+  resetBreaker(): void {
+    this.breaker.reset();
+    if (this.state === "breaker-open") this.wake.abort();
+    this.emitState();
+  }
+
+  /** Stops for good: no new socket; the current one is closed and awaited. */
+  async stop(): Promise<void> {
+    if (this.stopped) return this.loop;
+    this.stopped = true;
+    this.stopSignal.abort();
+    this.wake.abort();
+    this.current?.close();
+    await this.loop;
+    await this.recheck;
+    this.setState("stopped");
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (this.breaker.state() === "open") {
+        await this.wait("breaker-open", Math.max(0, (this.breaker.reopensAt() ?? this.o.clock.now()) - this.o.clock.now()));
+        continue;
+      }
+      this.manual = false;
+      const { close, openedFor } = await this.attempt();
+      if (this.stopped) return;
+      const kind = classifyClose(close);
+      this.lastClose = { ...close, kind, at: this.o.clock.now() };
+      const stable = openedFor !== null && openedFor >= this.o.backoff.resetAfterMs;
+      if (stable) this.failures = 0;
+      if (this.manual) continue; // reconnectNow() closed it on purpose
+      if (isHalt(kind)) {
+        this.emit({ type: "halt", kind, close });
+        await this.wait(kind, null);
+        continue;
+      }
+      if (kind === "restart" && this.immediateRestarts < (this.o.maxImmediateRestarts ?? 3)) {
+        this.immediateRestarts++;
+        continue;
+      }
+      if (kind === "dns") {
+        await this.waitForDns();
+        continue;
+      }
+      if (!stable) this.breaker.recordFailure();
+      this.failures++;
+      if (this.breaker.state() === "open") continue;
+      await this.wait("backoff", fullJitter(this.failures, this.o.backoff.baseMs, this.o.backoff.capMs, this.random));
+    }
+  }
+
+  private async attempt(): Promise<{ close: CloseInfo; openedFor: number | null }> {
+    this.attempts++;
+    this.nextAttemptAt = null;
+    this.setState("connecting");
+    let openedAt: number | null = null;
+    const socket = this.o.connect(this.route, {
+      open: () => {
+        if (this.current !== socket || this.stopped) return;
+        openedAt = this.o.clock.now();
+        this.immediateRestarts = 0;
+        this.breaker.recordSuccess();
+        this.setState("open");
+        this.emit({ type: "open" });
+      },
+    });
+    this.current = socket;
+    let close: CloseInfo;
+    try {
+      close = await socket.closed;
+    } catch (err) {
+      // A factory must not reject, but if one does, it is a failure like any other.
+      close = { message: err instanceof Error ? err.message : String(err) };
+    }
+    this.current = undefined;
+    return { close, openedFor: openedAt === null ? null : this.o.clock.now() - openedAt };
+  }
+
+  /** DNS is down: no socket; probe every few seconds and connect through whoever answers. */
+  private async waitForDns(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      this.nextAttemptAt = null;
+      this.setState("dns-wait");
+      this.dnsProbes++;
+      const probe = await this.o.probe().catch((): ProbeResult => ({ systemOk: null, failures: [] }));
+      if (this.stopped) return;
+      if (probe.answer) {
+        const viaSystem = probe.answer.resolver.kind === "system";
+        // Through the system resolver, let the OS resolve again at connect time; through
+        // another resolver, connect to exactly the address it gave.
+        this.route = viaSystem
+          ? { resolver: probe.answer.resolver, hostname: this.route.hostname }
+          : { resolver: probe.answer.resolver, hostname: this.route.hostname, addresses: probe.answer.addresses };
+        this.setSystemDns(probe.systemOk === false);
+        return;
+      }
+      const woken = await this.wait("dns-wait", this.o.dns.probeIntervalMs);
+      if (woken) return; // a manual reconnect tries a socket anyway
+    }
+  }
+
+  private setSystemDns(broken: boolean): void {
+    if (broken === this.systemDnsBroken) return;
+    this.systemDnsBroken = broken;
+    this.emit({ type: "system-dns", broken, resolver: this.route.resolver.label });
+    this.emitState();
+    if (broken && this.o.probeSystem) this.recheck = this.recheckSystem(this.o.probeSystem);
+  }
+
+  /** While connected through another resolver, asks the OS resolver now and then whether it is back. */
+  private async recheckSystem(probeSystem: () => Promise<boolean>): Promise<void> {
+    while (!this.stopped && this.systemDnsBroken) {
+      try {
+        await this.o.clock.sleep(this.o.dns.recheckIntervalMs, this.stopSignal.signal);
+      } catch {
+        return;
+      }
+      if (this.stopped || !this.systemDnsBroken) return;
+      const ok = await probeSystem().catch(() => false);
+      if (ok && !this.stopped) {
+        this.route = { resolver: { kind: "system", label: "system" }, hostname: this.route.hostname };
+        this.setSystemDns(false);
+      }
+    }
+  }
+
+  /** Waits `ms` (or until woken, when null) in `state`; true when woken early. */
+  private async wait(state: ConnectionState, ms: number | null): Promise<boolean> {
+    if (this.stopped) return true;
+    this.nextAttemptAt = ms === null ? null : this.o.clock.now() + ms;
+    this.setState(state);
+    if (this.wake.signal.aborted) {
+      // A wake that came while not waiting (e.g. during a probe) is consumed here.
+      this.wake = new AbortController();
+      this.nextAttemptAt = null;
+      return true;
+    }
+    const signal = this.wake.signal;
+    try {
+      if (ms === null) {
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+        return true;
+      }
+      await this.o.clock.sleep(ms, signal);
+      return false;
+    } catch {
+      return true;
+    } finally {
+      if (signal.aborted) this.wake = new AbortController();
+      this.nextAttemptAt = null;
+    }
+  }
+
+  private setState(state: ConnectionState): void {
+    if (state === this.state && state !== "backoff" && state !== "dns-wait") return;
+    if (state !== this.state) this.since = this.o.clock.now();
+    this.state = state;
+    this.emitState();
+  }
+
+  private emitState(): void {
+    this.emit({ type: "state", status: this.status() });
+  }
+
+  private emit(e: ReconnectorEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch {
+        // A listener's bug must not stop the reconnector.
+      }
+    }
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The reconnector's decisions as tables, on a ManualClock: no test here sleeps. A fake socket
+ * factory lets each test close the socket with a chosen code and counts sockets alive at once.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ManualClock } from "../src/clock.js";
+import type { ProbeResult } from "../src/dns/probe.js";
+import type { ResolverSpec } from "../src/dns/resolvers.js";
+import { fullJitter } from "../src/reconnect/backoff.js";
+import { CircuitBreaker } from "../src/reconnect/breaker.js";
+import { classifyClose, type CloseInfo, type CloseKind } from "../src/reconnect/decide.js";
+import { Reconnector, type ManagedSocket, type ReconnectorEvent, type SocketHooks } from "../src/reconnect/reconnector.js";
+
+const SYSTEM: ResolverSpec = { kind: "system", label: "system" };
+const LOOP: ResolverSpec = { kind: "server", label: "127.0.0.1:5353", server: "127.0.0.1:5353" };
+const flush = async (n = 5) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+
+class FakeSockets {
+  alive = 0;
+  maxAlive = 0;
+  opened: { hooks: SocketHooks; close: (info: CloseInfo) => void; route: string }[] = [];
+  factory = (route: { resolver: ResolverSpec }, hooks: SocketHooks): ManagedSocket => {
+    this.alive++;
+    this.maxAlive = Math.max(this.maxAlive, this.alive);
+    let done!: (info: CloseInfo) => void;
+    const closed = new Promise<CloseInfo>((resolve) => (done = resolve));
+    let isClosed = false;
+    const close = (info: CloseInfo) => {
+      if (isClosed) return;
+      isClosed = true;
+      this.alive--;
+      done(info);
+    };
+    this.opened.push({ hooks, close, route: route.resolver.label });
+    return { closed, close: () => close({ code: 428, message: "closed by request" }) };
+  };
+  get last() {
+    return this.opened[this.opened.length - 1]!;
+  }
+}
+
+function setup(overrides: { probe?: () => Promise<ProbeResult>; probeSystem?: () => Promise<boolean>; random?: () => number } = {}) {
+  const clock = new ManualClock(1_000_000);
+  const sockets = new FakeSockets();
+  const events: ReconnectorEvent[] = [];
+  let probes = 0;
+  const r = new Reconnector({
+    clock,
+    connect: sockets.factory,
+    probe:
+      overrides.probe ??
+      (() => {
+        probes++;
+        return Promise.resolve({ systemOk: false, failures: [{ resolver: "system", code: "ENOTFOUND" }] });
+      }),
+    probeSystem: overrides.probeSystem,
+    route: { resolver: SYSTEM, hostname: "wa.test" },
+    backoff: { baseMs: 2_000, capMs: 300_000, resetAfterMs: 60_000 },
+    breaker: { failures: 10, withinMs: 300_000, openForMs: 600_000 },
+    dns: { probeIntervalMs: 1_000, recheckIntervalMs: 30_000 },
+    random: overrides.random ?? (() => 0.5),
+  });
+  r.onChange((e) => events.push(e));
+  return { clock, sockets, events, r, probes: () => probes };
+}
+
+describe("classifyClose", () => {
+  const table: [CloseInfo, CloseKind][] = [
+    [{ code: 401 }, "logged-out"],
+    [{ code: 403 }, "forbidden"],
+    [{ code: 440 }, "replaced"],
+    [{ code: 515 }, "restart"],
+    [{ code: 408, errorCode: "ENOTFOUND" }, "dns"],
+    [{ code: 408, errorCode: "EAI_AGAIN" }, "dns"],
+    [{ code: 408, errorCode: "ECONNREFUSED" }, "retry"],
+    [{ code: 408 }, "retry"],
+    [{ code: 405 }, "retry"],
+    [{ code: 428 }, "retry"],
+    [{ code: 500 }, "retry"],
+    [{ code: 503 }, "retry"],
+    [{}, "retry"],
+  ];
+  for (const [info, kind] of table) {
+    it(`${JSON.stringify(info)} -> ${kind}`, () => assert.equal(classifyClose(info), kind));
+  }
+});
+
+describe("backoff with full jitter", () => {
+  it("doubles from 2 s up to the 5 min cap, and jitters over the whole range", () => {
+    const top = () => 0.999999;
+    const ceilings = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 40].map((n) => fullJitter(n, 2_000, 300_000, top));
+    assert.deepEqual(
+      ceilings.map((c) => Math.round(c / 1000)),
+      [2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300],
+    );
+    assert.equal(fullJitter(5, 2_000, 300_000, () => 0), 0);
+  });
+});
+
+describe("reconnector decisions after one close", () => {
+  const table: { close: CloseInfo; state: string; next: number | null; attemptsAfter: number }[] = [
+    { close: { code: 428 }, state: "backoff", next: 1_000, attemptsAfter: 1 }, // random 0.5 of 2 s
+    { close: { code: 405 }, state: "backoff", next: 1_000, attemptsAfter: 1 },
+    { close: { code: 408, errorCode: "ECONNREFUSED" }, state: "backoff", next: 1_000, attemptsAfter: 1 },
+    { close: { code: 401 }, state: "logged-out", next: null, attemptsAfter: 1 },
+    { close: { code: 403 }, state: "forbidden", next: null, attemptsAfter: 1 },
+    { close: { code: 440 }, state: "replaced", next: null, attemptsAfter: 1 },
+    { close: { code: 515 }, state: "connecting", next: null, attemptsAfter: 2 },
+    { close: { code: 408, errorCode: "ENOTFOUND" }, state: "dns-wait", next: 1_000, attemptsAfter: 1 },
+    { close: { code: 408, errorCode: "EAI_AGAIN" }, state: "dns-wait", next: 1_000, attemptsAfter: 1 },
+  ];
+  for (const row of table) {
+    it(`${JSON.stringify(row.close)} -> ${row.state}`, async () => {
+      const { clock, sockets, r } = setup();
+      r.start();
+      await flush();
+      sockets.last.close(row.close);
+      await flush();
+      const s = r.status();
+      assert.equal(s.state, row.state);
+      assert.equal(s.attempts, row.attemptsAfter);
+      assert.equal(s.nextAttemptAt === null ? null : s.nextAttemptAt - clock.now(), row.next);
+      // Stop states stay stopped however long we wait.
+      if (row.next === null && row.state !== "connecting") {
+        await clock.advance(24 * 3_600_000);
+        assert.equal(r.status().attempts, 1);
+      }
+      await r.stop();
+      assert.equal(sockets.maxAlive, 1);
+      assert.equal(sockets.alive, 0);
+    });
+  }
+});
+
+describe("reconnector over time", () => {
+  it("backs off exponentially, never two sockets, and resets after 60 s open", async () => {
+    const { clock, sockets, r } = setup({ random: () => 0.999999 });
+    r.start();
+    await flush();
+    const waits: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      sockets.last.close({ code: 428 });
+      await flush();
+      const s = r.status();
+      waits.push(Math.round((s.nextAttemptAt! - clock.now()) / 1000));
+      await clock.advance(s.nextAttemptAt! - clock.now());
+      await flush();
+    }
+    assert.deepEqual(waits, [2, 4, 8, 16, 32]);
+    assert.equal(r.status().attempts, 6);
+    // Open, stay open 61 s, then close: the backoff starts over at 2 s.
+    sockets.last.hooks.open();
+    assert.equal(r.status().state, "open");
+    await clock.advance(61_000);
+    sockets.last.close({ code: 428 });
+    await flush();
+    assert.equal(Math.round((r.status().nextAttemptAt! - clock.now()) / 1000), 2);
+    assert.equal(sockets.maxAlive, 1);
+    await r.stop();
+  });
+
+  it("opens the breaker after 10 failures in 5 min, waits 10 min, then lets exactly one trial through", async () => {
+    const { clock, sockets, r } = setup({ random: () => 0 });
+    r.start();
+    await flush();
+    for (let i = 0; i < 10; i++) {
+      sockets.last.close({ code: 428 });
+      await flush();
+      await clock.advance(0);
+      await flush();
+    }
+    let s = r.status();
+    assert.equal(s.state, "breaker-open");
+    assert.equal(s.attempts, 10);
+    assert.equal(s.breaker.state, "open");
+    assert.equal(s.nextAttemptAt! - clock.now(), 600_000);
+    await clock.advance(599_000);
+    await flush();
+    assert.equal(r.status().attempts, 10, "no attempt while open");
+    await clock.advance(1_000);
+    await flush();
+    s = r.status();
+    assert.equal(s.attempts, 11, "one half-open trial");
+    assert.equal(s.breaker.state, "half-open");
+    sockets.last.close({ code: 428 });
+    await flush();
+    s = r.status();
+    assert.equal(s.state, "breaker-open", "a failed trial opens it again");
+    assert.equal(s.attempts, 11);
+    // POST /whatsapp/breaker/reset
+    r.resetBreaker();
+    await flush();
+    assert.equal(r.status().attempts, 12);
+    sockets.last.hooks.open();
+    assert.equal(r.status().breaker.state, "closed");
+    await r.stop();
+    assert.equal(sockets.maxAlive, 1);
+  });
+
+  it("answers 515 at once, but not forever", async () => {
+    const { sockets, r } = setup();
+    r.start();
+    await flush();
+    for (let i = 0; i < 3; i++) {
+      sockets.last.close({ code: 515 });
+      await flush();
+      assert.equal(r.status().state, "connecting");
+    }
+    sockets.last.close({ code: 515 });
+    await flush();
+    assert.equal(r.status().state, "backoff");
+    assert.equal(r.status().attempts, 4);
+    await r.stop();
+  });
+
+  it("on a DNS failure opens no socket, probes every interval, and connects when a resolver answers", async () => {
+    let answer = false;
+    let probes = 0;
+    const { clock, sockets, r, events } = setup({
+      probe: () => {
+        probes++;
+        return Promise.resolve(
+          answer
+            ? { systemOk: false, answer: { resolver: LOOP, addresses: [{ address: "127.0.0.1", family: 4 }] }, failures: [] }
+            : { systemOk: false, failures: [{ resolver: "system", code: "ENOTFOUND" }] },
+        );
+      },
+      probeSystem: () => Promise.resolve(true),
+    });
+    r.start();
+    await flush();
+    sockets.last.close({ code: 408, errorCode: "ENOTFOUND" });
+    await flush();
+    for (let i = 0; i < 600; i++) await clock.advance(1_000); // a 10-minute outage
+    assert.equal(r.status().attempts, 1, "no socket during the outage");
+    assert.equal(probes, 601);
+    answer = true;
+    const before = clock.now();
+    await clock.advance(1_000);
+    await flush();
+    assert.equal(r.status().attempts, 2);
+    assert.equal(clock.now() - before, 1_000, "connected within one probe interval");
+    assert.equal(sockets.last.route, "127.0.0.1:5353");
+    assert.ok(events.some((e) => e.type === "system-dns" && e.broken));
+    sockets.last.hooks.open();
+    // The system resolver answers again at the next recheck: the condition clears.
+    await clock.advance(30_000);
+    await flush();
+    assert.ok(events.some((e) => e.type === "system-dns" && !e.broken));
+    assert.equal(r.status().systemDnsBroken, false);
+    assert.equal(r.status().resolver, "system");
+    await r.stop();
+    assert.equal(sockets.maxAlive, 1);
+  });
+
+  it("reconnectNow skips a wait, resumes after logged-out, and replaces an open socket", async () => {
+    const { sockets, r } = setup({ random: () => 0.999 });
+    r.start();
+    await flush();
+    sockets.last.close({ code: 428 });
+    await flush();
+    assert.equal(r.status().state, "backoff");
+    r.reconnectNow();
+    await flush();
+    assert.equal(r.status().attempts, 2);
+    sockets.last.close({ code: 401 });
+    await flush();
+    assert.equal(r.status().state, "logged-out");
+    r.reconnectNow();
+    await flush();
+    assert.equal(r.status().attempts, 3);
+    sockets.last.hooks.open();
+    r.reconnectNow();
+    await flush();
+    assert.equal(r.status().attempts, 4);
+    assert.equal(sockets.maxAlive, 1);
+    await r.stop();
+    assert.equal(r.status().state, "stopped");
+  });
+});
+
+describe("circuit breaker", () => {
+  it("counts failures in a sliding window", () => {
+    const clock = new ManualClock(0);
+    const b = new CircuitBreaker({ failures: 3, withinMs: 1_000, openForMs: 5_000 }, clock);
+    b.recordFailure();
+    clock.set(600);
+    b.recordFailure();
+    clock.set(1_100); // the first fell out of the window
+    b.recordFailure();
+    assert.equal(b.state(), "closed");
+    b.recordFailure();
+    assert.equal(b.state(), "open");
+    clock.set(6_100);
+    assert.equal(b.state(), "half-open");
+    b.recordSuccess();
+    assert.equal(b.state(), "closed");
+  });
+});
