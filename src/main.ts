@@ -86,10 +86,12 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
     stopping ??= (async () => {
       log.info({ reason }, "stopping");
       await transport.stop();
+      const patience = new AbortController();
       const drained = await Promise.race([
         pipeline.drain().then(() => true),
-        clock.sleep(options.drainTimeoutMs ?? 10_000).then(() => false),
+        clock.sleep(options.drainTimeoutMs ?? 10_000, patience.signal).then(() => false, () => true),
       ]);
+      patience.abort(); // a pending timer would keep the process alive after shutdown
       if (!drained) log.warn("commands still running at shutdown were abandoned");
       await outbox.stop();
       await hosts.close();

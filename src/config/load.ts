@@ -35,7 +35,7 @@ export interface Config extends FileConfig {
 export type LoadResult = { ok: true; config: Config } | { ok: false; source: string; problems: string[] };
 
 export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): LoadResult {
-  const envParsed = envSchema.safeParse(env);
+  const envParsed = envSchema.safeParse(env, { reportInput: true });
   if (!envParsed.success) {
     return { ok: false, source: "environment", problems: envParsed.error.issues.map((i) => formatIssue(i, "env ")) };
   }
@@ -54,7 +54,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): LoadRes
   } else if (explicit) {
     return { ok: false, source: path, problems: [`JAGA_CONFIG: no file at ${e.JAGA_CONFIG}`] };
   }
-  const parsed = configSchema.safeParse(raw);
+  const parsed = configSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) return { ok: false, source: path, problems: parsed.error.issues.map((i) => formatIssue(i)) };
 
   const home = e.HOME ?? homedir();

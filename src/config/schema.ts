@@ -26,7 +26,11 @@ export function normalizePhone(raw: string): string {
 }
 
 const phone = z
-  .union([z.string(), z.number()])
+  .union([
+    z.string(),
+    // YAML reads an unquoted 0812… as a number and drops the 0; refuse rather than guess.
+    z.number().refine((n) => String(n).startsWith("62"), { message: 'write the phone number in quotes, e.g. "0812…" (YAML drops a leading 0)' }),
+  ])
   .transform((v) => normalizePhone(String(v)))
   .refine((v) => /^\d{6,15}$/.test(v), { message: "expected a phone number in international form, e.g. 6281234567890" });
 

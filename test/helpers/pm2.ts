@@ -17,6 +17,8 @@ const run = promisify(execFile);
 export const ROOT = resolve(import.meta.dirname, "../..");
 export const PM2_BIN = join(ROOT, "node_modules/.bin/pm2");
 export const APPS = join(ROOT, "test/fixtures/apps");
+/** tsx's loader as a URL, for `node --import` in a child whose cwd is elsewhere. */
+export const TSX = import.meta.resolve("tsx");
 
 export interface TestPm2 {
   home: string;

@@ -1,0 +1,94 @@
+/**
+ * The issue's acceptance run, literally: commands piped into `jaga start` with the console
+ * transport and a config whose local host points at a real PM2 — real state, a real restart,
+ * real error lines, exit 0 at end of input.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { ROOT, startPm2, TSX, waitFor, type TestPm2 } from "./helpers/pm2.js";
+
+let pm2: TestPm2;
+const dir = mkdtempSync(join(tmpdir(), "jaga-console-"));
+
+before(async () => {
+  pm2 = await startPm2({ web: "healthy.js", "bot-kjp": "stderr.js" });
+  const host = pm2.hostConfig();
+  writeFileSync(
+    join(dir, "jaga.yaml"),
+    `language: en\nhosts:\n  - { name: local, local: true, pm2Home: "${host.pm2Home}", pm2Bin: "${host.pm2Bin}" }\n`,
+  );
+  await waitFor(async () => (await pm2.cli("logs", "bot-kjp", "--nostream", "--lines", "2", "--err")).includes("ENOTFOUND"));
+});
+after(async () => {
+  await pm2?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function jaga(input: string, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts")], {
+      cwd: dir,
+      env: { ...process.env, JAGA_TRANSPORT: "console", JAGA_DATA_DIR: join(dir, "data"), LOG_LEVEL: "info", ...env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+describe("console transport, end to end", () => {
+  it("shows real state, really restarts, shows real error lines, and exits 0 at end of input", async () => {
+    const pidBefore = (await pm2.jlist()).find((p) => p.name === "web")!.pid;
+    const run = await jaga("/status\n/restart web\n/logs bot-kjp 3\n");
+    assert.equal(run.code, 0, run.stderr);
+    const pidAfter = (await pm2.jlist()).find((p) => p.name === "web")!.pid;
+    assert.notEqual(pidAfter, pidBefore);
+
+    const out = run.stdout;
+    assert.match(out, /✅ `web` online · up/);
+    assert.match(out, /`bot-kjp` online/);
+    assert.ok(out.includes(`🔄 \`web\` restarted on *local*: online, pid ${pidAfter}, ↻ 1.`), out);
+    assert.match(out, /📄 Last 3 error lines of `bot-kjp` on \*local\*:\n```\n(.*ENOTFOUND|.*23505)/);
+    // Replies in order, logs on stderr only.
+    assert.ok(out.indexOf("`web` online") < out.indexOf("restarted") && out.indexOf("restarted") < out.indexOf("📄"));
+    assert.doesNotMatch(out, /"level"/);
+    assert.match(run.stderr, /"msg":"stopped"/);
+  });
+
+  it("answers injection attempts without running anything", async () => {
+    const before = (await pm2.jlist()).map((p) => p.pm2_env.restart_time);
+    const run = await jaga("/restart web; rm -rf /\n/restart $(reboot)\n");
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /Too many arguments for `\/restart`/);
+    assert.match(run.stdout, /Invalid app name `\$\(reboot\)`/);
+    assert.deepEqual((await pm2.jlist()).map((p) => p.pm2_env.restart_time), before);
+  });
+
+  it("keeps the audit log across runs in the embedded store", async () => {
+    const run = await jaga("/audit 2\n");
+    assert.match(run.stdout, /🧾 Last 2 commands:\n.*`\/restart \$\(reboot\)` → invalid/);
+  });
+
+  it("stops cleanly on SIGTERM", async () => {
+    const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts")], {
+      cwd: dir,
+      env: { ...process.env, JAGA_TRANSPORT: "console", JAGA_DATA_DIR: join(dir, "data") },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    await waitFor(() => stderr.includes("Jaga started"), 15_000, "start");
+    child.kill("SIGTERM");
+    const code = await new Promise((r) => child.on("close", r));
+    assert.equal(code, 0);
+    assert.match(stderr, /"reason":"SIGTERM"/);
+  });
+});

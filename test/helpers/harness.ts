@@ -1,0 +1,72 @@
+/**
+ * A pipeline wired to real parts (local executor, real PM2 when given, in-memory SQLite) for
+ * driving commands as a given person, the way a transport would.
+ *
+ * @example
+ * const h = harness({ hosts: [pm2.hostConfig()], people: [{ phone: "628111", name: "Vi", role: "viewer" }] });
+ * await h.send("/status");                 // as the console admin
+ * await h.send("/restart x", { as: "628111" });
+ */
+import type { IncomingMessage } from "../../src/chat/transport.js";
+import { systemClock, type Clock } from "../../src/clock.js";
+import type { Config } from "../../src/config/load.js";
+import { configSchema } from "../../src/config/schema.js";
+import { Inventory } from "../../src/hosts/inventory.js";
+import { silentLogger } from "../../src/log.js";
+import { defaultExecutorFactory } from "../../src/main.js";
+import { commands as allCommands } from "../../commands/index.js";
+import type { Command } from "../../src/pipeline/command.js";
+import { Directory } from "../../src/pipeline/people.js";
+import { Pipeline } from "../../src/pipeline/pipeline.js";
+import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/index.js";
+
+export interface Harness {
+  pipeline: Pipeline;
+  store: SqliteStore;
+  hosts: Inventory;
+  config: Config;
+  send(text: string, options?: { as?: string; group?: boolean }): Promise<string | null>;
+  close(): Promise<void>;
+}
+
+export function testConfig(raw: Record<string, unknown>): Config {
+  const parsed = configSchema.parse(raw);
+  return { ...parsed, source: null, dataDir: ":memory:", transport: "console", logLevel: "silent" };
+}
+
+export function harness(raw: Record<string, unknown>, options: { clock?: Clock; commands?: readonly Command[] } = {}): Harness {
+  const config = testConfig(raw);
+  const store = openSqliteStore(":memory:");
+  const hosts = Inventory.fromConfig(config.hosts, defaultExecutorFactory);
+  const pipeline = new Pipeline({
+    commands: options.commands ?? allCommands,
+    directory: new Directory(config),
+    hosts,
+    store,
+    config,
+    clock: options.clock ?? systemClock,
+    log: silentLogger,
+  });
+  let seq = 0;
+  return {
+    pipeline,
+    store,
+    hosts,
+    config,
+    send(text, { as = "console", group = false } = {}) {
+      const message: IncomingMessage = {
+        id: `m${++seq}`,
+        chatId: group ? "120363000000000000@g.us" : as,
+        isGroup: group,
+        senderId: as,
+        text,
+        at: Date.now(),
+      };
+      return pipeline.handle(message);
+    },
+    async close() {
+      await hosts.close();
+      await store.close();
+    },
+  };
+}
