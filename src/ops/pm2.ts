@@ -153,7 +153,8 @@ function lastLine(text: string): string {
 
 /** Parses `pm2 jlist`, which may be preceded by daemon chatter on its first run. */
 export function parseJlist(stdout: string, host: string): Pm2Process[] {
-  const start = stdout.search(/^\[/m);
+  // The JSON starts at the line opening with `[{` or `[]`; "[PM2] ..." chatter also starts with "[".
+  const start = stdout.search(/^\[(?:\{|\s*\])/m);
   let json: unknown;
   try {
     json = JSON.parse(start >= 0 ? stdout.slice(start) : stdout);

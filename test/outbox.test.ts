@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { OutboxPump } from "../src/chat/outbox-pump.js";
+import { ManualClock } from "../src/clock.js";
+import { silentLogger } from "../src/log.js";
+import { openSqliteStore } from "../src/store/sqlite/index.js";
+
+const dir = mkdtempSync(join(tmpdir(), "jaga-outbox-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A transport whose link can be cut, recording what it delivered. */
+function flakyTransport() {
+  const t = {
+    up: true,
+    delivered: [] as string[],
+    send(_chat: string, text: string) {
+      if (!t.up) return Promise.reject(new Error("not connected"));
+      t.delivered.push(text);
+      return Promise.resolve();
+    },
+  };
+  return t;
+}
+
+describe("outbox", () => {
+  it("keeps messages across a restart and sends them in order, each once", async () => {
+    const file = join(dir, "restart.db");
+    const clock = new ManualClock(1_000);
+    let store = openSqliteStore(file);
+    for (const n of [1, 2, 3]) await store.outbox.enqueue({ chatId: "g", text: `alert ${n}`, dedupeKey: `k${n}`, at: clock.now() });
+    await store.close();
+
+    store = openSqliteStore(file);
+    const transport = flakyTransport();
+    const pump = new OutboxPump(store.outbox, transport, clock, silentLogger);
+    pump.start();
+    await pump.idle();
+    assert.deepEqual(transport.delivered, ["alert 1", "alert 2", "alert 3"]);
+    assert.equal(await store.outbox.backlog(), 0);
+    // The same alert raised again after a restart is not sent again.
+    assert.equal(await store.outbox.enqueue({ chatId: "g", text: "alert 2", dedupeKey: "k2", at: clock.now() }), false);
+    pump.kick();
+    await pump.idle();
+    assert.equal(transport.delivered.length, 3);
+    await pump.stop();
+    await store.close();
+  });
+
+  it("holds everything while the link is down and resumes in order", async () => {
+    const clock = new ManualClock(0);
+    const store = openSqliteStore(":memory:");
+    const transport = flakyTransport();
+    transport.up = false;
+    const pump = new OutboxPump(store.outbox, transport, clock, silentLogger, 5_000);
+    for (const n of [1, 2]) await store.outbox.enqueue({ chatId: "g", text: `m${n}`, at: clock.now() });
+    pump.start();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(await store.outbox.backlog(), 2);
+    assert.equal((await store.outbox.pending(1))[0]!.lastError, "not connected");
+    await store.outbox.enqueue({ chatId: "g", text: "m3", at: clock.now() });
+    transport.up = true;
+    await clock.advance(5_000);
+    await pump.idle();
+    assert.deepEqual(transport.delivered, ["m1", "m2", "m3"]);
+    await pump.stop();
+    await store.close();
+  });
+});
+
+describe("sqlite store", () => {
+  it("migrates once and keeps the audit log across reopen", async () => {
+    const file = join(dir, "audit.db");
+    const a = openSqliteStore(file);
+    await a.audit.add({ at: 1, actor: "console", actorName: "console", command: "status", args: "{}", host: "local", outcome: "ok", durationMs: 5, errorId: null });
+    await a.close();
+    const b = openSqliteStore(file);
+    const [r] = await b.audit.recent(5);
+    assert.equal(r!.command, "status");
+    const names = b.db.prepare<[], { name: string }>("SELECT name FROM _migrations").all().map((x) => x.name);
+    assert.equal(new Set(names).size, names.length);
+    assert.ok(names.includes("audit.001.create") && names.includes("outbox.001.create"));
+    await b.close();
+  });
+});
