@@ -1,7 +1,7 @@
 /** `/status [host]`: every app's state and each host's load, memory and disk, in one message. */
 import { z } from "zod";
 import { formatBytes, formatDuration } from "../src/duration.js";
-import { isJagaError } from "../src/errors.js";
+import { errorId, isJagaError } from "../src/errors.js";
 import type { Host } from "../src/hosts/inventory.js";
 import { groupApps, type Pm2App } from "../src/ops/pm2.js";
 import { readVitals, type Vitals } from "../src/ops/vitals.js";
@@ -28,11 +28,21 @@ export default defineCommand({
 async function hostSection(ctx: Context, host: Host): Promise<string> {
   const paths = ["/", ...(host.config.pm2Home ? [host.config.pm2Home] : [])];
   const [vitals, list] = await Promise.allSettled([readVitals(host.executor, paths, ctx.exec), host.pm2.list(ctx.exec)]);
+  // An unreachable host is one line with the reason (it names the host), not two failures.
+  if (list.status === "rejected" && isJagaError(list.reason) && list.reason.code.startsWith("ssh.")) {
+    return ctx.t(list.reason.code, list.reason.params);
+  }
   const lines = [vitals.status === "fulfilled" ? vitalsLine(ctx, host.name, vitals.value) : ctx.t("status.host_vitals_unknown", { host: host.name })];
   if (list.status === "rejected") {
     const err: unknown = list.reason;
-    if (!isJagaError(err)) throw err;
-    lines.push(ctx.t(err.code, err.params));
+    if (isJagaError(err)) {
+      lines.push(ctx.t(err.code, err.params));
+    } else {
+      // A bug on one host must not cost the admin the other hosts' answer.
+      const id = errorId();
+      ctx.log.error({ err, errorId: id, host: host.name }, "status of one host failed");
+      lines.push(ctx.t("host.failed", { host: host.name, detail: ctx.t("error.internal", { id }) }));
+    }
   } else if (list.value.length === 0) {
     lines.push(ctx.t("host.no_apps", { host: host.name }));
   } else {

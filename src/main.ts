@@ -18,6 +18,7 @@ import type { HostConfig } from "./config/schema.js";
 import type { Executor } from "./hosts/executor.js";
 import { Inventory, type ExecutorFactory } from "./hosts/inventory.js";
 import { LocalExecutor } from "./hosts/local.js";
+import { SshExecutor } from "./hosts/ssh.js";
 import type { Logger } from "./log.js";
 import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
@@ -50,9 +51,11 @@ export interface Jaga {
   stop(reason?: string): Promise<void>;
 }
 
+/** Local hosts spawn here; SSH hosts get one pooled connection each (src/hosts/ssh.ts). */
 export function defaultExecutorFactory(host: HostConfig): Executor {
   if (host.local) return new LocalExecutor();
-  throw new Error(`host ${host.name}: SSH hosts are not supported by this build`);
+  if (host.ssh) return new SshExecutor({ name: host.name, target: host.ssh });
+  throw new Error(`host ${host.name}: neither local nor ssh`);
 }
 
 export async function startJaga(options: StartOptions): Promise<Jaga> {

@@ -53,6 +53,9 @@ const sshTarget = z.strictObject({
   agent: z.boolean().default(false),
   /** Pinned host key: the SHA256 fingerprint as `ssh-keygen -lf` prints it. */
   hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/, { message: "expected a fingerprint like SHA256:abc…" }).optional(),
+}).refine((t) => t.agent || t.privateKeyPath !== undefined, {
+  // No passwords: a key file (passphrase from JAGA_SSH_PASSPHRASE[_<HOST>]) or the agent.
+  message: "set `privateKeyPath` or `agent: true` (passwords are not supported)",
 });
 
 const host = z
