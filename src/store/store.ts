@@ -61,13 +61,107 @@ export interface Outbox {
   backlog(): Promise<number>;
 }
 
+export const INCIDENT_STATES = ["open", "acknowledged", "resolved"] as const;
+export type IncidentState = (typeof INCIDENT_STATES)[number];
+
+/** What an incident is about. `app` is "" for the host itself (disk, memory, unreachable, DNS). */
+export interface IncidentKey {
+  host: string;
+  app: string;
+  /** What went wrong, short and stable: `restart_storm`, `cpu`, `disk`, `unreachable`, `dns`. */
+  kind: string;
+}
+
+export interface Incident extends IncidentKey {
+  /** Short number for chat (`/ack 12`); local to each store. */
+  id: number;
+  /** The same incident in every store (SQLite copy and Supabase): chosen when it opens. */
+  uid: string;
+  state: IncidentState;
+  /** Masked one-line description, e.g. "6 restarts in 41 min". */
+  summary: string;
+  openedAt: number;
+  acknowledgedAt: number | null;
+  acknowledgedBy: string | null;
+  resolvedAt: number | null;
+}
+
+/**
+ * Incidents: at most one not-yet-resolved incident per (host, app, kind); the lifecycle only
+ * moves forward, open -> acknowledged -> resolved (ack may be skipped).
+ *
+ * @example
+ * const { incident, created } = await store.incidents.openOrGet({ host: "stb", app: "bot-kjp", kind: "restart_storm", summary: "6 restarts in 41 min", at });
+ * if (created) await alert(...);
+ * await store.incidents.ack(incident.id, "Budi", at);
+ */
+export interface Incidents {
+  /** Opens an incident for the key, or returns the one already open or acknowledged (created false). */
+  openOrGet(o: IncidentKey & { summary: string; at: number; uid?: string }): Promise<{ incident: Incident; created: boolean }>;
+  /** open -> acknowledged. Acknowledged or resolved incidents come back unchanged; null when no such id. */
+  ack(id: number, by: string, at: number): Promise<Incident | null>;
+  /** open|acknowledged -> resolved. A resolved incident comes back unchanged; null when no such id. */
+  resolve(id: number, at: number): Promise<Incident | null>;
+  get(id: number): Promise<Incident | null>;
+  /** Open and acknowledged incidents, oldest first. */
+  listOpen(): Promise<Incident[]>;
+  /** Incidents opened or resolved at or after `since` (the digest's window), oldest opened first. */
+  listSince(since: number): Promise<Incident[]>;
+}
+
+/** One block of a NIK. Unblocking closes it (unblockedAt set); rows are never deleted. */
+export interface BlockRecord {
+  id: number;
+  /** Full 16-digit NIK: only the store sees it unmasked; mask it (`redact`) before it goes anywhere. */
+  nik: string;
+  reason: string;
+  blockedBy: string;
+  blockedAt: number;
+  unblockedAt: number | null;
+  unblockedBy: string | null;
+}
+
+/**
+ * Blocked NIKs (KTP numbers), with history. At most one active block per NIK; blocking an
+ * already blocked NIK is not an error, it returns the existing block with created false.
+ *
+ * @example
+ * const r = await store.blocked.block({ nik, reason: "fraud", blockedBy: "Budi", at });
+ * if (!r.created) reply("already blocked since " + date(r.block.blockedAt));
+ */
+export interface BlockedKtp {
+  block(b: { nik: string; reason: string; blockedBy: string; at: number }): Promise<{ block: BlockRecord; created: boolean }>;
+  /** Closes the active block; null when the NIK was not blocked. */
+  unblock(u: { nik: string; by: string; at: number }): Promise<BlockRecord | null>;
+  /** The active block of a NIK, or null. */
+  active(nik: string): Promise<BlockRecord | null>;
+  /** Every block of a NIK, newest first. */
+  history(nik: string, limit?: number): Promise<BlockRecord[]>;
+}
+
+/** Writes still on their way to the system of record (Supabase); /status and /health show it. */
+export interface ReplicationStatus {
+  /** Where the writes go, e.g. the Supabase host; null when there is no remote store. */
+  readonly target: string | null;
+  /** Writes waiting to be replayed, in order. 0 when everything has arrived (or no remote). */
+  backlog(): Promise<number>;
+  /** Writes the remote refused for good (a data error): kept, counted, logged, not retried. */
+  rejected(): Promise<number>;
+  /** The last replay error, masked, or null after a successful replay. */
+  lastError(): string | null;
+}
+
 export interface Store {
-  readonly kind: "sqlite" | "supabase";
+  readonly kind: "sqlite" | "supabase" | "replicated";
   readonly audit: AuditLog;
+  readonly incidents: Incidents;
+  readonly blocked: BlockedKtp;
   close(): Promise<void>;
 }
 
 /** The embedded store also holds what only makes sense on this machine. */
 export interface LocalStore extends Store {
   readonly outbox: Outbox;
+  /** Present on every store openStore() returns; backlog 0 when Supabase is not configured. */
+  readonly replication?: ReplicationStatus;
 }

@@ -6,22 +6,40 @@
  * const store = openSqliteStore("data/jaga.db"); // or ":memory:"
  * await store.audit.recent(10);
  */
-import type { AuditLog, LocalStore, Outbox } from "../store.js";
+import type { AuditLog, BlockedKtp, Incidents, LocalStore, Outbox } from "../store.js";
 import { auditMigrations, sqliteAuditLog } from "./audit.js";
+import { blockedMigrations, sqliteBlocked } from "./blocked.js";
 import { migrate, openDb, type Db, type Migration } from "./db.js";
+import { incidentsMigrations, sqliteIncidents } from "./incidents.js";
 import { outboxMigrations, sqliteOutbox } from "./outbox.js";
+import { sqliteWaAuth, waAuthMigrations, type WaAuthKv } from "./wa-auth.js";
+import { replicationMigrations } from "./replication.js";
 
 /** Every table module's migrations, in the order they were introduced. */
-export const SQLITE_MIGRATIONS: readonly Migration[] = [...auditMigrations, ...outboxMigrations];
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  ...auditMigrations,
+  ...outboxMigrations,
+  ...incidentsMigrations,
+  ...blockedMigrations,
+  ...replicationMigrations,
+  ...waAuthMigrations,
+];
 
 export class SqliteStore implements LocalStore {
   readonly kind = "sqlite" as const;
   readonly audit: AuditLog;
   readonly outbox: Outbox;
+  readonly incidents: Incidents;
+  readonly blocked: BlockedKtp;
+  /** WhatsApp's session and LID map (only the WhatsApp transport reads it). */
+  readonly waAuth: WaAuthKv;
 
   constructor(readonly db: Db) {
     this.audit = sqliteAuditLog(db);
     this.outbox = sqliteOutbox(db);
+    this.incidents = sqliteIncidents(db);
+    this.blocked = sqliteBlocked(db);
+    this.waAuth = sqliteWaAuth(db);
   }
 
   close(): Promise<void> {

@@ -1,0 +1,40 @@
+/**
+ * One way to build a supabase-js client for a server process: no session persistence, no
+ * token refresh, a request timeout, and on Node 20 the `ws` WebSocket for the realtime client
+ * (createClient insists on one even when realtime is never used; Node 22 has it built in).
+ *
+ * @example
+ * const client = createSupabaseClient({ url: env.SUPABASE_URL, key: env.SUPABASE_SERVICE_ROLE_KEY });
+ * // acting as a signed-in user or service client instead:
+ * createSupabaseClient({ url, key: anonKey, accessToken: userJwt });
+ */
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
+import WebSocket from "ws";
+
+export interface SupabaseClientOptions {
+  /** Project URL, e.g. https://<ref>.supabase.co */
+  url: string;
+  /** The API key: anon/publishable for clients, service-role (server-side only) for Jaga. */
+  key: string;
+  /** A user's or service client's JWT, sent instead of the key as the bearer token. */
+  accessToken?: string;
+  /** Per-request timeout; an unreachable Supabase must not hold a chat command. Default 10 s. */
+  timeoutMs?: number;
+}
+
+/** An untyped-database client: rows are checked by our own row interfaces. */
+export type JagaSupabaseClient = SupabaseClient;
+
+export function createSupabaseClient(options: SupabaseClientOptions): JagaSupabaseClient {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timedFetch: typeof fetch = (input, init) => {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    return fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+  };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped database: rows are checked by the store
+  return createClient<any>(options.url, options.key, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    realtime: { transport: WebSocket as unknown as NonNullable<NonNullable<Parameters<typeof createClient>[2]>["realtime"]>["transport"] },
+    global: { fetch: timedFetch, ...(options.accessToken ? { headers: { Authorization: `Bearer ${options.accessToken}` } } : {}) },
+  });
+}
