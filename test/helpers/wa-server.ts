@@ -10,6 +10,7 @@
  * assert.equal(srv.maxConcurrent, 1);
  * await srv.close();
  */
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { WebSocketServer } from "ws";
 
@@ -33,10 +34,10 @@ export async function refusingPort(): Promise<number> {
 /** `close`: accept the WebSocket, then close it at once. `silent`: accept TCP, answer nothing. */
 export async function startWsServer(kind: "close" | "silent", host = "127.0.0.1"): Promise<FakeWaServer> {
   let open = 0;
-  const tcp: Server = createServer();
+  const tcp: Server = kind === "close" ? createHttpServer() : createServer();
   const sockets = new Set<Socket>();
-  const state: FakeWaServer = { url: "", port: 0, connections: 0, maxConcurrent: 0, close: () => Promise.resolve() };
-  tcp.on("connection", (s) => {
+  const state = { url: "", port: 0, connections: 0, maxConcurrent: 0, close: () => Promise.resolve() };
+  tcp.on("connection", (s: Socket) => {
     sockets.add(s);
     state.connections++;
     open++;
@@ -49,26 +50,17 @@ export async function startWsServer(kind: "close" | "silent", host = "127.0.0.1"
   });
   let wss: WebSocketServer | undefined;
   if (kind === "close") {
-    wss = new WebSocketServer({ noServer: true });
+    wss = new WebSocketServer({ server: tcp as HttpServer });
     wss.on("error", () => undefined);
-    tcp.on("connection", (s) => {
-      // Hand the raw TCP socket to an HTTP parser: the simplest way to use ws on a net.Server.
-      s.once("data", (head) => {
-        const lines = head.toString("latin1").split("\r\n");
-        const key = lines.find((l) => l.toLowerCase().startsWith("sec-websocket-key:"))?.split(":")[1]?.trim();
-        if (!key) return s.destroy();
-        const req = { headers: { "sec-websocket-key": key, "sec-websocket-version": "13", upgrade: "websocket", connection: "Upgrade" }, method: "GET" };
-        wss!.handleUpgrade(req as never, s, Buffer.alloc(0), (ws) => {
-          ws.on("error", () => undefined);
-          ws.close(1000);
-        });
-      });
+    wss.on("connection", (ws) => {
+      ws.on("error", () => undefined);
+      ws.close(1000);
     });
   }
   await new Promise<void>((r) => tcp.listen(0, host, r));
   const { port } = tcp.address() as { port: number };
+  state.port = port;
   state.url = `ws://${host}:${port}/ws/chat`;
-  Object.assign(state, { port });
   state.close = async () => {
     for (const s of sockets) s.destroy();
     wss?.close();

@@ -1,0 +1,52 @@
+/**
+ * Baileys' AuthenticationState backed by the SQLite key-value rows of
+ * src/store/sqlite/wa-auth.ts. Buffers go through Baileys' own BufferJSON so the stored JSON
+ * round-trips exactly; credentials are written on every `creds.update`.
+ *
+ * @example
+ * const auth = sqliteAuthState(kv);
+ * const sock = makeWASocket({ auth: auth.state, ... });
+ * sock.ev.on("creds.update", auth.saveCreds);
+ */
+import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type AuthenticationState, type SignalDataTypeMap } from "@whiskeysockets/baileys";
+import type { WaAuthKv, WaAuthRow } from "../../store/sqlite/wa-auth.js";
+
+export interface SqliteAuthState {
+  state: AuthenticationState;
+  saveCreds(): void;
+}
+
+const encode = (value: unknown): string => JSON.stringify(value, BufferJSON.replacer);
+const decode = (text: string): unknown => JSON.parse(text, BufferJSON.reviver) as unknown;
+
+/** Loads the credentials (or fresh ones for pairing) and exposes the Signal key store. */
+export function sqliteAuthState(kv: WaAuthKv): SqliteAuthState {
+  const stored = kv.get("creds", [""]).get("");
+  const creds: AuthenticationCreds = stored ? (decode(stored) as AuthenticationCreds) : initAuthCreds();
+  const state: AuthenticationState = {
+    creds,
+    keys: {
+      get<T extends keyof SignalDataTypeMap>(type: T, ids: string[]) {
+        const rows = kv.get(type, ids);
+        const out: { [id: string]: SignalDataTypeMap[T] } = {};
+        for (const [id, text] of rows) {
+          let value = decode(text);
+          if (type === "app-state-sync-key" && value) value = proto.Message.AppStateSyncKeyData.fromObject(value);
+          out[id] = value as SignalDataTypeMap[T];
+        }
+        return out;
+      },
+      set(data) {
+        const rows: WaAuthRow[] = [];
+        for (const [kind, byId] of Object.entries(data)) {
+          for (const [id, value] of Object.entries(byId ?? {})) rows.push({ kind, id, value: value ? encode(value) : null });
+        }
+        kv.set(rows);
+      },
+      clear() {
+        kv.clear();
+      },
+    },
+  };
+  return { state, saveCreds: () => kv.set([{ kind: "creds", id: "", value: encode(creds) }]) };
+}

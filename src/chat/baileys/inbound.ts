@@ -1,0 +1,99 @@
+/**
+ * Decides what an incoming Baileys message is to Jaga: a command from a known person (in a
+ * direct chat or the alert group), or something to ignore, with the reason it is ignored (for
+ * the counters). Pure apart from the LID map it is given.
+ *
+ * Baileys 7 may address a sender by LID (`…@lid`) instead of phone number; the phone number
+ * then arrives beside it as `remoteJidAlt` (direct chats) or `participantAlt` (groups). Every
+ * pair seen is remembered, so a later message carrying only the LID is still recognised.
+ *
+ * @example
+ * const v = interpretMessage(msg, "notify", { alertGroup, isKnown, lids });
+ * if (v.accept) handler(v.message); else counters[v.reason]++;
+ */
+import {
+  isJidBroadcast,
+  isJidGroup,
+  isJidNewsletter,
+  isJidStatusBroadcast,
+  isLidUser,
+  isPnUser,
+  jidDecode,
+  normalizeMessageContent,
+  type WAMessage,
+} from "@whiskeysockets/baileys";
+import type { IncomingMessage } from "../transport.js";
+
+export type IgnoreReason =
+  | "history"
+  | "own"
+  | "status"
+  | "broadcast"
+  | "newsletter"
+  | "malformed"
+  | "not-text"
+  | "other-group"
+  | "unknown-sender";
+
+export type Verdict = { accept: true; message: IncomingMessage; lid?: { lid: string; phone: string } } | { accept: false; reason: IgnoreReason };
+
+export interface LidLookup {
+  /** Phone number for a LID user part, if known. */
+  get(lid: string): string | undefined;
+}
+
+export interface InboundContext {
+  /** The alert group's jid (`…@g.us`); other groups are ignored. */
+  alertGroup?: string;
+  /** Whether this phone number belongs to a person in the config. */
+  isKnown(phone: string): boolean;
+  lids: LidLookup;
+}
+
+/** Reads an upsert'ed message; `type` is Baileys' upsert type (`notify` = live, `append` = history). */
+export function interpretMessage(msg: WAMessage, type: string, ctx: InboundContext): Verdict {
+  const key = msg.key;
+  const remote = key?.remoteJid;
+  if (type !== "notify") return { accept: false, reason: "history" };
+  if (!key || !remote || !key.id) return { accept: false, reason: "malformed" };
+  if (key.fromMe) return { accept: false, reason: "own" };
+  if (isJidStatusBroadcast(remote)) return { accept: false, reason: "status" };
+  if (isJidBroadcast(remote)) return { accept: false, reason: "broadcast" };
+  if (isJidNewsletter(remote)) return { accept: false, reason: "newsletter" };
+  if (msg.messageStubType || !msg.message) return { accept: false, reason: "not-text" };
+  const content = normalizeMessageContent(msg.message);
+  if (content?.protocolMessage || content?.reactionMessage) return { accept: false, reason: "not-text" };
+  const text = content?.conversation ?? content?.extendedTextMessage?.text ?? null;
+  if (typeof text !== "string") return { accept: false, reason: "not-text" };
+
+  const isGroup = Boolean(isJidGroup(remote));
+  if (isGroup && remote !== ctx.alertGroup) return { accept: false, reason: "other-group" };
+  const sender = isGroup ? key.participant : remote;
+  const alt = isGroup ? key.participantAlt : key.remoteJidAlt;
+  if (!sender) return { accept: false, reason: "malformed" };
+  const { phone, lid } = phoneOf(sender, alt ?? undefined, ctx.lids);
+  if (!phone || !ctx.isKnown(phone)) return { accept: false, reason: "unknown-sender" };
+  const ts = Number(msg.messageTimestamp ?? 0);
+  return {
+    accept: true,
+    message: { id: key.id, chatId: remote, isGroup, senderId: phone, text, at: ts > 0 ? ts * 1000 : Date.now() },
+    lid,
+  };
+}
+
+/** The phone number behind a sender jid, and a LID-to-phone pair when the message revealed one. */
+export function phoneOf(sender: string, alt: string | undefined, lids: LidLookup): { phone?: string; lid?: { lid: string; phone: string } } {
+  const user = (jid: string | undefined) => jidDecode(jid)?.user;
+  if (isPnUser(sender)) {
+    const phone = user(sender);
+    const lidUser = alt && isLidUser(alt) ? user(alt) : undefined;
+    return { phone, lid: phone && lidUser ? { lid: lidUser, phone } : undefined };
+  }
+  if (isLidUser(sender)) {
+    const lidUser = user(sender);
+    const phone = alt && isPnUser(alt) ? user(alt) : undefined;
+    if (phone && lidUser) return { phone, lid: { lid: lidUser, phone } };
+    return { phone: lidUser ? lids.get(lidUser) : undefined };
+  }
+  return {};
+}

@@ -1,0 +1,317 @@
+/**
+ * The WhatsApp transport: Baileys sockets owned by the {@link Reconnector}, auth state in
+ * SQLite, commands accepted only from people in the config, in direct chats and the alert
+ * group. Replies quote the command; a command running longer than 2 s gets ⏳, then ✅ or ❌.
+ *
+ * `send()` rejects while disconnected, so the outbox keeps the message and the pump retries it
+ * after reconnecting; `sendOnce()` gives each outbox row a stable WhatsApp message id, so a
+ * message re-sent after a crash between "sent" and "marked sent" is the same message, not a
+ * second one.
+ *
+ * @example
+ * const wa = new WhatsAppTransport({ url, resolvers, kv: store.waAuth, clock, log, ... });
+ * await wa.start(async (m) => { const r = await pipeline.handle(m); if (r) await wa.reply(m, r); });
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { Writable } from "node:stream";
+import type { WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
+import type { Clock } from "../../clock.js";
+import type { Route } from "../../dns/lookup.js";
+import { probeName } from "../../dns/probe.js";
+import { resolveWith } from "../../dns/resolve.js";
+import type { ResolverSpec } from "../../dns/resolvers.js";
+import type { Translate } from "../../i18n/index.js";
+import type { Logger } from "../../log.js";
+import type { WhatsAppControl } from "../../reconnect/control.js";
+import { Reconnector, type ReconnectorOptions } from "../../reconnect/reconnector.js";
+import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
+import { DEFAULT_ALERT_CHAT, type IncomingMessage, type MessageHandler, type Transport } from "../transport.js";
+import { sqliteAuthState } from "./auth-state.js";
+import { interpretMessage, type IgnoreReason } from "./inbound.js";
+import { makePairing } from "./pairing.js";
+import { openBaileysSocket } from "./socket.js";
+
+export interface WhatsAppTransportOptions {
+  url: string;
+  connectTimeoutMs: number;
+  resolvers: readonly ResolverSpec[];
+  backoff: ReconnectorOptions["backoff"];
+  breaker: ReconnectorOptions["breaker"];
+  dns: ReconnectorOptions["dns"] & { timeoutMs: number };
+  kv: WaAuthKv;
+  clock: Clock;
+  log: Logger;
+  t: Translate;
+  /** The alert group's jid; other groups are ignored. */
+  alertGroup?: string;
+  /** Phone numbers that receive alerts when no alert group is configured (the admins). */
+  alertFallback: readonly string[];
+  isKnown(phone: string): boolean;
+  /** Outbox backlog, for /health and /wa. */
+  backlog(): Promise<number>;
+  /** Where the QR or the pairing code is shown; none: pairing only through logs. */
+  output?: Writable;
+  pairPhone?: string;
+  /** A reply that cannot go out now is handed here to be kept durably (the outbox). */
+  keepReply?: (chatId: string, text: string, dedupeKey: string) => Promise<void>;
+  reactAfterMs?: number;
+  keepAliveIntervalMs?: number;
+  random?: () => number;
+}
+
+/** Replies that start like this count as a failed command (❌) for the reaction. */
+const FAILURE_MARKS = ["❌", "⏱️", "🚫", "❓", "⛔"];
+
+export class WhatsAppTransport implements Transport {
+  readonly name = "whatsapp";
+  /** WhatsApp does not end on its own; Jaga stops it on a signal. */
+  readonly ended: Promise<void> = new Promise(() => undefined);
+  readonly reconnector: Reconnector;
+  readonly ignored: Record<IgnoreReason, number> = {
+    history: 0,
+    own: 0,
+    status: 0,
+    broadcast: 0,
+    newsletter: 0,
+    malformed: 0,
+    "not-text": 0,
+    "other-group": 0,
+    "unknown-sender": 0,
+  };
+  readonly control: WhatsAppControl;
+  readonly host: string;
+  private sock?: WASocket;
+  private handler?: MessageHandler;
+  private readonly chats = new Map<string, Promise<void>>();
+  private readonly recent = new Map<string, { raw: WAMessage; reply?: string }>();
+  private readonly lids = new Map<string, string>();
+  private salt?: string;
+  private stopping = false;
+
+  constructor(private readonly o: WhatsAppTransportOptions) {
+    this.host = new URL(o.url).hostname;
+    for (const [lid, phone] of safe(() => o.kv.lidMap(), new Map<string, string>())) this.lids.set(lid, phone);
+    const first = o.resolvers[0] ?? { kind: "system" as const, label: "system" as const };
+    const onQr = o.output ? makePairing({ output: o.output, t: o.t, log: o.log, pairPhone: o.pairPhone }) : undefined;
+    const baileysLog = o.log.child({ module: "baileys" }, { level: o.log.levelVal <= 20 ? o.log.level : "warn" });
+    this.reconnector = new Reconnector({
+      clock: o.clock,
+      route: { resolver: first, hostname: this.host } satisfies Route,
+      backoff: o.backoff,
+      breaker: o.breaker,
+      dns: o.dns,
+      random: o.random,
+      probe: () => probeName(o.resolvers, this.host, o.dns.timeoutMs),
+      probeSystem: async () => (await resolveWith({ kind: "system", label: "system" }, this.host, o.dns.timeoutMs)).ok,
+      connect: (route, hooks) =>
+        openBaileysSocket(
+          route,
+          {
+            open: () => {
+              hooks.open();
+            },
+          },
+          {
+            url: o.url,
+            connectTimeoutMs: o.connectTimeoutMs,
+            // Read per socket: after a logout the next socket pairs with fresh credentials.
+            auth: sqliteAuthState(o.kv),
+            logger: baileysLog,
+            keepAliveIntervalMs: o.keepAliveIntervalMs,
+            onQr,
+            onSocket: (sock) => this.attach(sock),
+          },
+        ),
+    });
+    this.reconnector.onChange((e) => this.onEvent(e));
+    this.control = {
+      status: () => this.reconnector.status(),
+      reconnectNow: () => this.reconnector.reconnectNow(),
+      resetBreaker: () => this.reconnector.resetBreaker(),
+      backlog: () => o.backlog(),
+      ignored: () => ({ ...this.ignored }),
+      host: this.host,
+    };
+  }
+
+  start(handler: MessageHandler): Promise<void> {
+    this.handler = handler;
+    this.reconnector.start();
+    return Promise.resolve();
+  }
+
+  get connected(): boolean {
+    return this.reconnector.connected && this.sock !== undefined;
+  }
+
+  /**
+   * The event path for `messages.upsert`: every live message goes through here (tests feed
+   * real proto.WebMessageInfo objects in). Accepted commands are handled one chat at a time.
+   */
+  handleUpsert(upsert: { messages: WAMessage[]; type: string }): void {
+    for (const raw of upsert.messages ?? []) {
+      let verdict;
+      try {
+        verdict = interpretMessage(raw, upsert.type, { alertGroup: this.o.alertGroup, isKnown: (p) => this.o.isKnown(p), lids: this.lids });
+      } catch (err) {
+        this.o.log.warn({ err }, "unreadable WhatsApp message ignored");
+        this.ignored.malformed++;
+        continue;
+      }
+      if (!verdict.accept) {
+        this.ignored[verdict.reason]++;
+        continue;
+      }
+      if (verdict.lid && this.lids.get(verdict.lid.lid) !== verdict.lid.phone) {
+        this.lids.set(verdict.lid.lid, verdict.lid.phone);
+        safe(() => this.o.kv.rememberLid(verdict.lid!.lid, verdict.lid!.phone, this.o.clock.now()), undefined);
+      }
+      const message = verdict.message;
+      this.remember(message.id, raw);
+      const previous = this.chats.get(message.chatId) ?? Promise.resolve();
+      const next = previous.then(() => this.run(message, raw)).catch(() => undefined);
+      this.chats.set(message.chatId, next);
+      void next.then(() => {
+        if (this.chats.get(message.chatId) === next) this.chats.delete(message.chatId);
+      });
+    }
+  }
+
+  async reply(to: IncomingMessage, text: string): Promise<void> {
+    const entry = this.recent.get(to.id);
+    if (entry) entry.reply = text;
+    const sock = this.sock;
+    try {
+      if (!sock || !this.connected) throw new Error("WhatsApp not connected");
+      await sock.sendMessage(to.chatId, { text }, entry ? { quoted: entry.raw } : {});
+    } catch (err) {
+      // Not lost: the reply goes to the outbox and out after reconnecting (without the quote).
+      this.o.log.warn({ err, chat: to.chatId }, "reply could not be sent now; kept in the outbox");
+      if (!this.o.keepReply) throw err;
+      await this.o.keepReply(to.chatId, text, `reply:${to.id}`);
+    }
+  }
+
+  send(chatId: string, text: string): Promise<void> {
+    return this.deliver(chatId, text);
+  }
+
+  /** Sends with a WhatsApp message id derived from `key`: the same key is the same message. */
+  sendOnce(chatId: string, text: string, key: string): Promise<void> {
+    return this.deliver(chatId, text, key);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await this.reconnector.stop();
+    await Promise.allSettled([...this.chats.values()]);
+  }
+
+  private async deliver(chatId: string, text: string, key?: string): Promise<void> {
+    const sock = this.sock;
+    if (!sock || !this.connected) throw new Error("WhatsApp not connected");
+    const jids = this.jidsFor(chatId);
+    for (const [i, jid] of jids.entries()) {
+      const messageId = key ? this.messageId(`${key}#${i}`) : undefined;
+      await sock.sendMessage(jid, { text }, messageId ? { messageId } : {});
+    }
+  }
+
+  private jidsFor(chatId: string): string[] {
+    if (chatId === DEFAULT_ALERT_CHAT && !this.o.alertGroup) return this.o.alertFallback.map((p) => `${p}@s.whatsapp.net`);
+    if (chatId.includes("@")) return [chatId];
+    if (/^\d{6,15}$/.test(chatId)) return [`${chatId}@s.whatsapp.net`];
+    throw new Error(`not a WhatsApp chat: ${chatId.slice(0, 40)}`);
+  }
+
+  /** Looks like Baileys' own ids (3EB0…, 20 hex chars); stable per install and key. */
+  private messageId(key: string): string {
+    if (!this.salt) {
+      const stored = safe(() => this.o.kv.get("jaga", ["message-id-salt"]).get("message-id-salt"), undefined);
+      this.salt = stored ? (JSON.parse(stored) as string) : randomBytes(16).toString("hex");
+      if (!stored) safe(() => this.o.kv.set([{ kind: "jaga", id: "message-id-salt", value: JSON.stringify(this.salt) }]), undefined);
+    }
+    return `3EB0${createHash("sha256").update(`${this.salt}:${key}`).digest("hex").slice(0, 16).toUpperCase()}`;
+  }
+
+  private async run(message: IncomingMessage, raw: WAMessage): Promise<void> {
+    if (!this.handler) return;
+    const timer = new AbortController();
+    let waiting = false;
+    const hourglass = this.o.clock
+      .sleep(this.o.reactAfterMs ?? 2_000, timer.signal)
+      .then(async () => {
+        waiting = true;
+        await this.react(raw.key, "⏳");
+      })
+      .catch(() => undefined);
+    let ok: boolean;
+    try {
+      await this.handler(message);
+      const reply = this.recent.get(message.id)?.reply;
+      ok = !(reply && FAILURE_MARKS.some((m) => reply.startsWith(m)));
+    } catch (err) {
+      ok = false;
+      this.o.log.error({ err }, "handling a WhatsApp message failed");
+    } finally {
+      timer.abort();
+      await hourglass;
+    }
+    if (waiting) await this.react(raw.key, ok ? "✅" : "❌");
+  }
+
+  private async react(key: WAMessageKey, emoji: string): Promise<void> {
+    try {
+      if (this.sock && this.connected && key.remoteJid) await this.sock.sendMessage(key.remoteJid, { react: { text: emoji, key } });
+    } catch (err) {
+      this.o.log.debug({ err }, "reaction not sent");
+    }
+  }
+
+  private remember(id: string, raw: WAMessage): void {
+    this.recent.set(id, { raw });
+    // Enough to quote any reply still in flight; old ones are dropped.
+    if (this.recent.size > 500) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  private attach(sock: WASocket): void {
+    sock.ev.on("messages.upsert", (u) => {
+      if (this.sock === sock) this.handleUpsert(u);
+    });
+    sock.ev.on("connection.update", (u) => {
+      if (u.connection === "open") this.sock = sock;
+      if (u.connection === "close" && this.sock === sock) this.sock = undefined;
+    });
+  }
+
+  private onEvent(e: Parameters<Parameters<Reconnector["onChange"]>[0]>[0]): void {
+    const { log, t } = this.o;
+    if (e.type === "state") {
+      if (e.status.state !== "open") this.sock = undefined;
+      log.info(
+        { state: e.status.state, attempts: e.status.attempts, lastClose: e.status.lastClose?.code, next: e.status.nextAttemptAt },
+        "whatsapp connection",
+      );
+    } else if (e.type === "open") {
+      log.info(t("wa.connected"));
+    } else if (e.type === "halt") {
+      const text = e.kind === "logged-out" ? t("wa.logged_out", { code: e.close.code ?? 401 }) : t(e.kind === "forbidden" ? "wa.forbidden" : "wa.replaced");
+      log.error({ code: e.close.code }, text);
+      this.o.output?.write(`${text}\n`);
+      // A logged-out session is worthless; forget it so the next connection pairs anew.
+      if (e.kind === "logged-out") safe(() => this.o.kv.clear(), undefined);
+    } else if (e.type === "system-dns") {
+      const key = e.broken ? "wa.system_dns_broken" : "wa.system_dns_ok";
+      log.warn({ resolver: e.resolver }, t(key, { host: this.host, resolver: e.resolver }));
+    }
+  }
+}
+
+function safe<T>(f: () => T, fallback: T): T {
+  try {
+    return f();
+  } catch {
+    return fallback;
+  }
+}
