@@ -93,7 +93,9 @@ export class WhatsAppTransport implements Transport {
     for (const [lid, phone] of safe(() => o.kv.lidMap(), new Map<string, string>())) this.lids.set(lid, phone);
     const first = o.resolvers[0] ?? { kind: "system" as const, label: "system" as const };
     const onQr = o.output ? makePairing({ output: o.output, t: o.t, log: o.log, pairPhone: o.pairPhone }) : undefined;
-    const baileysLog = o.log.child({ module: "baileys" }, { level: o.log.levelVal <= 20 ? o.log.level : "warn" });
+    // Baileys is chatty at info; keep it at warn unless Jaga itself logs at debug (or is quieter).
+    const lv = o.log.levelVal;
+    const baileysLog = o.log.child({ module: "baileys" }, { level: lv <= 20 || lv > 40 ? o.log.level : "warn" });
     this.reconnector = new Reconnector({
       clock: o.clock,
       route: { resolver: first, hostname: this.host } satisfies Route,
