@@ -21,6 +21,12 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   PM2_HOME: z.string().optional(),
   HOME: z.string().optional(),
+  /** Health endpoint port on 127.0.0.1; unset: no HTTP server. */
+  JAGA_HTTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /** Bearer token for POST /whatsapp/*; unset: those routes are off. */
+  JAGA_HTTP_TOKEN: z.string().min(16, { message: "use at least 16 characters" }).optional(),
+  /** Pair WhatsApp by code on this phone number instead of scanning the QR. */
+  JAGA_PAIR_PHONE: z.string().regex(/^\+?[\d\s-]{6,20}$/, { message: "expected a phone number, e.g. 6281234567890" }).optional(),
 });
 
 export interface Config extends FileConfig {
@@ -30,6 +36,9 @@ export interface Config extends FileConfig {
   dataDir: string;
   transport: "console" | "whatsapp";
   logLevel: z.output<typeof envSchema>["LOG_LEVEL"];
+  /** From JAGA_HTTP_PORT / JAGA_HTTP_TOKEN / JAGA_PAIR_PHONE. */
+  http: { port?: number; token?: string };
+  pairPhone?: string;
 }
 
 export type LoadResult = { ok: true; config: Config } | { ok: false; source: string; problems: string[] };
@@ -64,7 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): LoadRes
   const dataDir = isAbsolute(e.JAGA_DATA_DIR) ? e.JAGA_DATA_DIR : resolve(cwd, e.JAGA_DATA_DIR);
   return {
     ok: true,
-    config: Object.freeze({ ...parsed.data, hosts, source, dataDir, transport: e.JAGA_TRANSPORT, logLevel: e.LOG_LEVEL }),
+    config: Object.freeze({ ...parsed.data, hosts, source, dataDir, transport: e.JAGA_TRANSPORT, logLevel: e.LOG_LEVEL, http: { port: e.JAGA_HTTP_PORT, token: e.JAGA_HTTP_TOKEN }, pairPhone: e.JAGA_PAIR_PHONE?.replace(/\D/g, "") }),
   };
 }
 

@@ -110,6 +110,50 @@ const cron = z.string().refine(
   { message: "expected a cron expression such as `0 7 * * *`" },
 );
 
+/** Baileys' own WebSocket URL (DEFAULT_CONNECTION_CONFIG.waWebSocketUrl; a test keeps them equal). */
+export const WHATSAPP_DEFAULT_URL = "wss://web.whatsapp.com/ws/chat";
+
+/** The WhatsApp connection: where, and how patiently to reconnect (see src/reconnect/). */
+const whatsapp = z
+  .strictObject({
+    /** Tests and benchmarks point this at loopback. */
+    url: z
+      .string()
+      .refine((u) => /^wss?:\/\/[^\s/]+/.test(u), { message: "expected a ws:// or wss:// URL" })
+      .default(WHATSAPP_DEFAULT_URL),
+    connectTimeout: duration.default(20_000),
+    backoff: z
+      .strictObject({ base: duration.default(2_000), cap: duration.default(300_000), resetAfter: duration.default(60_000) })
+      .prefault({}),
+    breaker: z
+      .strictObject({
+        failures: z.number().int().min(1).default(10),
+        within: duration.default(300_000),
+        openFor: duration.default(600_000),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+/** `system` (the OS resolver) or a DNS server's IP with an optional port: 1.1.1.1, 127.0.0.1:5353, [::1]:53. */
+const resolverEntry = z.string().refine(
+  (s) => s === "system" || /^(\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?$/.test(s) || /^\[?[0-9a-fA-F:]+\]?(:\d{1,5})?$/.test(s),
+  { message: "expected \"system\" or an IP address with an optional port" },
+);
+
+/** Name resolution for the WhatsApp host when the system resolver fails (report 001). */
+const dns = z
+  .strictObject({
+    resolvers: z.array(resolverEntry).min(1).default(["system", "1.1.1.1", "8.8.8.8"]),
+    /** How often resolution is probed while DNS is down (no socket is opened meanwhile). */
+    probeInterval: duration.default(1_000),
+    /** How long one resolver may take to answer. */
+    timeout: duration.default(2_000),
+    /** While connected through another resolver, how often the system resolver is asked again. */
+    recheckInterval: duration.default(30_000),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     language: language.default("id"),
@@ -126,6 +170,8 @@ export const configSchema = z
     digest: z.strictObject({ enabled: z.boolean().default(true), cron: cron.default("0 7 * * *") }).prefault({}),
     /** How long one chat command may run before it is stopped. */
     commandTimeout: duration.default(30_000),
+    whatsapp,
+    dns,
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, number>();
