@@ -14,6 +14,7 @@ import { incidentsMigrations, sqliteIncidents } from "./incidents.js";
 import { outboxMigrations, sqliteOutbox } from "./outbox.js";
 import { sqliteWaAuth, waAuthMigrations, type WaAuthKv } from "./wa-auth.js";
 import { replicationMigrations } from "./replication.js";
+import { sqliteWatchState, watchMigrations, type WatchState } from "./watch.js";
 
 /** Every table module's migrations, in the order they were introduced. */
 export const SQLITE_MIGRATIONS: readonly Migration[] = [
@@ -23,6 +24,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   ...blockedMigrations,
   ...replicationMigrations,
   ...waAuthMigrations,
+  ...watchMigrations,
 ];
 
 export class SqliteStore implements LocalStore {
@@ -33,6 +35,8 @@ export class SqliteStore implements LocalStore {
   readonly blocked: BlockedKtp;
   /** WhatsApp's session and LID map (only the WhatsApp transport reads it). */
   readonly waAuth: WaAuthKv;
+  /** Restart history and small named values the watchers keep across restarts. */
+  readonly watch: WatchState;
 
   constructor(readonly db: Db) {
     this.audit = sqliteAuditLog(db);
@@ -40,6 +44,7 @@ export class SqliteStore implements LocalStore {
     this.incidents = sqliteIncidents(db);
     this.blocked = sqliteBlocked(db);
     this.waAuth = sqliteWaAuth(db);
+    this.watch = sqliteWatchState(db);
   }
 
   close(): Promise<void> {

@@ -27,9 +27,20 @@ export type JagaSupabaseClient = SupabaseClient;
 
 export function createSupabaseClient(options: SupabaseClientOptions): JagaSupabaseClient {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const timedFetch: typeof fetch = (input, init) => {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    return fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout });
+  // Our own timer, cleared as soon as the answer arrives: AbortSignal.timeout() would keep the
+  // process alive for the whole timeout after every request.
+  const timedFetch: typeof fetch = async (input, init) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException("Supabase request timed out", "TimeoutError")), timeoutMs);
+    const outer = init?.signal;
+    const forward = () => controller.abort(outer?.reason);
+    outer?.addEventListener("abort", forward, { once: true });
+    try {
+      return await fetch(input, { ...init, signal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", forward);
+    }
   };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped database: rows are checked by the store
   return createClient<any>(options.url, options.key, {

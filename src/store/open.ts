@@ -1,0 +1,88 @@
+/**
+ * Opens the store Jaga runs on: the embedded SQLite store alone, or — when SUPABASE_URL and
+ * SUPABASE_SERVICE_ROLE_KEY are set — SQLite replicated to Supabase (see replicated.ts).
+ * Either way the result has `replication` for /status and /health.
+ *
+ * @example
+ * const store = openStore({ dataDir: config.dataDir, env: process.env }, log, clock);
+ * await store.replication.backlog(); // writes not yet in Supabase (0 without Supabase)
+ */
+import { join } from "node:path";
+import type { Clock } from "../clock.js";
+import type { Logger } from "../log.js";
+import { ReplicatedStore } from "./replicated.js";
+import { openSqliteStore } from "./sqlite/index.js";
+import type { LocalStore, ReplicationStatus } from "./store.js";
+import { createSupabaseClient } from "./supabase/client.js";
+import { SupabaseStore } from "./supabase/store.js";
+
+export type OpenedStore = LocalStore & { readonly replication: ReplicationStatus };
+
+export interface OpenStoreOptions {
+  /** Where jaga.db lives (config.dataDir). */
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  /** Overrides the replayer's timings (tests). */
+  retryMs?: number;
+  idleMs?: number;
+}
+
+const NO_REPLICATION: ReplicationStatus = {
+  target: null,
+  backlog: () => Promise.resolve(0),
+  rejected: () => Promise.resolve(0),
+  lastError: () => null,
+};
+
+export function openStore(options: OpenStoreOptions, log: Logger, clock: Clock): OpenedStore {
+  const supabase = supabaseSettings(options.env);
+  const local = openSqliteStore(join(options.dataDir, "jaga.db"));
+  if (!supabase) {
+    log.info("store: SQLite only (SUPABASE_URL not set)");
+    return Object.assign(local, { replication: NO_REPLICATION });
+  }
+  const remote = new SupabaseStore(createSupabaseClient({ url: supabase.url, key: supabase.key }));
+  const target = new URL(supabase.url).host;
+  const store = new ReplicatedStore(local, remote, clock, log, { target, retryMs: options.retryMs, idleMs: options.idleMs });
+  store.start();
+  log.info({ target }, "store: SQLite, replicated to Supabase");
+  return store;
+}
+
+/**
+ * Reads and checks the Supabase settings; null when Supabase is not configured. Refuses a key
+ * that is not the service-role key: with the anon key every write would fail with 42501, the
+ * very failure of seed report 001.
+ *
+ * @example
+ * supabaseSettings({ SUPABASE_URL: "https://x.supabase.co", SUPABASE_SERVICE_ROLE_KEY: "eyJ…" });
+ */
+export function supabaseSettings(env: NodeJS.ProcessEnv): { url: string; key: string } | null {
+  const url = env.SUPABASE_URL?.trim();
+  const key = env.SUPABASE_SERVICE_ROLE_KEY?.trim();
+  if (!url && !key) return null;
+  if (!url || !key) {
+    throw new Error("Supabase: set both SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY, or neither (SQLite only).");
+  }
+  if (!/^https?:\/\//.test(url)) throw new Error("SUPABASE_URL must look like https://<project-ref>.supabase.co");
+  const role = jwtRole(key);
+  if (key.startsWith("sb_publishable_") || (role !== null && role !== "service_role")) {
+    throw new Error(
+      `SUPABASE_SERVICE_ROLE_KEY is not the service-role key (it is ${role ?? "a publishable key"}): ` +
+        "take the service_role / secret key from Project Settings → API. It stays on the server.",
+    );
+  }
+  return { url: url.replace(/\/+$/, ""), key };
+}
+
+/** The `role` claim of a legacy JWT API key, without verifying it (only Supabase can). */
+function jwtRole(key: string): string | null {
+  const payload = key.split(".")[1];
+  if (!key.startsWith("eyJ") || !payload) return null;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { role?: unknown };
+    return typeof claims.role === "string" ? claims.role : null;
+  } catch {
+    return null;
+  }
+}
