@@ -111,7 +111,7 @@ describe("incoming WhatsApp messages", () => {
       "unknown-sender": 2,
     });
     // Garbage does not throw out of the event path.
-    transport.handleUpsert({ type: "notify", messages: [{} as WAMessage, { key: {} } as WAMessage] });
+    transport.handleUpsert({ type: "notify", messages: [{} as WAMessage, { key: {} }] });
     assert.equal(transport.ignored.malformed, 2);
     await store.close();
   });

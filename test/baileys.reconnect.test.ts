@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { startDnsServer, type DnsServer } from "./helpers/dns-server.js";
-import { refusingPort, startWsServer, type FakeWaServer } from "./helpers/wa-server.js";
+import { refusingPort, startWsServer } from "./helpers/wa-server.js";
 import { until, waTransport } from "./helpers/wa-transport.js";
 
 const unhandled: unknown[] = [];

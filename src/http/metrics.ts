@@ -1,0 +1,43 @@
+/**
+ * The health snapshot as Prometheus text (exposition format 0.0.4): counters end in `_total`,
+ * gauges are plain, every metric has HELP and TYPE.
+ *
+ * @example
+ * res.end(renderMetrics(snapshot)); // jaga_whatsapp_connected 1 ...
+ */
+import type { HealthSnapshot } from "./health.js";
+
+const STATES = ["idle", "connecting", "open", "backoff", "dns-wait", "breaker-open", "logged-out", "forbidden", "replaced", "stopped"];
+
+export function renderMetrics(h: HealthSnapshot): string {
+  const out: string[] = [];
+  const metric = (name: string, type: "counter" | "gauge", help: string, samples: [string, number][]) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, v] of samples) out.push(`${name}${labels} ${Number.isFinite(v) ? v : 0}`);
+  };
+  const wa = h.whatsapp;
+  metric("jaga_up", "gauge", "Jaga is running.", [["", 1]]);
+  metric("jaga_uptime_seconds", "gauge", "Seconds since Jaga started.", [["", h.uptimeSeconds]]);
+  metric("jaga_outbox_backlog", "gauge", "Outgoing messages waiting in the outbox.", [["", h.queuedOutgoing]]);
+  if (wa) {
+    metric("jaga_whatsapp_connected", "gauge", "1 when the WhatsApp socket is open.", [["", wa.state === "open" ? 1 : 0]]);
+    metric("jaga_whatsapp_connect_attempts_total", "counter", "WhatsApp sockets opened since start.", [["", wa.attempts]]);
+    metric("jaga_whatsapp_dns_probes_total", "counter", "DNS probes while the WhatsApp host did not resolve.", [["", wa.dnsProbes]]);
+    metric("jaga_whatsapp_breaker_open", "gauge", "1 while the circuit breaker is open.", [["", wa.breaker.state === "open" ? 1 : 0]]);
+    metric("jaga_whatsapp_breaker_opened_total", "counter", "Times the circuit breaker opened.", [["", wa.breaker.opened]]);
+    metric("jaga_whatsapp_system_dns_broken", "gauge", "1 while only a non-system resolver answers.", [["", wa.systemDnsBroken ? 1 : 0]]);
+    metric(
+      "jaga_whatsapp_state",
+      "gauge",
+      "The connection state (1 for the current one).",
+      STATES.map((s) => [`{state="${s}"}`, wa.state === s ? 1 : 0]),
+    );
+    metric(
+      "jaga_whatsapp_ignored_messages_total",
+      "counter",
+      "Incoming messages ignored, by reason.",
+      Object.entries(wa.ignored).map(([r, n]) => [`{reason="${r}"}`, n]),
+    );
+  }
+  return `${out.join("\n")}\n`;
+}
