@@ -17,15 +17,24 @@ import type { Logger } from "../log.js";
 import type { Outbox } from "../store/store.js";
 import type { Transport } from "./transport.js";
 
+/**
+ * What the pump sends through. `sendOnce`, when the transport has it, carries the outbox row's
+ * key so a re-send after a crash (sent, not yet marked) is recognisably the same message
+ * (WhatsApp: the same message id) instead of a duplicate.
+ */
+export type PumpTransport = Pick<Transport, "send"> & { sendOnce?(chatId: string, text: string, key: string): Promise<void> };
+
 export class OutboxPump {
   private running?: Promise<void>;
+  /** Aborted by kick() to cut a retry pause short (e.g. WhatsApp just reconnected). */
+  private pause?: AbortController;
   private again = false;
   private stopped = false;
   private readonly stopSignal = new AbortController();
 
   constructor(
     private readonly outbox: Outbox,
-    private readonly transport: Pick<Transport, "send">,
+    private readonly transport: PumpTransport,
     private readonly clock: Clock,
     private readonly log: Logger,
     /** Pause before retrying after a failed send. */
@@ -41,6 +50,7 @@ export class OutboxPump {
     if (this.stopped) return;
     if (this.running) {
       this.again = true;
+      this.pause?.abort();
       return;
     }
     this.running = this.round().finally(() => {
@@ -70,12 +80,15 @@ export class OutboxPump {
       for (const m of batch) {
         if (this.stopped) return;
         try {
-          await this.transport.send(m.chatId, m.text);
+          if (this.transport.sendOnce) await this.transport.sendOnce(m.chatId, m.text, `outbox:${m.id}`);
+          else await this.transport.send(m.chatId, m.text);
           await this.outbox.markSent(m.id, this.clock.now());
         } catch (err) {
           await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now());
           this.log.warn({ err, outboxId: m.id }, "outbox send failed; will retry");
-          await this.clock.sleep(this.retryMs, this.stopSignal.signal).catch(() => undefined);
+          this.pause = new AbortController();
+          await this.clock.sleep(this.retryMs, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
+          this.pause = undefined;
           this.again = true;
           return;
         }

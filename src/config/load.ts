@@ -37,7 +37,7 @@ export interface Config extends FileConfig {
   transport: "console" | "whatsapp";
   logLevel: z.output<typeof envSchema>["LOG_LEVEL"];
   /** From JAGA_HTTP_PORT / JAGA_HTTP_TOKEN / JAGA_PAIR_PHONE. */
-  http: { port?: number; token?: string };
+  http?: { port?: number; token?: string };
   pairPhone?: string;
 }
 

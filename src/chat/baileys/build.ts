@@ -1,0 +1,78 @@
+/**
+ * Builds the WhatsApp transport from the config (JAGA_TRANSPORT=whatsapp): resolvers, backoff,
+ * breaker and DNS numbers from `whatsapp` / `dns`, auth from the embedded store, alerts to the
+ * alert group or, without one, to the admins. With no session yet and a terminal on stdin, the
+ * console runs beside it so the admin can work while pairing.
+ *
+ * @example
+ * const wa = buildWhatsApp({ config, store, clock, log, input, output, keepReply });
+ * wa.transport.start(handler); wa.onOpen(() => pump.kick());
+ */
+import type { Readable, Writable } from "node:stream";
+import type { Clock } from "../../clock.js";
+import type { Config } from "../../config/load.js";
+import { parseResolvers } from "../../dns/resolvers.js";
+import { translator } from "../../i18n/index.js";
+import type { Logger } from "../../log.js";
+import { Directory } from "../../pipeline/people.js";
+import type { WhatsAppControl } from "../../reconnect/control.js";
+import type { SqliteStore } from "../../store/sqlite/index.js";
+import { ConsoleTransport } from "../console.js";
+import { DEFAULT_ALERT_CHAT, type Transport } from "../transport.js";
+import { WhatsAppTransport } from "./transport.js";
+import { WithConsole } from "./with-console.js";
+
+export interface WhatsAppParts {
+  transport: Transport & { sendOnce?(chatId: string, text: string, key: string): Promise<void> };
+  whatsapp: WhatsAppTransport;
+  control: WhatsAppControl;
+  /** Calls `f` every time the socket opens (kick the outbox pump here). */
+  onOpen(f: () => void): void;
+}
+
+export function buildWhatsApp(o: {
+  config: Config;
+  store: SqliteStore;
+  clock: Clock;
+  log: Logger;
+  input: Readable & { isTTY?: boolean };
+  output: Writable;
+  keepReply: (chatId: string, text: string, dedupeKey: string) => Promise<void>;
+}): WhatsAppParts {
+  const { config } = o;
+  const directory = new Directory(config);
+  const { specs } = parseResolvers(config.dns.resolvers);
+  const hasSession = o.store.waAuth.hasSession();
+  const whatsapp = new WhatsAppTransport({
+    url: config.whatsapp.url,
+    connectTimeoutMs: config.whatsapp.connectTimeout,
+    resolvers: specs,
+    backoff: { baseMs: config.whatsapp.backoff.base, capMs: config.whatsapp.backoff.cap, resetAfterMs: config.whatsapp.backoff.resetAfter },
+    breaker: { failures: config.whatsapp.breaker.failures, withinMs: config.whatsapp.breaker.within, openForMs: config.whatsapp.breaker.openFor },
+    dns: { probeIntervalMs: config.dns.probeInterval, recheckIntervalMs: config.dns.recheckInterval, timeoutMs: config.dns.timeout },
+    kv: o.store.waAuth,
+    clock: o.clock,
+    log: o.log,
+    t: translator(config.language),
+    alertGroup: config.alerts.group,
+    alertFallback: config.people.filter((p) => p.role === "admin").map((p) => p.phone),
+    // The console operator is an admin, but never a WhatsApp sender.
+    isKnown: (phone) => phone !== "console" && directory.lookup(phone) !== undefined,
+    backlog: () => o.store.outbox.backlog(),
+    output: o.output,
+    pairPhone: config.pairPhone,
+    keepReply: o.keepReply,
+  });
+  const transport =
+    !hasSession && o.input.isTTY ? new WithConsole(whatsapp, new ConsoleTransport(o.input, o.output, config.alerts.group ?? DEFAULT_ALERT_CHAT)) : whatsapp;
+  return {
+    transport,
+    whatsapp,
+    control: whatsapp.control,
+    onOpen: (f) => {
+      whatsapp.reconnector.onChange((e) => {
+        if (e.type === "open") f();
+      });
+    },
+  };
+}

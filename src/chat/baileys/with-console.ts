@@ -1,0 +1,45 @@
+/**
+ * WhatsApp and the console at once, for the first start on a terminal: while the admin scans
+ * the QR, the console already takes commands. Replies go back where the command came from;
+ * everything sent (alerts) goes to WhatsApp. End of console input does not stop Jaga here:
+ * WhatsApp is the transport that matters.
+ *
+ * @example
+ * const t = new WithConsole(whatsapp, new ConsoleTransport(stdin, stdout, alertChat));
+ */
+import { CONSOLE_SENDER } from "../console.js";
+import type { IncomingMessage, MessageHandler, Transport } from "../transport.js";
+
+export class WithConsole implements Transport {
+  readonly name: string;
+  readonly ended: Promise<void>;
+
+  constructor(
+    readonly primary: Transport & { sendOnce?(chatId: string, text: string, key: string): Promise<void> },
+    private readonly console: Transport,
+  ) {
+    this.name = `${primary.name}+console`;
+    this.ended = primary.ended;
+    if (primary.sendOnce) this.sendOnce = (c, t, k) => primary.sendOnce!(c, t, k);
+  }
+
+  sendOnce?: (chatId: string, text: string, key: string) => Promise<void>;
+
+  async start(handler: MessageHandler): Promise<void> {
+    await this.primary.start(handler);
+    await this.console.start(handler);
+  }
+
+  reply(to: IncomingMessage, text: string): Promise<void> {
+    return to.senderId === CONSOLE_SENDER ? this.console.reply(to, text) : this.primary.reply(to, text);
+  }
+
+  send(chatId: string, text: string): Promise<void> {
+    return this.primary.send(chatId, text);
+  }
+
+  async stop(): Promise<void> {
+    await this.console.stop();
+    await this.primary.stop();
+  }
+}
