@@ -1,0 +1,22 @@
+/** `/unblock <nik>` (admin): closes the NIK's active block; the block stays in its history. */
+import { z } from "zod";
+import { maskNik, nikArg } from "../src/nik.js";
+import { defineCommand } from "../src/pipeline/command.js";
+import { queuedNote } from "./block.js";
+import { when } from "./blocked.js";
+
+export default defineCommand({
+  name: "unblock",
+  summary: { id: "Cabut blokir NIK", en: "Unblock a NIK" },
+  usage: "<nik>",
+  role: "admin",
+  args: z.object({ nik: nikArg }),
+  positional: ["nik"],
+  async run(ctx, { nik }) {
+    const masked = maskNik(nik);
+    const closed = await ctx.store.blocked.unblock({ nik, by: ctx.sender.name, at: ctx.clock.now() });
+    if (!closed) return ctx.t("unblock.not_blocked", { nik: masked });
+    const note = await queuedNote(ctx);
+    return [ctx.t("unblock.done", { nik: masked, date: when(ctx, closed.blockedAt) }), note].filter(Boolean).join("\n");
+  },
+});
