@@ -143,8 +143,9 @@ export class SshExecutor implements Executor {
   private closed = false;
   private readonly closing = new AbortController();
   private readonly running = new Map<AbortController, Promise<unknown>>();
-  /** How many times a connection was established (tests and `hosts check` read it). */
+  /** Connections established, and attempts made (tests and `hosts check` read them). */
   connects = 0;
+  attempts = 0;
 
   constructor(private readonly options: SshExecutorOptions) {
     this.name = options.name;
@@ -260,6 +261,7 @@ export class SshExecutor implements Executor {
   }
 
   private attempt(): void {
+    this.attempts++;
     this.lastAttemptAt = this.clock.now();
     const p = this.open().then(
       (client) => {
