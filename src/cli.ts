@@ -11,6 +11,7 @@ type Subcommand = { summary: string; run: (args: string[]) => Promise<number> };
 const SUBCOMMANDS: Record<string, Subcommand> = {
   start: { summary: "run Jaga (the default)", run: (a) => import("./cli/start.js").then((m) => m.run(a)) },
   config: { summary: "config check: validate jaga.yaml and the environment", run: (a) => import("./cli/config.js").then((m) => m.run(a)) },
+  hosts: { summary: "hosts trust <name> | hosts check: pin SSH host keys, test every host", run: (a) => import("./cli/hosts.js").then((m) => m.run(a)) },
   db: { summary: "db migrate|status: apply migrations/ to DATABASE_URL (Supabase)", run: (a) => import("./cli/db.js").then((m) => m.run(a)) },
 };
 
