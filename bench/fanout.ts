@@ -1,0 +1,154 @@
+/**
+ * `npm run bench:fanout`: `/status` latency over SSH on loopback, one real sshd listed as N
+ * inventory hosts (N = 1, 10, 50), against a real PM2. Compares:
+ *   - Jaga warm: pooled connections already open (what a running Jaga answers with)
+ *   - Jaga cold: a fresh inventory, so every host connects first
+ *   - node-ssh connect-per-command: the same /status, but a new SSH connection per command
+ *   - sequential OpenSSH: `ssh host pm2 jlist` for one host after another (what an admin types)
+ * Prints medians with ratios to Jaga warm, and Jaga's resident memory with 50 hosts connected.
+ * Every host is 127.0.0.1: nothing leaves this machine. Set BENCH_REPS to change repetitions.
+ *
+ * Note: on loopback all "hosts" share this machine's CPUs, so N hosts cost N times the remote
+ * work (each /status runs pm2 and the login shell on every host); on a real fleet that work is
+ * spread over N machines and only the network wait overlaps.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { NodeSSH } from "node-ssh";
+import type { ExecOptions, ExecResult, Executor } from "../src/hosts/executor.js";
+import { shellQuote } from "../src/hosts/quote.js";
+import { Inventory } from "../src/hosts/inventory.js";
+import { harness, testConfig } from "../test/helpers/harness.js";
+import { startPm2 } from "../test/helpers/pm2.js";
+import { startSshd, type TestSshd } from "../test/helpers/sshd.js";
+import { Pipeline } from "../src/pipeline/pipeline.js";
+import { Directory } from "../src/pipeline/people.js";
+import { commands } from "../commands/index.js";
+import { openSqliteStore } from "../src/store/sqlite/index.js";
+import { systemClock } from "../src/clock.js";
+import { silentLogger } from "../src/log.js";
+
+const run = promisify(execFile);
+const SIZES = [1, 10, 50];
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+
+/** One new SSH connection per command: the naive way, for comparison only. */
+class ConnectPerCommand implements Executor {
+  readonly kind = "ssh" as const;
+  constructor(private readonly sshd: TestSshd) {}
+  async run(argv: readonly string[], _options: ExecOptions = {}): Promise<ExecResult> {
+    const started = Date.now();
+    const ssh = new NodeSSH();
+    await ssh.connect({ host: "127.0.0.1", port: this.sshd.port, username: this.sshd.user, privateKeyPath: this.sshd.userKey });
+    try {
+      const r = await ssh.execCommand(`exec ${shellQuote(argv)}`);
+      return { code: r.code, stdout: r.stdout, stderr: r.stderr, truncated: false, timedOut: false, durationMs: Date.now() - started };
+    } finally {
+      ssh.dispose();
+    }
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function hostsFor(sshd: TestSshd, home: string, bin: string, n: number) {
+  return Array.from({ length: n }, (_, i) => ({ name: `h${i + 1}`, ssh: sshd.target(), pm2Home: home, pm2Bin: bin }));
+}
+
+/** 50 loopback "hosts" share this machine's CPUs; the 30 s chat timeout would cut them off. */
+function benchConfig(n: number, sshd: TestSshd, home: string, bin: string) {
+  return { language: "en", commandTimeout: "10m", hosts: hostsFor(sshd, home, bin, n) };
+}
+
+async function timeIt(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const sshd = await startSshd();
+  const pm2 = await startPm2({ healthy: "healthy.js" });
+  const results: Record<string, Record<number, number>> = { "Jaga warm": {}, "Jaga cold": {}, "node-ssh connect-per-command": {}, "sequential ssh pm2 jlist": {} };
+  let rss50 = 0;
+  try {
+    for (const n of SIZES) {
+      const raw = benchConfig(n, sshd, pm2.home, pm2.bin);
+      const reps = n >= 50 ? Math.max(1, Math.ceil(REPS / 2)) : REPS;
+
+      const warm = harness(raw);
+      const check = (await warm.send("/status")) ?? "";
+      if ((check.match(/`healthy` online/g) ?? []).length !== n) throw new Error(`warm-up /status is wrong:\n${check.slice(0, 500)}`);
+      const w: number[] = [];
+      for (let i = 0; i < reps; i++) w.push(await timeIt(() => warm.send("/status")));
+      results["Jaga warm"]![n] = median(w);
+      if (n === 50) {
+        global.gc?.();
+        rss50 = process.memoryUsage().rss;
+      }
+      await warm.close();
+
+      const c: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const cold = harness(raw);
+        c.push(await timeIt(() => cold.send("/status")));
+        await cold.close();
+      }
+      results["Jaga cold"]![n] = median(c);
+
+      const p: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const config = testConfig(raw);
+        const inventory = Inventory.fromConfig(config.hosts, () => new ConnectPerCommand(sshd));
+        const store = openSqliteStore(":memory:");
+        const pipeline = new Pipeline({ commands, directory: new Directory(config), hosts: inventory, store, config, clock: systemClock, log: silentLogger });
+        p.push(await timeIt(() => pipeline.handle({ id: "b", chatId: "console", isGroup: false, senderId: "console", text: "/status", at: Date.now() })));
+        await store.close();
+      }
+      results["node-ssh connect-per-command"]![n] = median(p);
+
+      const s: number[] = [];
+      const sshArgs = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-i", sshd.userKey, "-p", String(sshd.port), `${sshd.user}@127.0.0.1`];
+      for (let i = 0; i < reps; i++) {
+        s.push(
+          await timeIt(async () => {
+            for (let h = 0; h < n; h++) await run("ssh", [...sshArgs, `PM2_HOME=${pm2.home} ${pm2.bin} jlist`], { maxBuffer: 64 * 1024 * 1024 });
+          }),
+        );
+      }
+      results["sequential ssh pm2 jlist"]![n] = median(s);
+      process.stderr.write(`N=${n} done\n`);
+    }
+  } finally {
+    await pm2.stop();
+    await sshd.stop();
+  }
+
+  const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
+  const lines = [
+    `| /status median (${REPS} runs; N=50: ${Math.max(1, Math.ceil(REPS / 2))}) | ${SIZES.map((n) => `N=${n}`).join(" | ")} |`,
+    `| --- | ${SIZES.map(() => "---").join(" | ")} |`,
+  ];
+  for (const [name, byN] of Object.entries(results)) {
+    const cells = SIZES.map((n) => `${fmt(byN[n]!)} (${(byN[n]! / results["Jaga warm"]![n]!).toFixed(1)}x)`);
+    lines.push(`| ${name} | ${cells.join(" | ")} |`);
+  }
+  lines.push("");
+  lines.push(`Jaga resident memory with 50 hosts connected: ${(rss50 / 1024 / 1024).toFixed(0)} MB`);
+  lines.push(`Warm /status, 10 hosts vs 1: ${(results["Jaga warm"]![10]! / results["Jaga warm"]![1]!).toFixed(2)}x`);
+  lines.push(`Sequential ssh vs Jaga warm at N=10: ${(results["sequential ssh pm2 jlist"]![10]! / results["Jaga warm"]![10]!).toFixed(1)}x`);
+  console.log(lines.join("\n"));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
+
