@@ -29,6 +29,7 @@ import { translator } from "./i18n/index.js";
 import { setWhatsAppControl } from "./reconnect/control.js";
 import { VERSION } from "./version.js";
 import { openSqliteStore } from "./store/sqlite/index.js";
+import { createWatch, type WatchServices } from "./watch/index.js";
 import type { LocalStore } from "./store/store.js";
 
 export interface StartOptions {
@@ -47,6 +48,7 @@ export interface Jaga {
   readonly pipeline: Pipeline;
   readonly store: LocalStore;
   readonly outbox: OutboxPump;
+  readonly watch?: WatchServices;
   readonly hosts: Inventory;
   readonly transport: Transport;
   /** Resolves once Jaga has stopped, whatever stopped it. */
@@ -68,15 +70,6 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   const clock = options.clock ?? systemClock;
   const store = openSqliteStore(join(config.dataDir, "jaga.db"));
   const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory);
-  const pipeline = new Pipeline({
-    commands: options.commands ?? allCommands,
-    directory: new Directory(config),
-    hosts,
-    store,
-    config,
-    clock,
-    log,
-  });
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
   // JAGA_TRANSPORT=whatsapp: Baileys behind the reconnector; a reply that cannot go out now
   // is kept in the outbox and sent after reconnecting.
@@ -118,6 +111,19 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
     outbox.kick();
     return queued;
   };
+  const watch: WatchServices | undefined = config.watch.enabled
+    ? createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, clock, log })
+    : undefined;
+  const pipeline = new Pipeline({
+    commands: options.commands ?? allCommands,
+    directory: new Directory(config),
+    hosts,
+    store,
+    config,
+    clock,
+    log,
+    services: { watch },
+  });
 
   let stopping: Promise<void> | undefined;
   let markStopped!: () => void;
@@ -136,6 +142,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
       ]);
       patience.abort(); // a pending timer would keep the process alive after shutdown
       if (!drained) log.warn("commands still running at shutdown were abandoned");
+      await watch?.stop();
       await outbox.stop();
       await hosts.close();
       await store.close();
@@ -150,7 +157,8 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
     if (reply !== null) await transport.reply(message, reply);
   });
   outbox.start();
+  watch?.start();
   void transport.ended.then(() => stop("end of input"));
   log.info({ transport: transport.name, hosts: config.hosts.map((h) => h.name), config: config.source ?? "defaults" }, "Jaga started");
-  return { pipeline, store, outbox, hosts, transport, stopped, alert, stop };
+  return { pipeline, store, outbox, watch, hosts, transport, stopped, alert, stop };
 }

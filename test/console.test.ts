@@ -19,7 +19,7 @@ before(async () => {
   const host = pm2.hostConfig();
   writeFileSync(
     join(dir, "jaga.yaml"),
-    `language: en\nhosts:\n  - { name: local, local: true, pm2Home: "${host.pm2Home}", pm2Bin: "${host.pm2Bin}" }\n`,
+    `language: en\nwatch: { dns: { name: localhost } }\nhosts:\n  - { name: local, local: true, pm2Home: "${host.pm2Home}", pm2Bin: "${host.pm2Bin}" }\n`,
   );
   await waitFor(async () => (await pm2.cli("logs", "bot-kjp", "--nostream", "--lines", "2", "--err")).includes("ENOTFOUND"));
 });

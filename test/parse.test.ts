@@ -6,7 +6,7 @@ describe("parseMessage", () => {
   const cmd = (text: string) => {
     const p = parseMessage(text);
     assert.equal(p.kind, "command", `expected a command from ${JSON.stringify(text)}`);
-    return p as Extract<typeof p, { kind: "command" }>;
+    return p;
   };
 
   it("accepts / and ! prefixes, any case, extra spaces", () => {

@@ -92,8 +92,8 @@ describe("pm2 logs parsing", () => {
 
 describe("vitals parsing", () => {
   it("reads load and memory from /proc, with the old-kernel fallback", () => {
-    const v = parseProc("1.29 0.80 0.50 2/300 1234\nMemTotal:  2000000 kB\nMemFree: 500000 kB\nMemAvailable: 1200000 kB\n");
-    assert.deepEqual(v, { load: [1.29, 0.8, 0.5], memTotalBytes: 2_048_000_000, memAvailableBytes: 1_228_800_000 });
+    const v = parseProc("1.29 0.80 0.50 2/300 1234\nMemTotal:  2000000 kB\nMemFree: 500000 kB\nMemAvailable: 1200000 kB\ncpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4\n");
+    assert.deepEqual(v, { load: [1.29, 0.8, 0.5], memTotalBytes: 2_048_000_000, memAvailableBytes: 1_228_800_000, cpu: { total: 1000, idle: 850 } });
     const old = parseProc("0 0 0 1/1 1\nMemTotal: 100 kB\nMemFree: 10 kB\nBuffers: 5 kB\nCached: 20 kB\n");
     assert.equal(old.memAvailableBytes, 35 * 1024);
   });

@@ -78,6 +78,7 @@ const host = z
 
 const watch = z
   .strictObject({
+    enabled: z.boolean().default(true),
     interval: duration.default(30_000),
     restartStorm: z
       .strictObject({
@@ -94,6 +95,10 @@ const watch = z
       .prefault({}),
     memory: z.strictObject({ percent: z.number().min(1).max(100).default(90) }).prefault({}),
     unreachableAfter: z.number().int().min(1).default(3),
+    /** Each host resolves this name every interval; failures open a "DNS broken" incident. */
+    dns: z
+      .strictObject({ enabled: z.boolean().default(true), name: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/).default("web.whatsapp.com") })
+      .prefault({}),
     resolveAfter: duration.default(1_800_000),
   })
   .prefault({});

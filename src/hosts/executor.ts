@@ -7,6 +7,7 @@
  * const r = await executor.run(["pm2", "jlist"], { timeoutMs: 10_000 });
  * if (r.code !== 0) throw new Error(r.stderr);
  */
+import type { Duplex } from "node:stream";
 
 export interface ExecOptions {
   /** Ends the process (not only the wait) after this long. Default 30 s. */
@@ -32,6 +33,12 @@ export interface ExecResult {
 export interface Executor {
   readonly kind: "local" | "ssh";
   run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * A byte stream to a Unix socket on the host (locally a plain connect; over SSH the
+   * `direct-streamlocal` channel OpenSSH offers). The watcher listens to PM2's event bus this
+   * way without starting a single process on the watched host.
+   */
+  openUnixSocket?(path: string): Promise<Duplex>;
   /** Releases connections; in-flight commands are ended. */
   close(): Promise<void>;
 }

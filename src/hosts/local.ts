@@ -4,6 +4,8 @@
  * group so a timeout ends everything it started, not just the first process.
  */
 import { spawn } from "node:child_process";
+import { connect } from "node:net";
+import type { Duplex } from "node:stream";
 import {
   assertArgv,
   CappedBuffer,
@@ -77,6 +79,17 @@ export class LocalExecutor implements Executor {
         else finish(null, `${cmd}: ${e.message}\n`);
       });
       child.on("close", (code) => finish(code));
+    });
+  }
+
+  openUnixSocket(path: string): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(path);
+      socket.once("connect", () => {
+        socket.off("error", reject);
+        resolve(socket);
+      });
+      socket.once("error", reject);
     });
   }
 

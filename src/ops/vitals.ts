@@ -19,6 +19,8 @@ export interface Vitals {
   cores: number;
   memTotalBytes: number;
   memAvailableBytes: number;
+  /** Cumulative CPU jiffies from /proc/stat; two samples give the busy percentage. */
+  cpu: { total: number; idle: number } | null;
   disks: Disk[];
 }
 
@@ -26,7 +28,7 @@ export interface Vitals {
 export async function readVitals(executor: Executor, paths: string[], options: ExecOptions = {}): Promise<Vitals> {
   const opts = { timeoutMs: 10_000, ...options };
   const [proc, cores, df] = await Promise.all([
-    executor.run(["cat", "/proc/loadavg", "/proc/meminfo"], opts),
+    executor.run(["cat", "/proc/loadavg", "/proc/meminfo", "/proc/stat"], opts),
     executor.run(["nproc"], opts),
     executor.run(["df", "-P", "-k", ...paths], opts),
   ]);
@@ -34,11 +36,18 @@ export async function readVitals(executor: Executor, paths: string[], options: E
   return { ...parseProc(proc.stdout), cores: Number(cores.stdout.trim()) || 1, disks: parseDf(df.stdout) };
 }
 
-export function parseProc(text: string): Pick<Vitals, "load" | "memTotalBytes" | "memAvailableBytes"> {
+export function parseProc(text: string): Pick<Vitals, "load" | "memTotalBytes" | "memAvailableBytes" | "cpu"> {
   const [first = "", ...rest] = text.split("\n");
   const loads = first.trim().split(/\s+/).slice(0, 3).map(Number);
   const mem = new Map<string, number>();
+  let cpu: Vitals["cpu"] = null;
   for (const line of rest) {
+    if (line.startsWith("cpu ")) {
+      // user nice system idle iowait irq softirq steal (guest is already inside user)
+      const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+      if (f.length >= 4 && f.every(Number.isFinite)) cpu = { total: f.reduce((a, b) => a + b, 0), idle: f[3]! + (f[4] ?? 0) };
+      continue;
+    }
     const m = /^(\w+):\s+(\d+)\s*kB/.exec(line);
     if (m) mem.set(m[1]!, Number(m[2]) * 1024);
   }
@@ -50,6 +59,7 @@ export function parseProc(text: string): Pick<Vitals, "load" | "memTotalBytes" |
     load: [loads[0] ?? NaN, loads[1] ?? NaN, loads[2] ?? NaN],
     memTotalBytes: total,
     memAvailableBytes: available,
+    cpu,
   };
 }
 

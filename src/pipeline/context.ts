@@ -12,6 +12,13 @@ import type { Logger } from "../log.js";
 import type { Store } from "../store/store.js";
 import type { Command } from "./command.js";
 import type { Person } from "./people.js";
+import type { WatchServices } from "../watch/index.js";
+
+/** Long-running parts that some commands talk to; absent when not running. */
+export interface Services {
+  /** Incidents, mutes, the digest (see src/watch). */
+  watch?: WatchServices;
+}
 
 export interface Context {
   readonly message: IncomingMessage;
@@ -24,6 +31,7 @@ export interface Context {
   readonly config: Config;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly services: Services;
   /** Every command, for /help. */
   readonly commands: readonly Command[];
   /** Aborted when the command's time is up; pass `exec` to every host call. */

@@ -21,7 +21,7 @@ import type { Logger } from "../log.js";
 import type { Outcome, Store } from "../store/store.js";
 import { closest, echo, redact } from "../text.js";
 import { allows, type Command, type Reply } from "./command.js";
-import type { Context } from "./context.js";
+import type { Context, Services } from "./context.js";
 import { parseMessage } from "./parse.js";
 import type { Directory, Person } from "./people.js";
 import type { z } from "zod";
@@ -34,6 +34,7 @@ export interface PipelineDeps {
   config: Config;
   clock: Clock;
   log: Logger;
+  services?: Services;
 }
 
 export interface PipelineCounters {
@@ -226,6 +227,7 @@ export class Pipeline {
       clock,
       log,
       commands,
+      services: this.deps.services ?? {},
       signal,
       exec: { signal },
     };

@@ -1,0 +1,84 @@
+/**
+ * Watching, assembled: one {@link HostWatcher} per host, the incident desk they report to, and
+ * the morning digest. Commands reach it as `ctx.services.watch`.
+ *
+ * @example
+ * const watch = createWatch({ config, hosts, incidents: store.incidents, state: local.watch, alert, clock, log });
+ * watch.start();
+ * ...
+ * await watch.stop();
+ */
+import type { Clock } from "../clock.js";
+import type { Config } from "../config/load.js";
+import { Digest } from "../digest/digest.js";
+import type { Inventory } from "../hosts/inventory.js";
+import type { Logger } from "../log.js";
+import type { WatchState } from "../store/sqlite/watch.js";
+import type { Incidents } from "../store/store.js";
+import { IncidentDesk, type AlertSink } from "./desk.js";
+import { HostWatcher } from "./watcher.js";
+
+export interface WatchServices {
+  readonly desk: IncidentDesk;
+  readonly state: WatchState;
+  readonly incidents: Incidents;
+  readonly digest: Digest;
+  readonly watchers: readonly HostWatcher[];
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface WatchOptions {
+  config: Config;
+  hosts: Inventory;
+  incidents: Incidents;
+  state: WatchState;
+  alert: AlertSink;
+  clock: Clock;
+  log: Logger;
+  whatsappHealth?: () => string | null;
+  reconcileEvery?: number;
+}
+
+const RESTART_HISTORY_MS = 7 * 86_400_000;
+
+export function createWatch(o: WatchOptions): WatchServices {
+  const desk = new IncidentDesk({
+    incidents: o.incidents,
+    state: o.state,
+    alert: o.alert,
+    clock: o.clock,
+    log: o.log,
+    language: o.config.language,
+    resolveAfterMs: o.config.watch.resolveAfter,
+  });
+  const watchers = o.hosts.hosts.map(
+    (host) => new HostWatcher({ host, desk, state: o.state, clock: o.clock, config: o.config, log: o.log, reconcileEvery: o.reconcileEvery }),
+  );
+  const digest = new Digest({
+    config: o.config,
+    hosts: o.hosts,
+    state: o.state,
+    incidents: o.incidents,
+    clock: o.clock,
+    log: o.log,
+    send: o.alert,
+    whatsappHealth: o.whatsappHealth,
+  });
+  return {
+    desk,
+    state: o.state,
+    incidents: o.incidents,
+    digest,
+    watchers,
+    start() {
+      o.state.prune(o.clock.now() - RESTART_HISTORY_MS);
+      for (const w of watchers) w.start();
+      if (o.config.digest.enabled) digest.start();
+    },
+    async stop() {
+      digest.stop();
+      await Promise.all(watchers.map((w) => w.stop()));
+    },
+  };
+}

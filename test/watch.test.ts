@@ -1,0 +1,195 @@
+/**
+ * Watching against a real PM2 running real crash-looping fixtures: storms detected from PM2's
+ * event bus, incidents and their alerts in the real outbox, quiet -> resolved, no duplicate
+ * after a Jaga restart, no false storm from `pm2 reset`, silence for a healthy app.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, afterEach, describe, it } from "node:test";
+import { ManualClock } from "../src/clock.js";
+import { startPm2, waitFor, type TestPm2 } from "./helpers/pm2.js";
+import { watchHarness, type WatchHarness } from "./helpers/watch.js";
+
+const dir = mkdtempSync(join(tmpdir(), "jaga-watch-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let pm2: TestPm2 | undefined;
+let w: WatchHarness | undefined;
+afterEach(async () => {
+  await w?.close();
+  await pm2?.stop();
+  w = undefined;
+  pm2 = undefined;
+});
+
+const storms = (h: WatchHarness) => h.alerts().filter((a) => a.startsWith("🔁 *Restart storm*"));
+
+describe("restart storm", () => {
+  it("is detected from the event bus and alerted with the likely cause, well within one interval", async () => {
+    pm2 = await startPm2({ web: "healthy.js" });
+    w = watchHarness({ hosts: [pm2.hostConfig()] });
+    const watcher = w.watch.watchers[0]!;
+    watcher.bus!.start();
+    await watcher.tick(); // baseline from jlist
+    await waitFor(() => watcher.bus!.connected, 5_000, "bus connection");
+    await pm2.cli("start", join(import.meta.dirname, "fixtures/apps/crashloop.js"), "--name", "crashy");
+    await waitFor(() => storms(w!).length > 0, 15_000, "storm alert");
+    const [alert] = storms(w);
+    const lines = alert!.split("\n");
+    assert.equal(lines[0], "🔁 *Restart storm* · `crashy` on *local*");
+    assert.match(lines[1]!, /^\d+ restarts in \d+s\.$/);
+    assert.match(alert!, /Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
+    assert.match(alert!, /Try: `\/logs crashy local` · `\/restart crashy local`/);
+    assert.match(lines.at(-1)!, /^Incident #1 · reply `\/ack 1`$/);
+    // Detection latency: the restart that crossed the threshold -> alert in the outbox.
+    const crossing = w.store.db.prepare<[], { at: number }>("SELECT at FROM restart_events WHERE app = 'crashy' ORDER BY id").all();
+    const queuedAt = w.store.db.prepare<[], { created_at: number }>("SELECT created_at FROM outbox ORDER BY id LIMIT 1").get()!.created_at;
+    const total = (n: number) => crossing.slice(0, n).length;
+    assert.ok(total(crossing.length) >= 3);
+    assert.ok(queuedAt - crossing[2]!.at < w.hosts.hosts.length * 30_000, "alert within one interval");
+    assert.equal(storms(w).length, 1, "one alert per incident");
+    assert.ok(!w.alerts().some((a) => a.includes("`web`")), "the healthy app never alerts");
+  });
+
+  it("without the bus, the jlist poll finds it at the next interval", async () => {
+    pm2 = await startPm2({ crashy: "crashloop.js" });
+    w = watchHarness({ hosts: [pm2.hostConfig()] });
+    const watcher = w.watch.watchers[0]!;
+    await watcher.tick();
+    await waitFor(async () => (await pm2!.jlist())[0]!.pm2_env.restart_time >= 4, 10_000, "four restarts");
+    await watcher.tick();
+    assert.equal(storms(w).length, 1);
+  });
+
+  it("resolves after the configured quiet time, with its message (injected clock)", async () => {
+    const clock = new ManualClock(Date.parse("2026-11-22T01:00:00Z"));
+    pm2 = await startPm2({ crashy: "crashloop.js" });
+    w = watchHarness({ hosts: [pm2.hostConfig()], watch: { resolveAfter: "30m" } }, { clock });
+    const watcher = w.watch.watchers[0]!;
+    await watcher.tick();
+    await waitFor(async () => (await pm2!.jlist())[0]!.pm2_env.restart_time >= 4, 10_000, "restarts");
+    await watcher.tick();
+    assert.equal(storms(w).length, 1);
+    await pm2.cli("stop", "crashy");
+    await watcher.tick(); // counts the restarts that happened before the stop
+    await clock.advance(29 * 60_000);
+    await watcher.tick();
+    assert.equal((await w.store.incidents.listOpen()).length, 1, "still open before 30 min of quiet");
+    await clock.advance(60_000);
+    await watcher.tick();
+    assert.equal((await w.store.incidents.listOpen()).length, 0);
+    assert.equal(w.alerts().at(-1), "✅ Resolved: #1 Restart storm · `crashy` on *local* — quiet for 30m (lasted 30m).");
+  });
+
+  it("does not alert twice when Jaga restarts mid-storm", async () => {
+    const file = join(dir, "restart.db");
+    pm2 = await startPm2({ crashy: { script: "crashloop.js", env: { CRASH_AFTER_MS: "400" } } });
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { file });
+    await w.watch.watchers[0]!.tick();
+    await waitFor(async () => (await pm2!.jlist())[0]!.pm2_env.restart_time >= 4, 10_000, "restarts");
+    await w.watch.watchers[0]!.tick();
+    assert.equal(storms(w).length, 1);
+    await w.close();
+
+    // Jaga comes back while the app is still crash-looping.
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { file });
+    const restarted = w.watch.watchers[0]!;
+    restarted.bus!.start();
+    await restarted.tick();
+    const before = (await pm2.jlist())[0]!.pm2_env.restart_time;
+    await waitFor(async () => (await pm2!.jlist())[0]!.pm2_env.restart_time >= before + 3, 10_000, "more restarts");
+    await restarted.tick();
+    assert.equal(storms(w).length, 1, "still exactly one storm alert");
+    assert.equal((await w.store.incidents.listOpen()).length, 1);
+  });
+
+  it("counts no storm from pm2 reset, a deleted and re-added app, or a restarted daemon", async () => {
+    pm2 = await startPm2({ web: "healthy.js" });
+    w = watchHarness({ hosts: [pm2.hostConfig()], watch: { restartStorm: { restarts: 2, fast: { restarts: 2 } } } });
+    const watcher = w.watch.watchers[0]!;
+    for (let i = 0; i < 2; i++) await pm2.cli("restart", "web");
+    await watcher.tick(); // baseline: 2 restarts already on the counter
+    const counted = () => w!.watch.state.restarts("local", "web", 0).reduce((a, r) => a + r.count, 0);
+    assert.equal(counted(), 0, "restarts before the baseline are not counted");
+    await pm2.cli("reset", "web");
+    await watcher.tick();
+    await pm2.cli("delete", "web");
+    await pm2.cli("start", join(import.meta.dirname, "fixtures/apps/healthy.js"), "--name", "web");
+    await watcher.tick();
+    await pm2.cli("kill");
+    await pm2.cli("start", join(import.meta.dirname, "fixtures/apps/healthy.js"), "--name", "web");
+    await watcher.tick();
+    assert.equal(counted(), 0);
+    assert.equal(storms(w).length, 0);
+    await pm2.cli("restart", "web");
+    await watcher.tick();
+    assert.equal(counted(), 1, "a real restart after all that still counts");
+  });
+});
+
+describe("host detectors", () => {
+  it("alerts on disk and memory past their thresholds, once, with the command to try", async () => {
+    pm2 = await startPm2({});
+    await pm2.cli("ping");
+    w = watchHarness({ hosts: [pm2.hostConfig()], watch: { disk: { warning: 1, critical: 100 }, memory: { percent: 1 } } });
+    await w.watch.watchers[0]!.tick();
+    await w.watch.watchers[0]!.tick();
+    const disk = w.alerts().filter((a) => a.startsWith("💾 *Disk filling* · `/` on *local*"));
+    assert.equal(disk.length, 1, w.alerts().join("\n---\n"));
+    assert.match(disk[0]!, /\n\/ at \d+% \([\d.]+ \w+ free\)\.\nTry: `\/flush local`/);
+    assert.equal(w.alerts().filter((a) => a.startsWith("🧠 *Memory low*")).length, 1);
+  });
+
+  it("calls a host unreachable after three failed checks and resolves when it answers", async () => {
+    w = watchHarness({ hosts: [{ name: "ghost", ssh: { host: "127.0.0.1", port: 1, user: "nobody", agent: true } }], watch: { unreachableAfter: 3 } });
+    const watcher = w.watch.watchers[0]!;
+    await watcher.tick();
+    await watcher.tick();
+    assert.equal(w.alerts().length, 0);
+    await watcher.tick();
+    const [alert] = w.alerts();
+    assert.match(alert!, /^📡 \*Host unreachable\* · \*ghost\*\n3 failed checks in a row: /);
+  });
+});
+
+describe("incident commands", () => {
+  it("/incidents, /ack, /mute and /unmute work on real incidents", async () => {
+    const clock = new ManualClock(Date.parse("2026-11-22T01:00:00Z"));
+    pm2 = await startPm2({ crashy: "crashloop.js" });
+    // PM2 gives up on an app after 15 quick crashes; a long quiet time keeps the incident open.
+    w = watchHarness({ hosts: [pm2.hostConfig()], watch: { resolveAfter: "2h" } }, { clock });
+    const watcher = w.watch.watchers[0]!;
+    await watcher.tick();
+    await waitFor(async () => (await pm2!.jlist())[0]!.pm2_env.restart_time >= 4, 10_000, "restarts");
+    await watcher.tick();
+    assert.match((await w.send("/incidents"))!, /^🚨 1 open incidents:\n#1 🔁 restart_storm `crashy` @local · 0s · open$/);
+
+    // A reminder after 30 min while it lasts and nobody acknowledged it...
+    await clock.advance(31 * 60_000);
+    await waitFor(async () => (await pm2!.jlist())[0]!.pm2_env.restart_time >= 8, 10_000, "more restarts");
+    await watcher.tick();
+    assert.equal(w.alerts().filter((a) => a.startsWith("⏰ Still happening: #1")).length, 1);
+    // ...and none once acknowledged.
+    assert.equal(await w.send("/ack 1"), "👍 Incident #1 acknowledged. Reminders stop; still watched.");
+    assert.equal(await w.send("/ack 1"), "Incident #1 is already acknowledged.");
+    assert.equal(await w.send("/ack 99"), "❓ No incident #99.");
+    await clock.advance(31 * 60_000);
+    await watcher.tick();
+    assert.equal(w.alerts().filter((a) => a.startsWith("⏰ Still happening: #1")).length, 1, w.alerts().join("\n---\n"));
+    assert.match((await w.send("/incidents"))!, /acked by console/);
+
+    assert.match((await w.send("/mute crashy 3h"))!, /^🔕 Alerts for `crashy` muted until /);
+    assert.equal(await w.send("/mute crashy forever"), "❌ `forever` is not a duration (e.g. 30m, 2h, 1d; at most 7d).\nUsage: `/mute <app|host> <duration>`");
+    await pm2.cli("stop", "crashy");
+    await watcher.tick(); // counts the restarts that happened before the stop
+    await clock.advance(121 * 60_000);
+    const count = w.alerts().length;
+    await watcher.tick();
+    assert.equal((await w.store.incidents.listOpen()).length, 0, "resolved");
+    assert.equal(w.alerts().length, count, "but muted: no message");
+    assert.equal(await w.send("/unmute crashy"), "🔔 Alerts for `crashy` are back on.");
+    assert.equal(await w.send("/unmute crashy"), "`crashy` was not muted.");
+  });
+});
