@@ -77,6 +77,33 @@ describe("console transport, end to end", () => {
     assert.match(run.stdout, /🧾 Last 2 commands:\n.*`\/restart \$\(reboot\)` → invalid/);
   });
 
+  it("prints [alert] lines for a restart storm started by hand", async () => {
+    const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts")], {
+      cwd: dir,
+      env: { ...process.env, JAGA_TRANSPORT: "console", JAGA_DATA_DIR: join(dir, "data-storm") },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const closed = new Promise((r) => child.on("close", r));
+    try {
+      await waitFor(() => stderr.includes("Jaga started"), 15_000, "start");
+      await new Promise((r) => setTimeout(r, 500)); // the watcher's first baseline
+      await pm2.cli("start", join(ROOT, "test/fixtures/apps/crashloop.js"), "--name", "by-hand");
+      await waitFor(() => stdout.includes("[alert] 🔁 *Restart storm* · `by-hand` on *local*"), 20_000, `storm alert in:\n${stdout}`);
+      assert.match(stdout, /\[alert\] Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
+      assert.match(stdout, /\[alert\] Incident #1 · reply `\/ack 1`/);
+    } finally {
+      child.stdin.end("/incidents\n");
+      await pm2.cli("delete", "by-hand").catch(() => undefined);
+    }
+    const code = await closed;
+    assert.equal(code, 0);
+    assert.match(stdout, /#1 🔁 restart_storm `by-hand` @local/);
+  });
+
   it("stops cleanly on SIGTERM", async () => {
     const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts")], {
       cwd: dir,
