@@ -48,7 +48,7 @@ alerts: { group: "120363000000000000@g.us" }
 hosts:
   - { name: local, local: true, pm2Home: ~/pm2 }
   - name: stb
-    ssh: { host: 127.0.0.1, user: root }
+    ssh: { host: 127.0.0.1, user: root, agent: true }
 watch: { interval: 1m, resolveAfter: 45 }
 `,
     );
