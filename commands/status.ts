@@ -8,6 +8,7 @@ import { readVitals, type Vitals } from "../src/ops/vitals.js";
 import { hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
+import type { LocalStore } from "../src/store/store.js";
 
 export default defineCommand({
   name: "status",
@@ -20,10 +21,27 @@ export default defineCommand({
   async run(ctx, { host }) {
     const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
     // Hosts are asked in parallel; one slow or dead host never holds up or fails the others.
-    const sections = await Promise.all(hosts.map((h) => hostSection(ctx, h)));
-    return { text: sections.join("\n\n"), host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
+    const [sections, backlog] = await Promise.all([Promise.all(hosts.map((h) => hostSection(ctx, h))), backlogLines(ctx)]);
+    const text = [sections.join("\n\n"), ...(backlog.length ? [backlog.join("\n")] : [])].join("\n\n");
+    return { text, host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
   },
 });
+
+/** What has not gone out yet: alerts in the outbox, writes waiting for Supabase. */
+async function backlogLines(ctx: Context): Promise<string[]> {
+  const store = ctx.store as Partial<LocalStore>;
+  const [outbox, replicas, rejected] = await Promise.all([
+    store.outbox?.backlog().catch(() => 0) ?? 0,
+    store.replication?.backlog().catch(() => 0) ?? 0,
+    store.replication?.rejected().catch(() => 0) ?? 0,
+  ]);
+  const lines: string[] = [];
+  if (outbox > 0) lines.push(ctx.t("status.backlog_outbox", { count: outbox }));
+  if (replicas > 0 || rejected > 0) {
+    lines.push(ctx.t("status.backlog_supabase", { count: replicas, rejected, error: store.replication?.lastError() ?? "-" }));
+  }
+  return lines;
+}
 
 async function hostSection(ctx: Context, host: Host): Promise<string> {
   const paths = ["/", ...(host.config.pm2Home ? [host.config.pm2Home] : [])];

@@ -2,14 +2,15 @@
  * Wiring only: builds the parts from the config, starts them, and stops them in reverse order.
  * No logic lives here; each part is tested on its own.
  *
+ *   store ─ hosts ─ transport (console | WhatsApp) ─ outbox pump ─ watch ─ pipeline ─ http
+ *
  * @example
  * const jaga = await startJaga({ config, input: process.stdin, output: process.stdout, log });
  * await jaga.stopped; // console end of input, or jaga.stop() from a signal handler
  */
-import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { commands as allCommands } from "../commands/index.js";
-import { buildWhatsApp } from "./chat/baileys/build.js";
+import { buildWhatsApp, type WhatsAppParts } from "./chat/baileys/build.js";
 import { ConsoleTransport } from "./chat/console.js";
 import { OutboxPump } from "./chat/outbox-pump.js";
 import { DEFAULT_ALERT_CHAT, type Transport } from "./chat/transport.js";
@@ -20,23 +21,24 @@ import type { Executor } from "./hosts/executor.js";
 import { Inventory, type ExecutorFactory } from "./hosts/inventory.js";
 import { LocalExecutor } from "./hosts/local.js";
 import { SshExecutor } from "./hosts/ssh.js";
+import { startHttpServer, type HttpServer } from "./http/server.js";
+import { translator } from "./i18n/index.js";
 import type { Logger } from "./log.js";
 import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
 import { Pipeline } from "./pipeline/pipeline.js";
-import { startHttpServer, type HttpServer } from "./http/server.js";
-import { translator } from "./i18n/index.js";
 import { setWhatsAppControl } from "./reconnect/control.js";
+import { embeddedOf, openStore, type OpenedStore } from "./store/open.js";
 import { VERSION } from "./version.js";
-import { openSqliteStore } from "./store/sqlite/index.js";
 import { createWatch, type WatchServices } from "./watch/index.js";
-import type { LocalStore } from "./store/store.js";
 
 export interface StartOptions {
   config: Config;
   log: Logger;
   input: Readable;
   output: Writable;
+  /** Secrets (Supabase keys) come from here; default process.env. */
+  env?: NodeJS.ProcessEnv;
   clock?: Clock;
   commands?: readonly Command[];
   makeExecutor?: ExecutorFactory;
@@ -46,7 +48,7 @@ export interface StartOptions {
 
 export interface Jaga {
   readonly pipeline: Pipeline;
-  readonly store: LocalStore;
+  readonly store: OpenedStore;
   readonly outbox: OutboxPump;
   readonly watch?: WatchServices;
   readonly hosts: Inventory;
@@ -68,52 +70,46 @@ export function defaultExecutorFactory(host: HostConfig): Executor {
 export async function startJaga(options: StartOptions): Promise<Jaga> {
   const { config, log } = options;
   const clock = options.clock ?? systemClock;
-  const store = openSqliteStore(join(config.dataDir, "jaga.db"));
+  const store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env }, log, clock);
+  const local = embeddedOf(store);
   const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory);
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
-  // JAGA_TRANSPORT=whatsapp: Baileys behind the reconnector; a reply that cannot go out now
-  // is kept in the outbox and sent after reconnecting.
+
+  // Transport. With WhatsApp, a reply that cannot go out now waits in the outbox.
   const keepReply = async (chatId: string, text: string, dedupeKey: string) => {
-    await store.outbox.enqueue({ chatId, text, dedupeKey, at: clock.now() });
-    outbox.kick();
+    await local.outbox.enqueue({ chatId, text, dedupeKey, at: clock.now() });
+    pump.kick(); // only ever called once the transport runs, after `pump` exists
   };
-  const wa = config.transport === "whatsapp" ? buildWhatsApp({ config, store, clock, log, input: options.input, output: options.output, keepReply }) : undefined;
+  const wa: WhatsAppParts | undefined =
+    config.transport === "whatsapp"
+      ? buildWhatsApp({ config, store: local, clock, log, input: options.input, output: options.output, keepReply })
+      : undefined;
   const transport: Transport = wa ? wa.transport : new ConsoleTransport(options.input, options.output, alertChat);
-  const outbox: OutboxPump = new OutboxPump(store.outbox, wa ? wa.transport : transport, clock, log);
-  wa?.onOpen(() => outbox.kick());
+  const pump = new OutboxPump(local.outbox, transport, clock, log);
+  wa?.onOpen(() => pump.kick());
   setWhatsAppControl(wa?.control);
-  const startedAt = clock.now();
-  let http: HttpServer | undefined;
-  if (config.http?.port !== undefined) {
-    try {
-      http = await startHttpServer({
-        port: config.http.port,
-        token: config.http.token,
-        log,
-        t: translator(config.language),
-        sources: {
-          clock,
-          startedAt,
-          version: VERSION,
-          transport: transport.name,
-          whatsapp: wa?.control,
-          backlog: () => store.outbox.backlog(),
-          hosts: () => config.hosts.map((h) => ({ name: h.name, reachable: null })),
-        },
-      });
-    } catch (err) {
-      // The bot matters more than its health page: say why clearly and run on without it.
-      log.error({ port: config.http.port }, err instanceof Error ? err.message : String(err));
-    }
-  }
+
   const alert = async (text: string, dedupeKey?: string) => {
-    const queued = await store.outbox.enqueue({ chatId: alertChat, text, dedupeKey, at: clock.now() });
-    outbox.kick();
+    const queued = await local.outbox.enqueue({ chatId: alertChat, text, dedupeKey, at: clock.now() });
+    pump.kick();
     return queued;
   };
+
+  const t = translator(config.language);
   const watch: WatchServices | undefined = config.watch.enabled
-    ? createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, clock, log })
+    ? createWatch({
+        config,
+        hosts,
+        incidents: store.incidents,
+        state: local.watch,
+        alert,
+        clock,
+        log,
+        whatsappHealth: wa ? () => whatsappLine(wa) : undefined,
+      })
     : undefined;
+  if (wa && watch) followWhatsApp(wa, watch, t);
+
   const pipeline = new Pipeline({
     commands: options.commands ?? allCommands,
     directory: new Directory(config),
@@ -124,6 +120,32 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
     log,
     services: { watch },
   });
+
+  let http: HttpServer | undefined;
+  if (config.http?.port !== undefined) {
+    try {
+      http = await startHttpServer({
+        port: config.http.port,
+        token: config.http.token,
+        log,
+        t,
+        sources: {
+          clock,
+          startedAt: clock.now(),
+          version: VERSION,
+          transport: transport.name,
+          whatsapp: wa?.control,
+          backlog: () => local.outbox.backlog(),
+          replication: store.replication,
+          hosts: () =>
+            config.hosts.map((h) => ({ name: h.name, reachable: watch ? !watch.unreachable().includes(h.name) : null })),
+        },
+      });
+    } catch (err) {
+      // The bot matters more than its health page: say why clearly and run on without it.
+      log.error({ port: config.http.port }, err instanceof Error ? err.message : String(err));
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   let markStopped!: () => void;
@@ -143,7 +165,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
       patience.abort(); // a pending timer would keep the process alive after shutdown
       if (!drained) log.warn("commands still running at shutdown were abandoned");
       await watch?.stop();
-      await outbox.stop();
+      await pump.stop();
       await hosts.close();
       await store.close();
       log.info("stopped");
@@ -156,9 +178,31 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
     const reply = await pipeline.handle(message);
     if (reply !== null) await transport.reply(message, reply);
   });
-  outbox.start();
+  pump.start();
   watch?.start();
   void transport.ended.then(() => stop("end of input"));
   log.info({ transport: transport.name, hosts: config.hosts.map((h) => h.name), config: config.source ?? "defaults" }, "Jaga started");
-  return { pipeline, store, outbox, watch, hosts, transport, stopped, alert, stop };
+  return { pipeline, store, outbox: pump, watch, hosts, transport, stopped, alert, stop };
+}
+
+/** WhatsApp's own troubles become incidents like any other: logged out, replaced, system DNS. */
+function followWhatsApp(wa: WhatsAppParts, watch: WatchServices, t: ReturnType<typeof translator>): void {
+  const host = wa.control.host;
+  wa.whatsapp.reconnector.onChange((e) => {
+    if (e.type === "halt") {
+      const key = e.kind === "logged-out" ? "wa.logged_out" : e.kind === "forbidden" ? "wa.forbidden" : "wa.replaced";
+      void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp" }, { summary: t(key, { code: e.close.code ?? "?" }) });
+    } else if (e.type === "open") {
+      void watch.desk.clear({ host: "whatsapp", app: "", kind: "whatsapp" });
+    } else if (e.type === "system-dns") {
+      const incident = { host: "jaga", app: "", kind: "dns" };
+      if (e.broken) void watch.desk.raise(incident, { summary: t("wa.system_dns_broken", { host, resolver: e.resolver }) });
+      else void watch.desk.clear(incident);
+    }
+  });
+}
+
+function whatsappLine(wa: WhatsAppParts): string {
+  const s = wa.control.status();
+  return `${s.state} · ${s.attempts} attempts · breaker ${s.breaker.state}`;
 }

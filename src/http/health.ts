@@ -6,6 +6,7 @@
  * @example
  * const snap = await healthSnapshot(sources); // { status: "ok", whatsapp: { state: "open", ... }, ... }
  */
+import type { ReplicationStatus } from "../store/store.js";
 import type { Clock } from "../clock.js";
 import type { WhatsAppControl } from "../reconnect/control.js";
 import type { ReconnectorStatus } from "../reconnect/reconnector.js";
@@ -20,6 +21,8 @@ export interface HealthSources {
   backlog(): Promise<number>;
   /** Reachability per host: true/false once checked, null while unknown. */
   hosts(): { name: string; reachable: boolean | null }[];
+  /** Writes waiting for Supabase (absent without a remote store). */
+  replication?: ReplicationStatus;
 }
 
 export interface HealthSnapshot {
@@ -28,6 +31,8 @@ export interface HealthSnapshot {
   transport: string;
   uptimeSeconds: number;
   queuedOutgoing: number;
+  /** Supabase replication: target, writes waiting, writes refused for good, last error. */
+  replication: { target: string | null; backlog: number; rejected: number; lastError: string | null } | null;
   hosts: { name: string; reachable: boolean | null }[];
   whatsapp: (Omit<ReconnectorStatus, "since" | "nextAttemptAt" | "lastClose"> & {
     since: string;
@@ -41,6 +46,11 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
   const now = s.clock.now();
   const queuedOutgoing = await s.backlog().catch(() => -1);
   const hosts = safeHosts(s);
+  const r = s.replication;
+  const replication =
+    r && r.target !== null
+      ? { target: r.target, backlog: await r.backlog().catch(() => -1), rejected: await r.rejected().catch(() => -1), lastError: r.lastError() }
+      : null;
   let whatsapp: HealthSnapshot["whatsapp"] = null;
   if (s.whatsapp) {
     const st = s.whatsapp.status();
@@ -61,6 +71,7 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
     transport: s.transport,
     uptimeSeconds: Math.round((now - s.startedAt) / 1000),
     queuedOutgoing,
+    replication,
     hosts,
     whatsapp,
   };

@@ -19,6 +19,7 @@ export function renderMetrics(h: HealthSnapshot): string {
   metric("jaga_up", "gauge", "Jaga is running.", [["", 1]]);
   metric("jaga_uptime_seconds", "gauge", "Seconds since Jaga started.", [["", h.uptimeSeconds]]);
   metric("jaga_outbox_backlog", "gauge", "Outgoing messages waiting in the outbox.", [["", h.queuedOutgoing]]);
+  if (h.replication) metric("jaga_replication_backlog", "gauge", "Writes waiting for Supabase.", [["", h.replication.backlog]]);
   if (wa) {
     metric("jaga_whatsapp_connected", "gauge", "1 when the WhatsApp socket is open.", [["", wa.state === "open" ? 1 : 0]]);
     metric("jaga_whatsapp_connect_attempts_total", "counter", "WhatsApp sockets opened since start.", [["", wa.attempts]]);

@@ -167,4 +167,6 @@ export const en: Messages = {
   "digest.open": "• #{id} {what}",
   "digest.whatsapp": "WhatsApp: {state}",
   "dns.summary": "`{name}` does not resolve on this host.",
+  "status.backlog_outbox": "📤 {count} messages waiting to be sent.",
+  "status.backlog_supabase": "🗄️ Supabase: {count} writes waiting, {rejected} refused · {error}",
 };

@@ -165,6 +165,8 @@ export const id = {
   "digest.open": "• #{id} {what}",
   "digest.whatsapp": "WhatsApp: {state}",
   "dns.summary": "Nama `{name}` tidak bisa di-resolve di host ini.",
+  "status.backlog_outbox": "📤 {count} pesan menunggu dikirim.",
+  "status.backlog_supabase": "🗄️ Supabase: {count} tulisan menunggu, {rejected} ditolak · {error}",
 } as const satisfies Record<string, string>;
 
 export type MessageKey = keyof typeof id;

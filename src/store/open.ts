@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
 import { ReplicatedStore } from "./replicated.js";
-import { openSqliteStore } from "./sqlite/index.js";
+import { openSqliteStore, type SqliteStore } from "./sqlite/index.js";
 import type { LocalStore, ReplicationStatus } from "./store.js";
 import { createSupabaseClient } from "./supabase/client.js";
 import { SupabaseStore } from "./supabase/store.js";
@@ -47,6 +47,17 @@ export function openStore(options: OpenStoreOptions, log: Logger, clock: Clock):
   store.start();
   log.info({ target }, "store: SQLite, replicated to Supabase");
   return store;
+}
+
+/**
+ * The embedded SQLite store under any opened store: what only this machine keeps (the outbox,
+ * WhatsApp's session, the watchers' memory) lives there whether or not Supabase is configured.
+ *
+ * @example
+ * embeddedOf(store).watch.get("digest.lastSent");
+ */
+export function embeddedOf(store: OpenedStore): SqliteStore {
+  return store instanceof ReplicatedStore ? store.local : (store as unknown as SqliteStore);
 }
 
 /**

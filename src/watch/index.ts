@@ -24,6 +24,8 @@ export interface WatchServices {
   readonly incidents: Incidents;
   readonly digest: Digest;
   readonly watchers: readonly HostWatcher[];
+  /** Names of hosts whose last check failed (for /health). */
+  unreachable(): string[];
   start(): void;
   stop(): Promise<void>;
 }
@@ -71,6 +73,7 @@ export function createWatch(o: WatchOptions): WatchServices {
     incidents: o.incidents,
     digest,
     watchers,
+    unreachable: () => watchers.filter((w) => w.failing).map((w) => w.name),
     start() {
       o.state.prune(o.clock.now() - RESTART_HISTORY_MS);
       for (const w of watchers) w.start();

@@ -78,6 +78,11 @@ export class HostWatcher {
     return this.o.host.name;
   }
 
+  /** True while the host's checks fail. */
+  get failing(): boolean {
+    return this.failures > 0;
+  }
+
   start(): void {
     this.bus?.start();
     this.loop ??= this.run();
