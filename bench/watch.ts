@@ -19,7 +19,7 @@ import { ManualClock, systemClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
 import { Pm2Bus } from "../src/watch/pm2-bus.js";
 import { LocalExecutor } from "../src/hosts/local.js";
-import { startPm2, waitFor, APPS } from "../test/helpers/pm2.js";
+import { startPm2, waitFor } from "../test/helpers/pm2.js";
 import { watchHarness } from "../test/helpers/watch.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
