@@ -123,7 +123,9 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       if (!c?.pid) return;
       // Sessions are sshd children that outlive a killed listener: end the whole tree.
       const pids = [c.pid, ...descendants(c.pid)];
-      for (const pid of pids.reverse()) tryKill(pid);
+      // Freeze first, so no session gets to report its child's death: the link just goes dark.
+      for (const pid of pids) tryKill(pid, "SIGSTOP");
+      for (const pid of pids) tryKill(pid, "SIGKILL");
       await waitFor(async () => !(await canConnect(port)) && pids.every((p) => !alive(p)), 10_000, "sshd to die");
     },
     async restart() {
@@ -211,9 +213,9 @@ export function alive(pid: number): boolean {
   }
 }
 
-function tryKill(pid: number): void {
+function tryKill(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(pid, "SIGKILL");
+    process.kill(pid, signal);
   } catch {
     // already gone
   }
