@@ -24,6 +24,7 @@
  * await ssh.close();
  */
 import type { EventEmitter } from "node:events";
+import type { Duplex } from "node:stream";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { connect as netConnect, type LookupFunction, type Socket } from "node:net";
@@ -87,6 +88,7 @@ interface SshChannel extends EventEmitter {
 }
 interface SshClient extends EventEmitter {
   exec(command: string, cb: (err: Error | undefined, channel: SshChannel) => void): boolean;
+  openssh_forwardOutStreamLocal(socketPath: string, cb: (err: Error | undefined, stream: Duplex) => void): boolean;
   end(): void;
   destroy(): void;
 }
@@ -220,6 +222,21 @@ export class SshExecutor implements Executor {
       timer.abort();
       options.signal?.removeEventListener("abort", end);
     }
+  }
+
+  /**
+   * A stream to a Unix socket on the host over the pooled connection (OpenSSH's
+   * `direct-streamlocal@openssh.com`): the watcher hears PM2's event bus this way without
+   * starting a process there. Long-lived, so it takes no command slot.
+   *
+   * @example
+   * const bus = await ssh.openUnixSocket("/root/.pm2/pub.sock");
+   */
+  async openUnixSocket(path: string): Promise<Duplex> {
+    const client = await this.connection(this.closing.signal);
+    return new Promise((resolve, reject) => {
+      client.openssh_forwardOutStreamLocal(path, (err, stream) => (err ? reject(err) : resolve(stream)));
+    });
   }
 
   async close(): Promise<void> {

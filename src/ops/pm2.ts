@@ -63,6 +63,12 @@ const processSchema = z.object({
 });
 const listSchema = z.array(processSchema);
 
+/** Exit code and marker of the daemon guard: no PM2 daemon listens in that PM2_HOME. */
+const NO_DAEMON = 97;
+const NO_DAEMON_MARK = "__jaga_no_pm2_daemon";
+/** `sh -c` script: $1 PM2_HOME, $2 the pm2 binary, the rest pm2's arguments. */
+const DAEMON_GUARD = `test -S "$1/rpc.sock" || { echo ${NO_DAEMON_MARK} >&2; exit ${NO_DAEMON}; }; PM2_HOME=$1; export PM2_HOME; shift; exec "$@"`;
+
 /** Strips terminal colour codes; PM2 colours its output even into a pipe. */
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
@@ -72,7 +78,6 @@ export class Pm2 {
 
   /** Every PM2 process on the host. Empty means a running daemon with no apps. */
   async list(options: ExecOptions = {}): Promise<Pm2Process[]> {
-    await this.ensureDaemon(options);
     const r = await this.exec(["jlist"], options);
     return parseJlist(r.stdout, this.target.host);
   }
@@ -111,17 +116,15 @@ export class Pm2 {
       .reduce((a, b) => a + b, 0);
   }
 
-  private async ensureDaemon(options: ExecOptions): Promise<void> {
-    const home = this.target.home;
-    if (!home) return;
-    const r = await this.target.executor.run(["test", "-S", `${home}/rpc.sock`], this.execOptions(options));
-    throwIfAborted(r, options);
-    if (r.code !== 0) throw new JagaError("pm2.not_running", { host: this.target.host, home });
-  }
-
+  /**
+   * The argv for one pm2 call. With a known PM2_HOME the daemon check and the call are one
+   * round trip (each exec over SSH costs a login shell): a constant script, the home and the
+   * arguments passed as positional parameters, never spliced into the script.
+   */
   private argv(args: string[]): string[] {
     const { bin, home } = this.target;
-    return home ? ["env", `PM2_HOME=${home}`, bin, ...args] : [bin, ...args];
+    if (!home) return [bin, ...args];
+    return ["sh", "-c", DAEMON_GUARD, "sh", home, bin, ...args];
   }
 
   private execOptions(options: ExecOptions): ExecOptions {
@@ -131,7 +134,8 @@ export class Pm2 {
   private async exec(args: string[], options: ExecOptions): Promise<ExecResult> {
     const r = await this.target.executor.run(this.argv(args), this.execOptions(options));
     throwIfAborted(r, options);
-    const { host, bin } = this.target;
+    const { host, bin, home } = this.target;
+    if (r.code === NO_DAEMON && r.stderr.includes(NO_DAEMON_MARK)) throw new JagaError("pm2.not_running", { host, home: home ?? "?" });
     if (r.timedOut) throw new JagaError("pm2.failed", { host, detail: "timeout" }, `pm2 ${args[0]} timed out`);
     if (r.code === 127) throw new JagaError("pm2.not_found", { host, bin }, r.stderr.trim());
     if (r.code !== 0) {

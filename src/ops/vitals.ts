@@ -26,15 +26,16 @@ export interface Vitals {
 
 /** Reads load, memory and the disks that hold `paths` (deduplicated by mount). */
 export async function readVitals(executor: Executor, paths: string[], options: ExecOptions = {}): Promise<Vitals> {
-  const opts = { timeoutMs: 10_000, ...options };
-  const [proc, cores, df] = await Promise.all([
-    executor.run(["cat", "/proc/loadavg", "/proc/meminfo", "/proc/stat"], opts),
-    executor.run(["nproc"], opts),
-    executor.run(["df", "-P", "-k", ...paths], opts),
-  ]);
-  if (proc.code !== 0) throw new Error(`cannot read /proc: ${proc.stderr.trim()}`);
-  return { ...parseProc(proc.stdout), cores: Number(cores.stdout.trim()) || 1, disks: parseDf(df.stdout) };
+  // One round trip (over SSH each exec costs a login shell): a constant script, the paths as
+  // positional parameters.
+  const r = await executor.run(["sh", "-c", VITALS_SCRIPT, "sh", ...paths], { timeoutMs: 10_000, ...options });
+  const [proc = "", cores = "", df = ""] = r.stdout.split(`${SECTION}\n`);
+  if (r.timedOut || !/^\d/.test(proc)) throw new Error(`cannot read /proc: ${r.stderr.trim() || `exit ${r.code}`}`);
+  return { ...parseProc(proc), cores: Number(cores.trim()) || 1, disks: parseDf(df) };
 }
+
+const SECTION = "__jaga_section__";
+const VITALS_SCRIPT = `cat /proc/loadavg /proc/meminfo /proc/stat; echo ${SECTION}; nproc; echo ${SECTION}; df -P -k "$@"`;
 
 export function parseProc(text: string): Pick<Vitals, "load" | "memTotalBytes" | "memAvailableBytes" | "cpu"> {
   const [first = "", ...rest] = text.split("\n");

@@ -11,6 +11,7 @@
  * const pipeline = new Pipeline({ commands, directory, hosts, store, config, clock, log });
  * const reply = await pipeline.handle(message); // null: not for Jaga, stay silent
  */
+import { setMaxListeners } from "node:events";
 import type { IncomingMessage } from "../chat/transport.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config/load.js";
@@ -145,6 +146,9 @@ export class Pipeline {
     }
 
     const controller = new AbortController();
+    // A fleet-wide command hands this signal to one remote call per host: more than Node's
+    // default of 10 listeners is expected, not a leak (each call removes its own).
+    setMaxListeners(0, controller.signal);
     const ctx = this.context(message, sender, t, controller.signal);
     const usage = t("args.usage", { usage: command.usage });
     const raw = command.toRaw(parsed.tokens, ctx);
