@@ -36,6 +36,17 @@ describe("watching over SSH", () => {
     assert.equal(w.alerts().filter((a) => a.startsWith("🔁")).length, 1);
   });
 
+  it("asks the remote PM2 daemon over its socket, and says so when none runs there", async () => {
+    const reply = (await w.send("/status"))!;
+    assert.match(reply, /`web` online/);
+    const empty = watchHarness({ hosts: [{ name: "bare", ssh: sshd.target(), pm2Home: `${pm2.home}-nothing-here`, pm2Bin: pm2.bin }] });
+    try {
+      assert.match((await empty.send("/status"))!, /PM2 is not running on \*bare\*/);
+    } finally {
+      await empty.close();
+    }
+  });
+
   it("reads the remote host's vitals and calls it unreachable when sshd goes away", async () => {
     const watcher = w.watch.watchers[0]!;
     await watcher.tick();

@@ -15,7 +15,8 @@
  * const apps = await pm2.list();
  */
 import { z } from "zod";
-import { JagaError } from "../errors.js";
+import { isJagaError, JagaError } from "../errors.js";
+import { Pm2DaemonAbsent, pm2Rpc } from "./pm2-rpc.js";
 import type { ExecOptions, ExecResult, Executor } from "../hosts/executor.js";
 
 export interface Pm2Target {
@@ -74,12 +75,27 @@ const DAEMON_GUARD = `test -S "$1/rpc.sock" || { echo ${NO_DAEMON_MARK} >&2; exi
 const ANSI = /\u001b\[[0-9;]*[A-Za-z]/g;
 
 export class Pm2 {
+  /** Reads go to the daemon's socket while that works (see pm2-rpc.ts). */
+  private rpcWorks = true;
+
   constructor(readonly target: Pm2Target) {}
 
   /** Every PM2 process on the host. Empty means a running daemon with no apps. */
   async list(options: ExecOptions = {}): Promise<Pm2Process[]> {
+    const { executor, home, host } = this.target;
+    if (home && executor.openUnixSocket && this.rpcWorks) {
+      try {
+        const data = await pm2Rpc(executor, home, "getMonitorData", [{}], { ...this.execOptions(options), host });
+        return parseProcessList(data, host);
+      } catch (err) {
+        if (err instanceof Pm2DaemonAbsent) throw new JagaError("pm2.not_running", { host, home });
+        if (isJagaError(err) || options.signal?.aborted) throw err;
+        // The socket route is closed here (e.g. sshd forbids streamlocal): the CLI from now on.
+        this.rpcWorks = false;
+      }
+    }
     const r = await this.exec(["jlist"], options);
-    return parseJlist(r.stdout, this.target.host);
+    return parseJlist(r.stdout, host);
   }
 
   async restart(name: string, options: ExecOptions = {}): Promise<void> {
@@ -165,6 +181,11 @@ export function parseJlist(stdout: string, host: string): Pm2Process[] {
   } catch {
     throw new JagaError("pm2.bad_output", { host }, `jlist is not JSON: ${stdout.slice(0, 200)}`);
   }
+  return parseProcessList(json, host);
+}
+
+/** Validates PM2's process list (from jlist or the daemon's socket), keeping only what Jaga shows. */
+export function parseProcessList(json: unknown, host: string): Pm2Process[] {
   const parsed = listSchema.safeParse(json);
   if (!parsed.success) throw new JagaError("pm2.bad_output", { host }, parsed.error.message.slice(0, 500));
   return parsed.data.map((p) => ({

@@ -81,6 +81,21 @@ export class AmpDecoder {
   }
 }
 
+/** Encodes one AMP message: strings as `s:`, everything else as `j:` JSON. */
+export function ampEncode(args: unknown[]): Buffer {
+  const parts = args.map((a) => Buffer.from(typeof a === "string" ? `s:${a}` : `j:${JSON.stringify(a ?? null)}`));
+  const head = Buffer.alloc(1 + parts.reduce((n, p) => n + 4 + p.length, 0));
+  head[0] = (1 << 4) | parts.length;
+  let off = 1;
+  for (const p of parts) {
+    head.writeUInt32BE(p.length, off);
+    off += 4;
+    p.copy(head, off);
+    off += p.length;
+  }
+  return head;
+}
+
 function unpack(arg: Buffer): unknown {
   const tag = arg.subarray(0, 2).toString();
   if (tag === "j:") {
