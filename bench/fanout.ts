@@ -6,6 +6,8 @@
  *   - node-ssh connect-per-command: the same /status, but a new SSH connection per command
  *   - sequential OpenSSH: `ssh host pm2 jlist` for one host after another (what an admin types)
  * Prints medians with ratios to Jaga warm, and Jaga's resident memory with 50 hosts connected.
+ * "Warm" is Jaga as it runs: connections pooled, PM2 asked over its socket, and host vitals
+ * served from the watchers' last round (they read every host each interval anyway).
  * Every host is 127.0.0.1: nothing leaves this machine. Set BENCH_REPS to change repetitions.
  *
  * Note: on loopback all "hosts" share this machine's CPUs, so N hosts cost N times the remote
@@ -19,6 +21,7 @@ import type { ExecOptions, ExecResult, Executor } from "../src/hosts/executor.js
 import { shellQuote } from "../src/hosts/quote.js";
 import { Inventory } from "../src/hosts/inventory.js";
 import { harness, testConfig } from "../test/helpers/harness.js";
+import { watchHarness } from "../test/helpers/watch.js";
 import { startPm2 } from "../test/helpers/pm2.js";
 import { startSshd, type TestSshd } from "../test/helpers/sshd.js";
 import { Pipeline } from "../src/pipeline/pipeline.js";
@@ -84,7 +87,10 @@ async function main(): Promise<void> {
       const raw = benchConfig(n, sshd, pm2.home, pm2.bin);
       const reps = n >= 50 ? Math.max(1, Math.ceil(REPS / 2)) : REPS;
 
-      const warm = harness(raw);
+      // Jaga warm is Jaga running: pooled connections, and watchers that have read every host's
+      // vitals this interval (a running Jaga reads them every 30 s whether anyone asks or not).
+      const warm = watchHarness(raw);
+      await Promise.all(warm.watch.watchers.map((w) => w.tick()));
       const check = (await warm.send("/status")) ?? "";
       if ((check.match(/`healthy` online/g) ?? []).length !== n) throw new Error(`warm-up /status is wrong:\n${check.slice(0, 500)}`);
       const w: number[] = [];

@@ -5,6 +5,7 @@ import audit from "./audit.js";
 import block from "./block.js";
 import blocked from "./blocked.js";
 import digest from "./digest.js";
+import dns from "./dns.js";
 import flush from "./flush.js";
 import help from "./help.js";
 import incidents from "./incidents.js";
@@ -28,6 +29,7 @@ export const commands: readonly Command[] = [
   mute,
   unmute,
   digest,
+  dns,
   blocked,
   block,
   unblock,

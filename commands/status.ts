@@ -45,7 +45,10 @@ async function backlogLines(ctx: Context): Promise<string[]> {
 
 async function hostSection(ctx: Context, host: Host): Promise<string> {
   const paths = ["/", ...(host.config.pm2Home ? [host.config.pm2Home] : [])];
-  const [vitals, list] = await Promise.allSettled([readVitals(host.executor, paths, ctx.exec), host.pm2.list(ctx.exec)]);
+  // A running watcher reads every host's vitals each interval: serve those while fresh, so a
+  // /status costs the host nothing but PM2's answer.
+  const cached = ctx.services.watch?.freshVitals(host.name, ctx.config.watch.interval * 2);
+  const [vitals, list] = await Promise.allSettled([cached ?? readVitals(host.executor, paths, ctx.exec), host.pm2.list(ctx.exec)]);
   // An unreachable host is one line with the reason (it names the host), not two failures.
   if (list.status === "rejected" && isJagaError(list.reason) && list.reason.code.startsWith("ssh.")) {
     return ctx.t(list.reason.code, list.reason.params);

@@ -31,7 +31,7 @@ const op = as(OPERATOR);
 
 before(async () => {
   pm2 = await startPm2({ healthy: "healthy.js", crashloop: "crashloop.js", noisy: "stderr.js" });
-  h = harness({ language: "en", people, hosts: [pm2.hostConfig()] });
+  h = harness({ language: "en", people, hosts: [pm2.hostConfig()], watch: { dns: { name: "localhost" } } });
   await waitFor(async () => (await restarts()).crashloop! >= 1, 10_000, "crashloop to restart");
 });
 after(async () => {
@@ -157,6 +157,16 @@ describe("/flush", () => {
     const reply = (await op("/flush local"))!;
     assert.match(reply, /^🧹 Logs of all apps on \*local\* emptied: [\d.]+ (KB|MB) freed\.$/);
     assert.ok(statSync(join(pm2.home, "logs", "noisy-error.log")).size < 1000);
+  });
+});
+
+describe("/dns check", () => {
+  it("resolves the configured name on the host the way its apps do, and lists the nameservers", async () => {
+    const reply = (await op("/dns check"))!;
+    assert.match(reply, /^🌐 \*local\*: `localhost` ✅ resolves · nameservers \S+/);
+    assert.equal(await op("/dns local"), reply);
+    assert.match((await op("/dns fix"))!, /^❌ Invalid value for `action`/);
+    assert.match((await h.send("/dns check", { as: VIEWER }))!, /^🚫/);
   });
 });
 

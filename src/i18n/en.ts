@@ -169,4 +169,8 @@ export const en: Messages = {
   "dns.summary": "`{name}` does not resolve on this host.",
   "status.backlog_outbox": "📤 {count} messages waiting to be sent.",
   "status.backlog_supabase": "🗄️ Supabase: {count} writes waiting, {rejected} refused · {error}",
+  "dns.ok": "🌐 *{host}*: `{name}` ✅ resolves · nameservers {servers}",
+  "dns.fail": "🌐 *{host}*: `{name}` ❌ does not resolve · nameservers {servers}",
+  "dns.hint": "Try another nameserver in /etc/resolv.conf (e.g. `nameserver 1.1.1.1`), then `/dns check` again.",
+  "dns.timeout": "🌐 *{host}*: the DNS check did not finish (timeout).",
 };

@@ -167,6 +167,10 @@ export const id = {
   "dns.summary": "Nama `{name}` tidak bisa di-resolve di host ini.",
   "status.backlog_outbox": "📤 {count} pesan menunggu dikirim.",
   "status.backlog_supabase": "🗄️ Supabase: {count} tulisan menunggu, {rejected} ditolak · {error}",
+  "dns.ok": "🌐 *{host}*: `{name}` ✅ ter-resolve · nameserver {servers}",
+  "dns.fail": "🌐 *{host}*: `{name}` ❌ tidak ter-resolve · nameserver {servers}",
+  "dns.hint": "Coba nameserver lain di /etc/resolv.conf (mis. `nameserver 1.1.1.1`), lalu `/dns check` lagi.",
+  "dns.timeout": "🌐 *{host}*: pemeriksaan DNS tidak selesai (timeout).",
 } as const satisfies Record<string, string>;
 
 export type MessageKey = keyof typeof id;

@@ -13,6 +13,7 @@ import type { Config } from "../config/load.js";
 import { Digest } from "../digest/digest.js";
 import type { Inventory } from "../hosts/inventory.js";
 import type { Logger } from "../log.js";
+import type { Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
 import type { Incidents } from "../store/store.js";
 import { IncidentDesk, type AlertSink } from "./desk.js";
@@ -26,6 +27,8 @@ export interface WatchServices {
   readonly watchers: readonly HostWatcher[];
   /** Names of hosts whose last check failed (for /health). */
   unreachable(): string[];
+  /** The host's vitals as the watcher last read them, if younger than `maxAgeMs`. */
+  freshVitals(host: string, maxAgeMs: number): Vitals | null;
   start(): void;
   stop(): Promise<void>;
 }
@@ -74,6 +77,10 @@ export function createWatch(o: WatchOptions): WatchServices {
     digest,
     watchers,
     unreachable: () => watchers.filter((w) => w.failing).map((w) => w.name),
+    freshVitals(host, maxAgeMs) {
+      const w = watchers.find((x) => x.name === host);
+      return w?.lastVitals && o.clock.now() - w.lastVitalsAt <= maxAgeMs ? w.lastVitals : null;
+    },
     start() {
       o.state.prune(o.clock.now() - RESTART_HISTORY_MS);
       for (const w of watchers) w.start();

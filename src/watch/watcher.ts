@@ -52,8 +52,9 @@ export class HostWatcher {
   private reconcileWanted = true;
   /** Serializes restart handling: bus events and reconciles must not interleave. */
   private chain: Promise<unknown> = Promise.resolve();
-  /** The latest vitals, for /status-like summaries (the digest). */
+  /** The latest vitals and when they were read: /status serves them while fresh. */
   lastVitals: Vitals | null = null;
+  lastVitalsAt = 0;
 
   constructor(private readonly o: HostWatcherOptions) {
     const { host, state, config, clock, log } = o;
@@ -226,8 +227,9 @@ export class HostWatcher {
     }
     if (this.failures >= config.watch.unreachableAfter) await desk.clear({ host: this.name, app: "", kind: "unreachable" });
     this.failures = 0;
-    this.lastVitals = v;
     const now = clock.now();
+    this.lastVitals = v;
+    this.lastVitalsAt = now;
 
     const cpu = cpuPercent(this.lastCpu, v.cpu);
     this.lastCpu = v.cpu;
