@@ -46,14 +46,15 @@ export function echo(input: string, max = 40): string {
 
 /**
  * Masks what must never reach a chat or a log: NIK numbers (16 digits: province code and
- * the last four stay visible), bearer tokens, JWTs and `key=value` secrets.
+ * the last four stay visible; 15 and 17 too, since a mistyped NIK is still someone's NIK —
+ * phone numbers are shorter), bearer tokens, JWTs and `key=value` secrets.
  *
  * @example
  * redact("blocked 3174015501900001"); // "blocked 3174••••••••0001"
  */
 export function redact(text: string): string {
   return text
-    .replace(/(?<!\d)(\d{4})\d{8}(\d{4})(?!\d)/g, "$1••••••••$2")
+    .replace(/(?<!\d)(\d{4})\d{7,9}(\d{4})(?!\d)/g, (_, head: string, tail: string) => `${head}••••••••${tail}`)
     .replace(/\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/g, "«jwt»")
     .replace(/\b(bearer)\s+[\w.~+/=-]{8,}/gi, "$1 «secret»")
     .replace(/\b([\w-]*(?:password|passwd|secret|token|api[_-]?key|apikey)[\w-]*)(\s*[=:]\s*)("?)[^\s"',;]{4,}\3/gi, "$1$2«secret»");

@@ -7,7 +7,8 @@ import { closest, echo, redact } from "../src/text.js";
 describe("redact", () => {
   it("masks NIKs, keeping the province code and the last four digits", () => {
     assert.equal(redact("NIK 3174015501900001 diblokir"), "NIK 3174••••••••0001 diblokir");
-    assert.equal(redact("ids 12345 and 12345678901234567 stay"), "ids 12345 and 12345678901234567 stay");
+    assert.equal(redact("typo 317401550190001 and 31740155019000012"), "typo 3174••••••••0001 and 3174••••••••0012");
+    assert.equal(redact("ids 12345, phone 6281234567890 and 123456789012345678 stay"), "ids 12345, phone 6281234567890 and 123456789012345678 stay");
   });
 
   it("masks tokens, JWTs and key=value secrets", () => {
