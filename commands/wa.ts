@@ -10,7 +10,6 @@
 import { z } from "zod";
 import { formatDuration } from "../src/duration.js";
 import { defineCommand } from "../src/pipeline/command.js";
-import { getWhatsAppControl } from "../src/reconnect/control.js";
 
 export default defineCommand({
   name: "wa",
@@ -20,7 +19,7 @@ export default defineCommand({
   args: z.object({ action: z.enum(["reconnect"]).optional() }),
   positional: ["action"],
   async run(ctx, { action }) {
-    const wa = getWhatsAppControl();
+    const wa = ctx.services.whatsapp;
     if (!wa) return ctx.t("wa.not_active", { transport: ctx.config.transport });
     if (action === "reconnect") {
       wa.reconnectNow();

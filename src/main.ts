@@ -27,7 +27,6 @@ import type { Logger } from "./log.js";
 import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
 import { Pipeline } from "./pipeline/pipeline.js";
-import { setWhatsAppControl } from "./reconnect/control.js";
 import { embeddedOf, openStore, type OpenedStore } from "./store/open.js";
 import { VERSION } from "./version.js";
 import { createWatch, type WatchServices } from "./watch/index.js";
@@ -87,7 +86,6 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   const transport: Transport = wa ? wa.transport : new ConsoleTransport(options.input, options.output, alertChat);
   const pump = new OutboxPump(local.outbox, transport, clock, log);
   wa?.onOpen(() => pump.kick());
-  setWhatsAppControl(wa?.control);
 
   const alert = async (text: string, dedupeKey?: string) => {
     const queued = await local.outbox.enqueue({ chatId: alertChat, text, dedupeKey, at: clock.now() });
@@ -118,7 +116,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
     config,
     clock,
     log,
-    services: { watch },
+    services: { watch, whatsapp: wa?.control },
   });
 
   let http: HttpServer | undefined;
@@ -156,7 +154,6 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
       log.info({ reason }, "stopping");
       await transport.stop();
       await http?.close();
-      setWhatsAppControl(undefined);
       const patience = new AbortController();
       const drained = await Promise.race([
         pipeline.drain().then(() => true),

@@ -45,7 +45,12 @@ describe("startJaga with the WhatsApp transport", () => {
       logLevel: "silent",
       http: { port, token: "a-long-enough-test-token" },
     };
-    const jaga = await startJaga({ config, log: silentLogger, input: new PassThrough(), output: new PassThrough(), env: {} });
+    // No WhatsApp session yet and a terminal on stdin: the console takes commands meanwhile.
+    const input = Object.assign(new PassThrough(), { isTTY: true });
+    const output = new PassThrough();
+    let printed = "";
+    output.on("data", (c: Buffer) => (printed += c.toString()));
+    const jaga = await startJaga({ config, log: silentLogger, input, output, env: {} });
     try {
       assert.equal(await jaga.alert("🔁 test alert", "test:1"), true);
       await waitFor(() => server.connections >= 2, 10_000, "reconnect attempts");
@@ -66,6 +71,10 @@ describe("startJaga with the WhatsApp transport", () => {
       assert.match(metrics, /^jaga_whatsapp_connected 0$/m);
       const refused = await fetch(`http://127.0.0.1:${port}/whatsapp/reconnect`, { method: "POST", headers: { authorization: "Bearer wrong-token-of-some-length" } });
       assert.equal(refused.status, 401);
+
+      input.write("/wa\n");
+      await waitFor(() => printed.includes("📶 WhatsApp: *"), 5_000, `/wa reply in:\n${printed}`);
+      assert.match(printed, /📶 WhatsApp: \*(connecting|waiting|backoff|closed|\w+)\* since .* · attempts \d+ · breaker /);
     } finally {
       await jaga.stop();
       await server.close();

@@ -13,11 +13,14 @@ import type { Store } from "../store/store.js";
 import type { Command } from "./command.js";
 import type { Person } from "./people.js";
 import type { WatchServices } from "../watch/index.js";
+import type { WhatsAppControl } from "../reconnect/control.js";
 
 /** Long-running parts that some commands talk to; absent when not running. */
 export interface Services {
   /** Incidents, mutes, the digest (see src/watch). */
   watch?: WatchServices;
+  /** The WhatsApp connection, when it is the transport (see src/reconnect). */
+  whatsapp?: WhatsAppControl;
 }
 
 export interface Context {

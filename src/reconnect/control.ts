@@ -1,12 +1,10 @@
 /**
  * What the health endpoint and the `/wa` command may see and do with the WhatsApp connection.
- * Commands only receive the pipeline's Context, which knows nothing of transports; so the
- * running transport registers itself here once, and `/wa` reads it. One process, one
- * WhatsApp connection: a module-level slot is the simplest honest shape.
+ * The pipeline hands it to commands as `ctx.services.whatsapp` (absent with the console), so
+ * the pipeline itself still knows nothing of transports.
  *
  * @example
- * setWhatsAppControl(transport.control);
- * getWhatsAppControl()?.reconnectNow();
+ * ctx.services.whatsapp?.reconnectNow();
  */
 import type { ReconnectorStatus } from "./reconnector.js";
 
@@ -21,16 +19,4 @@ export interface WhatsAppControl {
   ignored(): Record<string, number>;
   /** The WhatsApp host, for messages and /health. */
   readonly host: string;
-}
-
-let active: WhatsAppControl | undefined;
-
-/** Registers (or, with undefined, forgets) the running WhatsApp connection. */
-export function setWhatsAppControl(control: WhatsAppControl | undefined): void {
-  active = control;
-}
-
-/** The running WhatsApp connection, or undefined when the transport is the console. */
-export function getWhatsAppControl(): WhatsAppControl | undefined {
-  return active;
 }
