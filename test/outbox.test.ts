@@ -7,6 +7,7 @@ import { OutboxPump } from "../src/chat/outbox-pump.js";
 import { ManualClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
+import { waitFor } from "./helpers/pm2.js";
 
 const dir = mkdtempSync(join(tmpdir(), "jaga-outbox-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,6 +66,33 @@ describe("outbox", () => {
     await clock.advance(5_000);
     await pump.idle();
     assert.deepEqual(transport.delivered, ["m1", "m2", "m3"]);
+    await pump.stop();
+    await store.close();
+  });
+});
+
+describe("outbox pump backoff", () => {
+  it("waits longer while sends keep failing, and a kick (WhatsApp reconnected) retries at once", async () => {
+    const clock = new ManualClock(0);
+    const store = openSqliteStore(":memory:");
+    let attempts = 0;
+    const transport = flakyTransport();
+    transport.up = false;
+    const counting = { send: (chat: string, text: string) => (attempts++, transport.send(chat, text)) };
+    const pump = new OutboxPump(store.outbox, counting, clock, silentLogger, 5_000, 60_000);
+    await store.outbox.enqueue({ chatId: "g", text: "m1", at: 0 });
+    pump.start();
+    await waitFor(() => attempts === 1, 2_000, "first attempt");
+    await clock.advance(5_000);
+    await waitFor(() => attempts === 2, 2_000, "second attempt after 5 s");
+    await clock.advance(5_000);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(attempts, 2, "the second pause is 10 s");
+    await clock.advance(5_000);
+    await waitFor(() => attempts === 3, 2_000, "third attempt after 10 s more");
+    transport.up = true;
+    pump.kick();
+    await waitFor(() => transport.delivered.length === 1, 2_000, "delivery right after the kick");
     await pump.stop();
     await store.close();
   });

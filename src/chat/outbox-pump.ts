@@ -30,6 +30,8 @@ export class OutboxPump {
   private pause?: AbortController;
   private again = false;
   private stopped = false;
+  /** Failed sends in a row: the pause doubles with each, so a long outage is not a busy loop. */
+  private failures = 0;
   private readonly stopSignal = new AbortController();
 
   constructor(
@@ -37,8 +39,9 @@ export class OutboxPump {
     private readonly transport: PumpTransport,
     private readonly clock: Clock,
     private readonly log: Logger,
-    /** Pause before retrying after a failed send. */
+    /** Pause before retrying after a failed send; doubles while sends keep failing. */
     private readonly retryMs = 5_000,
+    private readonly maxRetryMs = 60_000,
   ) {}
 
   start(): void {
@@ -83,11 +86,16 @@ export class OutboxPump {
           if (this.transport.sendOnce) await this.transport.sendOnce(m.chatId, m.text, `outbox:${m.id}`);
           else await this.transport.send(m.chatId, m.text);
           await this.outbox.markSent(m.id, this.clock.now());
+          this.failures = 0;
         } catch (err) {
           await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now());
-          this.log.warn({ err, outboxId: m.id }, "outbox send failed; will retry");
+          this.failures++;
+          // Say it once per outage, not every few seconds while WhatsApp is away.
+          if (this.failures === 1) this.log.warn({ err, outboxId: m.id }, "outbox send failed; will retry");
+          else this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
+          const wait = Math.min(this.maxRetryMs, this.retryMs * 2 ** (this.failures - 1));
           this.pause = new AbortController();
-          await this.clock.sleep(this.retryMs, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
+          await this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
           this.pause = undefined;
           this.again = true;
           return;
