@@ -172,8 +172,8 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   };
 
   await transport.start(async (message) => {
-    const reply = await pipeline.handle(message);
-    if (reply !== null) await transport.reply(message, reply);
+    const reply = await pipeline.answer(message);
+    if (reply !== null) await transport.reply(message, reply.text, reply.outcome === "ok");
   });
   pump.start();
   watch?.start();

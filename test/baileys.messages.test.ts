@@ -145,6 +145,23 @@ describe("incoming WhatsApp messages", () => {
     await store.close();
   });
 
+  it("takes ✅ or ❌ from the pipeline's outcome when it is given, not from the reply's first mark", async () => {
+    const { clock, transport, store, sent } = await setup();
+    await transport.start(async (m) => {
+      await clock.sleep(3_000);
+      // A refused command whose text happens to start with a friendly mark.
+      await transport.reply(m, "ℹ️ nothing to do", false);
+    });
+    const m = msg({ remoteJid: `${ADMIN}@s.whatsapp.net` }, text("/slow"));
+    transport.handleUpsert({ type: "notify", messages: [m] });
+    await flush();
+    await clock.advance(3_000);
+    await flush();
+    const reactions = sent.filter((x) => x.content.react).map((x) => (x.content.react as { text: string }).text);
+    assert.deepEqual(reactions, ["⏳", "❌"]);
+    await store.close();
+  });
+
   it("keeps a reply in the outbox when it cannot go out, and send() rejects while disconnected", async () => {
     const { transport, store } = waTransport({ url: "ws://127.0.0.1:9/ws/chat", resolvers: ["127.0.0.1:1"], known: [ADMIN] });
     const kept: string[] = [];

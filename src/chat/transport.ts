@@ -28,8 +28,8 @@ export interface Transport {
   readonly name: string;
   /** Starts delivering messages to `handler`, one chat's messages in order. */
   start(handler: MessageHandler): Promise<void>;
-  /** Answers a message in its own chat. */
-  reply(to: IncomingMessage, text: string): Promise<void>;
+  /** Answers a message in its own chat; `ok` says whether the command succeeded (✅/❌). */
+  reply(to: IncomingMessage, text: string, ok?: boolean): Promise<void>;
   /** Sends to a chat by id; the alert group's id is the config's `alerts.group`. */
   send(chatId: string, text: string): Promise<void>;
   /** Resolves when the transport ends on its own (the console at end of input). */

@@ -71,7 +71,18 @@ export class Pipeline {
   }
 
   /** Handles one message; resolves to the reply, or null when Jaga stays silent. */
-  handle(message: IncomingMessage): Promise<string | null> {
+  async handle(message: IncomingMessage): Promise<string | null> {
+    return (await this.answer(message))?.text ?? null;
+  }
+
+  /**
+   * Like {@link handle}, with the outcome too (a transport shows ✅ or ❌ by it).
+   *
+   * @example
+   * const r = await pipeline.answer(message);
+   * if (r) await transport.reply(message, r.text, r.outcome === "ok");
+   */
+  answer(message: IncomingMessage): Promise<{ text: string; outcome: Outcome } | null> {
     const p = this.process(message);
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p));
@@ -83,7 +94,7 @@ export class Pipeline {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
-  private async process(message: IncomingMessage): Promise<string | null> {
+  private async process(message: IncomingMessage): Promise<{ text: string; outcome: Outcome } | null> {
     const { directory, clock, log } = this.deps;
     const sender = directory.lookup(message.senderId);
     if (!sender) {
@@ -115,7 +126,7 @@ export class Pipeline {
       log.error({ err }, "audit write failed");
     }
     log.info({ actor: sender.name, command: result.command, host: result.host, outcome: result.outcome, durationMs }, "command");
-    return redact(result.text);
+    return { text: redact(result.text), outcome: result.outcome };
   }
 
   private async decide(message: IncomingMessage, sender: Person, t: Translate): Promise<Outcome_> {

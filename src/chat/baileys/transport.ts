@@ -83,7 +83,7 @@ export class WhatsAppTransport implements Transport {
   private sock?: WASocket;
   private handler?: MessageHandler;
   private readonly chats = new Map<string, Promise<void>>();
-  private readonly recent = new Map<string, { raw: WAMessage; reply?: string }>();
+  private readonly recent = new Map<string, { raw: WAMessage; reply?: string; ok?: boolean }>();
   private readonly lids = new Map<string, string>();
   private salt?: string;
   private stopping = false;
@@ -179,9 +179,12 @@ export class WhatsAppTransport implements Transport {
     }
   }
 
-  async reply(to: IncomingMessage, text: string): Promise<void> {
+  async reply(to: IncomingMessage, text: string, ok?: boolean): Promise<void> {
     const entry = this.recent.get(to.id);
-    if (entry) entry.reply = text;
+    if (entry) {
+      entry.reply = text;
+      entry.ok = ok;
+    }
     const sock = this.sock;
     try {
       if (!sock || !this.connected) throw new Error("WhatsApp not connected");
@@ -251,8 +254,10 @@ export class WhatsAppTransport implements Transport {
     let ok: boolean;
     try {
       await this.handler(message);
-      const reply = this.recent.get(message.id)?.reply;
-      ok = !(reply && FAILURE_MARKS.some((m) => reply.startsWith(m)));
+      const entry = this.recent.get(message.id);
+      const reply = entry?.reply;
+      // The pipeline's own verdict when given; the reply's mark for handlers that give none.
+      ok = entry?.ok ?? !(reply && FAILURE_MARKS.some((m) => reply.startsWith(m)));
     } catch (err) {
       ok = false;
       this.o.log.error({ err }, "handling a WhatsApp message failed");

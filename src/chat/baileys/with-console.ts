@@ -30,8 +30,8 @@ export class WithConsole implements Transport {
     await this.console.start(handler);
   }
 
-  reply(to: IncomingMessage, text: string): Promise<void> {
-    return to.senderId === CONSOLE_SENDER ? this.console.reply(to, text) : this.primary.reply(to, text);
+  reply(to: IncomingMessage, text: string, ok?: boolean): Promise<void> {
+    return to.senderId === CONSOLE_SENDER ? this.console.reply(to, text) : this.primary.reply(to, text, ok);
   }
 
   send(chatId: string, text: string): Promise<void> {
