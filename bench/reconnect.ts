@@ -15,7 +15,7 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { Clock } from "../src/clock.js";
+import { systemClock, type Clock } from "../src/clock.js";
 
 const OUTAGE_VIRTUAL_MS = 10 * 60_000;
 const COMPRESSION = 30;
@@ -38,19 +38,7 @@ function compressedClock(k: number): Clock & { real(ms: number): number } {
   return {
     now: () => t0 + (Date.now() - t0) * k,
     real: (ms) => ms / k,
-    sleep: (ms, signal) =>
-      new Promise<void>((resolve, reject) => {
-        if (signal?.aborted) return reject(signal.reason as Error);
-        const timer = setTimeout(() => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve();
-        }, ms / k);
-        const onAbort = () => {
-          clearTimeout(timer);
-          reject(signal?.reason as Error);
-        };
-        signal?.addEventListener("abort", onAbort, { once: true });
-      }),
+    sleep: (ms, signal) => systemClock.sleep(ms / k, signal),
   };
 }
 

@@ -12,6 +12,7 @@ import { defineCommand } from "../src/pipeline/command.js";
 import { commands as allCommands } from "../commands/index.js";
 import { harness, type Harness } from "./helpers/harness.js";
 import { ROOT, startPm2, waitFor, type TestPm2 } from "./helpers/pm2.js";
+import { alive } from "./helpers/sshd.js";
 
 const VIEWER = "628111000001";
 const OPERATOR = "628111000002";
@@ -318,11 +319,3 @@ function withoutCrashloop(r: Record<string, number>): Record<string, number> {
   return rest;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

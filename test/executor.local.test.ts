@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { LocalExecutor } from "../src/hosts/local.js";
 import { waitFor } from "./helpers/pm2.js";
+import { alive } from "./helpers/sshd.js";
 
 describe("local executor", () => {
   const exec = new LocalExecutor();
@@ -74,11 +75,3 @@ describe("local executor", () => {
   });
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
