@@ -1,0 +1,27 @@
+// Running Jaga itself under PM2, done the way the incident reports wish it had been
+// (report 003: 183 restarts, no graceful shutdown, EADDRINUSE fights):
+//   pm2 start ecosystem.config.cjs && pm2 save
+module.exports = {
+  apps: [
+    {
+      name: "jaga",
+      script: "dist/src/cli.js",
+      args: "start",
+      cwd: __dirname,
+      // One process: Jaga owns one WhatsApp socket; two instances would fight over the session (440).
+      exec_mode: "fork",
+      instances: 1,
+      env: { NODE_ENV: "production", JAGA_TRANSPORT: "whatsapp" },
+      // Jaga stops cleanly on SIGINT: finishes running commands, flushes the outbox, closes SSH.
+      kill_timeout: 15000,
+      // A crash loop backs off (100 ms doubling to 15 s) instead of spinning at 100 % CPU.
+      exp_backoff_restart_delay: 100,
+      max_restarts: 50,
+      min_uptime: "30s",
+      // A leak on a 2 GB set-top box is a restart, not a frozen box.
+      max_memory_restart: "300M",
+      time: true,
+      merge_logs: true,
+    },
+  ],
+};
