@@ -14,7 +14,7 @@ import { z } from "zod";
 
 /**
  * Province codes as Dukcapil writes them in the first two digits of a NIK (Kemendagri region
- * codes): the 34 provinces, plus 92 (Papua Barat Daya, 2022). A NIK keeps the province it was
+ * codes): the 34 provinces and the Papua provinces of 2022. A NIK keeps the province it was
  * issued in, so codes never leave this list; new ones are added here.
  */
 export const PROVINCE_CODES: ReadonlyMap<string, string> = new Map([
@@ -50,9 +50,16 @@ export const PROVINCE_CODES: ReadonlyMap<string, string> = new Map([
   ["76", "Sulawesi Barat"],
   ["81", "Maluku"],
   ["82", "Maluku Utara"],
-  ["91", "Papua Barat"],
-  ["92", "Papua Barat Daya"],
-  ["94", "Papua"],
+  // Papua: the 2022 split numbered the new provinces differently in different registers
+  // (Kemendagri 93–96, BPS 92 and 95–97). Every code either list uses is accepted: refusing a
+  // real NIK would be worse than letting one odd code through.
+  ["91", "Papua / Papua Barat"],
+  ["92", "Papua Barat / Papua Barat Daya"],
+  ["93", "Papua Selatan"],
+  ["94", "Papua / Papua Tengah"],
+  ["95", "Papua Pegunungan / Papua Selatan"],
+  ["96", "Papua Barat Daya / Papua Tengah"],
+  ["97", "Papua Pegunungan"],
 ]);
 
 /** The rules, in the order they are checked; each is an i18n key `nik.<rule>`. */

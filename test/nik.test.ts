@@ -31,10 +31,12 @@ describe("checkNik", () => {
     it(`rejects ${nik}: ${rule}`, () => assert.deepEqual(checkNik(nik), { rule, params }));
   }
 
-  it("knows the 34 provinces plus Papua Barat Daya, and nothing outside 11..94", () => {
-    assert.equal(PROVINCE_CODES.size, 35);
-    for (const code of PROVINCE_CODES.keys()) assert.ok(Number(code) >= 11 && Number(code) <= 94);
+  it("knows the 38 provinces under every Papua numbering in use, and nothing outside 11..97", () => {
+    assert.equal(PROVINCE_CODES.size, 39);
+    for (const code of PROVINCE_CODES.keys()) assert.ok(Number(code) >= 11 && Number(code) <= 97);
     assert.equal(PROVINCE_CODES.get("31"), "DKI Jakarta");
+    for (const papua of ["91", "92", "93", "94", "95", "96", "97"]) assert.ok(PROVINCE_CODES.has(papua), papua);
+    assert.equal(PROVINCE_CODES.has("98"), false);
   });
 });
 
