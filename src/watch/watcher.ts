@@ -272,7 +272,7 @@ export class HostWatcher {
     if (r.code === 0) return this.o.desk.clear(key);
     await this.o.desk.raise(key, {
       summary: this.t("dns.summary", { name }),
-      describe: () => Promise.resolve([this.t("cause.try", { commands: `\`/dns check ${this.name}\` · \`/dns fix ${this.name}\`` })]),
+      describe: () => Promise.resolve([this.t("cause.try", { commands: `\`/dns check ${this.name}\`` })]),
     });
   }
 
