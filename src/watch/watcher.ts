@@ -27,6 +27,9 @@ import { cpuPercent, diskLevel, memoryPercent, restartStorm, Sustained } from ".
 import { Pm2Bus, type Pm2BusEvent } from "./pm2-bus.js";
 import { RestartTracker, type RestartDelta } from "./restarts.js";
 
+/** getent's exit code for "key not found". */
+const GETENT_NOT_FOUND = 2;
+
 export interface HostWatcherOptions {
   host: Host;
   desk: IncidentDesk;
@@ -267,9 +270,11 @@ export class HostWatcher {
   private async checkDns(): Promise<void> {
     const name = this.o.config.watch.dns.name;
     const r = await this.o.host.executor.run(["getent", "hosts", name], { timeoutMs: 10_000 }).catch(() => null);
-    if (!r || r.code === 127) return; // no getent on this host: nothing to say
     const key = { host: this.name, app: "", kind: "dns" };
-    if (r.code === 0) return this.o.desk.clear(key);
+    if (r?.code === 0) return this.o.desk.clear(key);
+    // Only getent's "not found" (2) means the name does not resolve; a check that timed out, a
+    // missing getent (127) or a dropped connection says nothing about DNS.
+    if (r?.code !== GETENT_NOT_FOUND) return;
     await this.o.desk.raise(key, {
       summary: this.t("dns.summary", { name }),
       describe: () => Promise.resolve([this.t("cause.try", { commands: `\`/dns check ${this.name}\`` })]),
