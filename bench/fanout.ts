@@ -38,6 +38,7 @@ const run = promisify(execFile);
 /** BENCH_SIZES=1,10 runs a subset (e.g. where the login shell makes 50 parallel logins crawl). */
 const SIZES = (process.env.BENCH_SIZES ?? "1,10,50").split(",").map(Number);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
+const OWN_DAEMONS = "Jaga warm, a PM2 daemon per host";
 
 /** One new SSH connection per command: the naive way, for comparison only. */
 class ConnectPerCommand implements Executor {
@@ -116,7 +117,13 @@ async function jagaProcessRss(n: number, sshd: TestSshd, home: string, bin: stri
 async function main(): Promise<void> {
   const sshd = await startSshd();
   const pm2 = await startPm2({ healthy: "healthy.js" });
-  const results: Record<string, Record<number, number>> = { "Jaga warm": {}, "Jaga cold": {}, "node-ssh connect-per-command": {}, "sequential ssh pm2 jlist": {} };
+  const results: Record<string, Record<number, number>> = {
+    "Jaga warm": {},
+    [OWN_DAEMONS]: {},
+    "Jaga cold": {},
+    "node-ssh connect-per-command": {},
+    "sequential ssh pm2 jlist": {},
+  };
   let rss50: number | undefined;
   let rssHosts: number | undefined;
   try {
@@ -166,6 +173,22 @@ async function main(): Promise<void> {
       results["sequential ssh pm2 jlist"]![n] = median(s);
       process.stderr.write(`N=${n} done\n`);
     }
+    // Closer to a real fleet: every inventory host has a PM2 daemon of its own (up to 10).
+    for (const n of SIZES.filter((k) => k <= 10)) {
+      const daemons = await Promise.all(Array.from({ length: n }, () => startPm2({ healthy: "healthy.js" })));
+      try {
+        const raw = { ...benchConfig(n, sshd, pm2.home, pm2.bin), hosts: daemons.map((d, i) => ({ name: `h${i + 1}`, ssh: sshd.target(), pm2Home: d.home, pm2Bin: d.bin })) };
+        const warm = watchHarness(raw);
+        await Promise.all(warm.watch.watchers.map((w) => w.tick()));
+        await warm.send("/status");
+        const w: number[] = [];
+        for (let i = 0; i < REPS; i++) w.push(await timeIt(() => warm.send("/status")));
+        results[OWN_DAEMONS]![n] = median(w);
+        await warm.close();
+      } finally {
+        await Promise.all(daemons.map((d) => d.stop()));
+      }
+    }
     const biggest = Math.max(...SIZES);
     rss50 = await jagaProcessRss(biggest, sshd, pm2.home, pm2.bin);
     rssHosts = biggest;
@@ -180,13 +203,15 @@ async function main(): Promise<void> {
     `| --- | ${SIZES.map(() => "---").join(" | ")} |`,
   ];
   for (const [name, byN] of Object.entries(results)) {
-    const cells = SIZES.map((n) => `${fmt(byN[n]!)} (${(byN[n]! / results["Jaga warm"]![n]!).toFixed(1)}x)`);
+    const cells = SIZES.map((n) => (byN[n] === undefined ? "–" : `${fmt(byN[n])} (${(byN[n] / results["Jaga warm"]![n]!).toFixed(1)}x)`));
     lines.push(`| ${name} | ${cells.join(" | ")} |`);
   }
   lines.push("");
   if (rss50) lines.push(`Jaga's resident memory (a real \`jaga start\` process) with ${rssHosts} hosts connected, after two /status: ${rss50.toFixed(0)} MB`);
   const warm = results["Jaga warm"]!;
   if (warm[1] && warm[10]) lines.push(`Warm /status, 10 hosts vs 1: ${(warm[10] / warm[1]).toFixed(2)}x`);
+  const own = results[OWN_DAEMONS]!;
+  if (own[1] && own[10]) lines.push(`Warm /status with a PM2 daemon per host, 10 hosts vs 1: ${(own[10] / own[1]).toFixed(2)}x`);
   const seq = results["sequential ssh pm2 jlist"]![10];
   if (seq && warm[10]) lines.push(`Sequential ssh vs Jaga warm at N=10: ${(seq / warm[10]).toFixed(1)}x`);
   console.log(lines.join("\n"));
