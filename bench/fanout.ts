@@ -25,8 +25,8 @@ import { shellQuote } from "../src/hosts/quote.js";
 import { Inventory } from "../src/hosts/inventory.js";
 import { harness, testConfig } from "../test/helpers/harness.js";
 import { watchHarness } from "../test/helpers/watch.js";
-import { ROOT, startPm2, waitFor } from "../test/helpers/pm2.js";
-import { startSshd, type TestSshd } from "../test/helpers/sshd.js";
+import { ROOT, startPm2, TSX, waitFor } from "../test/helpers/pm2.js";
+import { freePort, startSshd, type TestSshd } from "../test/helpers/sshd.js";
 import { Pipeline } from "../src/pipeline/pipeline.js";
 import { Directory } from "../src/pipeline/people.js";
 import { commands } from "../commands/index.js";
@@ -39,6 +39,8 @@ const run = promisify(execFile);
 const SIZES = (process.env.BENCH_SIZES ?? "1,10,50").split(",").map(Number);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const OWN_DAEMONS = "Jaga warm, a PM2 daemon per host";
+const ONE_WAY_MS = 20;
+const OVER_NETWORK = `Jaga warm, every host ${ONE_WAY_MS} ms away`;
 /** Warm answers take milliseconds, where a scheduler hiccup is the same size: take many. */
 const WARM_REPS = Number(process.env.BENCH_WARM_REPS ?? 31);
 
@@ -122,6 +124,7 @@ async function main(): Promise<void> {
   const results: Record<string, Record<number, number>> = {
     "Jaga warm": {},
     [OWN_DAEMONS]: {},
+    [OVER_NETWORK]: {},
     "Jaga cold": {},
     "node-ssh connect-per-command": {},
     "sequential ssh pm2 jlist": {},
@@ -191,6 +194,27 @@ async function main(): Promise<void> {
         await Promise.all(daemons.map((d) => d.stop()));
       }
     }
+    // What fan-out is for: hosts across a network. Every host 20 ms away each way (a relay
+    // process in front of sshd), so the host-side work is small next to the round trips.
+    for (const n of SIZES) {
+      const port = await freePort();
+      const relay = spawn(process.execPath, ["--import", TSX, join(ROOT, "bench/latency-proxy.ts"), String(port), String(sshd.port), String(ONE_WAY_MS)], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
+      try {
+        await new Promise((r) => relay.stdout.once("data", r));
+        const raw = { ...benchConfig(n, sshd, pm2.home, pm2.bin), hosts: hostsFor(sshd, pm2.home, pm2.bin, n).map((h) => ({ ...h, ssh: sshd.target({ port }) })) };
+        const warm = watchHarness(raw);
+        await Promise.all(warm.watch.watchers.map((w) => w.tick()));
+        await warm.send("/status");
+        const w: number[] = [];
+        for (let i = 0; i < WARM_REPS; i++) w.push(await timeIt(() => warm.send("/status")));
+        results[OVER_NETWORK]![n] = median(w);
+        await warm.close();
+      } finally {
+        relay.kill();
+      }
+    }
     const biggest = Math.max(...SIZES);
     rss50 = await jagaProcessRss(biggest, sshd, pm2.home, pm2.bin);
     rssHosts = biggest;
@@ -212,6 +236,8 @@ async function main(): Promise<void> {
   if (rss50) lines.push(`Jaga's resident memory (a real \`jaga start\` process) with ${rssHosts} hosts connected, after two /status: ${rss50.toFixed(0)} MB`);
   const warm = results["Jaga warm"]!;
   if (warm[1] && warm[10]) lines.push(`Warm /status, 10 hosts vs 1: ${(warm[10] / warm[1]).toFixed(2)}x`);
+  const far = results[OVER_NETWORK]!;
+  if (far[1] && far[10]) lines.push(`Warm /status with every host ${ONE_WAY_MS} ms away, 10 hosts vs 1: ${(far[10] / far[1]).toFixed(2)}x`);
   const own = results[OWN_DAEMONS]!;
   if (own[1] && own[10]) lines.push(`Warm /status with a PM2 daemon per host, 10 hosts vs 1: ${(own[10] / own[1]).toFixed(2)}x`);
   const seq = results["sequential ssh pm2 jlist"]![10];
