@@ -118,6 +118,25 @@ async function jagaProcessRss(n: number, sshd: TestSshd, home: string, bin: stri
   }
 }
 
+/**
+ * Median /status of Jaga as it runs: pooled connections, and watchers that have read every
+ * host's vitals this interval (a running Jaga reads them every 30 s whether anyone asks or not).
+ * The first answer is checked, so a broken setup cannot pass for a fast one.
+ */
+async function warmStatus(raw: Record<string, unknown>, n: number): Promise<number> {
+  const warm = watchHarness(raw);
+  try {
+    await Promise.all(warm.watch.watchers.map((w) => w.tick()));
+    const check = (await warm.send("/status")) ?? "";
+    if ((check.match(/`healthy` online/g) ?? []).length !== n) throw new Error(`warm-up /status is wrong:\n${check.slice(0, 500)}`);
+    const w: number[] = [];
+    for (let i = 0; i < WARM_REPS; i++) w.push(await timeIt(() => warm.send("/status")));
+    return median(w);
+  } finally {
+    await warm.close();
+  }
+}
+
 async function main(): Promise<void> {
   const sshd = await startSshd();
   const pm2 = await startPm2({ healthy: "healthy.js" });
@@ -136,16 +155,7 @@ async function main(): Promise<void> {
       const raw = benchConfig(n, sshd, pm2.home, pm2.bin);
       const reps = n >= 50 ? Math.max(1, Math.ceil(REPS / 2)) : REPS;
 
-      // Jaga warm is Jaga running: pooled connections, and watchers that have read every host's
-      // vitals this interval (a running Jaga reads them every 30 s whether anyone asks or not).
-      const warm = watchHarness(raw);
-      await Promise.all(warm.watch.watchers.map((w) => w.tick()));
-      const check = (await warm.send("/status")) ?? "";
-      if ((check.match(/`healthy` online/g) ?? []).length !== n) throw new Error(`warm-up /status is wrong:\n${check.slice(0, 500)}`);
-      const w: number[] = [];
-      for (let i = 0; i < WARM_REPS; i++) w.push(await timeIt(() => warm.send("/status")));
-      results["Jaga warm"]![n] = median(w);
-      await warm.close();
+      results["Jaga warm"]![n] = await warmStatus(raw, n);
 
       const c: number[] = [];
       for (let i = 0; i < reps; i++) {
@@ -183,13 +193,7 @@ async function main(): Promise<void> {
       const daemons = await Promise.all(Array.from({ length: n }, () => startPm2({ healthy: "healthy.js" })));
       try {
         const raw = { ...benchConfig(n, sshd, pm2.home, pm2.bin), hosts: daemons.map((d, i) => ({ name: `h${i + 1}`, ssh: sshd.target(), pm2Home: d.home, pm2Bin: d.bin })) };
-        const warm = watchHarness(raw);
-        await Promise.all(warm.watch.watchers.map((w) => w.tick()));
-        await warm.send("/status");
-        const w: number[] = [];
-        for (let i = 0; i < WARM_REPS; i++) w.push(await timeIt(() => warm.send("/status")));
-        results[OWN_DAEMONS]![n] = median(w);
-        await warm.close();
+        results[OWN_DAEMONS]![n] = await warmStatus(raw, n);
       } finally {
         await Promise.all(daemons.map((d) => d.stop()));
       }
@@ -204,13 +208,7 @@ async function main(): Promise<void> {
       try {
         await new Promise((r) => relay.stdout.once("data", r));
         const raw = { ...benchConfig(n, sshd, pm2.home, pm2.bin), hosts: hostsFor(sshd, pm2.home, pm2.bin, n).map((h) => ({ ...h, ssh: sshd.target({ port }) })) };
-        const warm = watchHarness(raw);
-        await Promise.all(warm.watch.watchers.map((w) => w.tick()));
-        await warm.send("/status");
-        const w: number[] = [];
-        for (let i = 0; i < WARM_REPS; i++) w.push(await timeIt(() => warm.send("/status")));
-        results[OVER_NETWORK]![n] = median(w);
-        await warm.close();
+        results[OVER_NETWORK]![n] = await warmStatus(raw, n);
       } finally {
         relay.kill();
       }

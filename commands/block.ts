@@ -7,12 +7,11 @@ import { z } from "zod";
 import { maskNik, nikArg } from "../src/nik.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
-import type { LocalStore } from "../src/store/store.js";
 import { shownReason, when } from "./blocked.js";
 
 /** When Supabase is configured but failing, says that the write waits in Jaga (nothing is lost). */
 export async function queuedNote(ctx: Context): Promise<string | null> {
-  const replication = (ctx.store as Partial<LocalStore>).replication;
+  const replication = ctx.store.replication;
   if (!replication?.target || replication.lastError() === null) return null;
   return ctx.t("block.queued", { backlog: await replication.backlog() });
 }

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { formatBytes } from "../src/duration.js";
 import type { Host } from "../src/hosts/inventory.js";
+import type { Pm2Process } from "../src/ops/pm2.js";
 import { appName, hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
@@ -25,7 +26,7 @@ export default defineCommand({
   async run(ctx, { app, host }) {
     if (app) {
       const found = await ctx.hosts.findApp(app, host, "flush", ctx.exec);
-      return { host: found.host.name, text: await flushOn(ctx, found.host, app) };
+      return { host: found.host.name, text: await flushOn(ctx, found.host, app, found.processes) };
     }
     const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
     const lines = await Promise.all(hosts.map((h) => flushOn(ctx, h, undefined)));
@@ -33,8 +34,9 @@ export default defineCommand({
   },
 });
 
-async function flushOn(ctx: Context, host: Host, app: string | undefined): Promise<string> {
-  const processes = await host.pm2.list(ctx.exec);
+/** `processes`: the host's list when the caller already has it (findApp fetched it). */
+async function flushOn(ctx: Context, host: Host, app: string | undefined, known?: Pm2Process[]): Promise<string> {
+  const processes = known ?? (await host.pm2.list(ctx.exec));
   const freed = await host.pm2.flush(app, processes, ctx.exec);
   return ctx.t("flush.done", { what: app ? `\`${app}\`` : ctx.t("flush.all"), host: host.name, freed: formatBytes(freed) });
 }

@@ -4,11 +4,10 @@ import { formatBytes, formatDuration } from "../src/duration.js";
 import { errorId, isJagaError } from "../src/errors.js";
 import type { Host } from "../src/hosts/inventory.js";
 import { groupApps, type Pm2App } from "../src/ops/pm2.js";
-import { readVitals, type Vitals } from "../src/ops/vitals.js";
+import { readVitals, vitalsPaths, type Vitals } from "../src/ops/vitals.js";
 import { hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
-import type { LocalStore } from "../src/store/store.js";
 
 export default defineCommand({
   name: "status",
@@ -29,9 +28,9 @@ export default defineCommand({
 
 /** What has not gone out yet: alerts in the outbox, writes waiting for Supabase. */
 async function backlogLines(ctx: Context): Promise<string[]> {
-  const store = ctx.store as Partial<LocalStore>;
+  const store = ctx.store;
   const [outbox, replicas, rejected] = await Promise.all([
-    store.outbox?.backlog().catch(() => 0) ?? 0,
+    store.outbox.backlog().catch(() => 0),
     store.replication?.backlog().catch(() => 0) ?? 0,
     store.replication?.rejected().catch(() => 0) ?? 0,
   ]);
@@ -44,7 +43,7 @@ async function backlogLines(ctx: Context): Promise<string[]> {
 }
 
 async function hostSection(ctx: Context, host: Host): Promise<string> {
-  const paths = ["/", ...(host.config.pm2Home ? [host.config.pm2Home] : [])];
+  const paths = vitalsPaths(host.config);
   // A running watcher reads every host's vitals each interval: serve those while fresh, so a
   // /status costs the host nothing but PM2's answer.
   const cached = ctx.services.watch?.freshVitals(host.name, ctx.config.watch.interval * 2);

@@ -18,7 +18,7 @@ import type { Inventory } from "../hosts/inventory.js";
 import { translator, type Translate } from "../i18n/index.js";
 import type { Logger } from "../log.js";
 import { groupApps } from "../ops/pm2.js";
-import { readVitals } from "../ops/vitals.js";
+import { readVitals, vitalsPaths } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
 import type { Incidents } from "../store/store.js";
 import { KIND_ICONS } from "../watch/desk.js";
@@ -97,7 +97,7 @@ export class Digest {
     const restarts = new Map(state.restartTotals(since).map((r) => [`${r.host}\u0000${r.app}`, r.count]));
     const sections = await Promise.all(
       hosts.hosts.map(async (host) => {
-        const paths = ["/", ...(host.config.pm2Home ? [host.config.pm2Home] : [])];
+        const paths = vitalsPaths(host.config);
         const [vitals, list] = await Promise.allSettled([readVitals(host.executor, paths, { timeoutMs: 15_000 }), host.pm2.list({ timeoutMs: 20_000 })]);
         const lines: string[] = [];
         if (vitals.status === "fulfilled") {

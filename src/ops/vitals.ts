@@ -24,6 +24,17 @@ export interface Vitals {
   disks: Disk[];
 }
 
+/**
+ * The disks that matter on a host: the root filesystem and the one holding PM2's logs
+ * (report 001: a disk at 76 % from PM2 logs).
+ *
+ * @example
+ * vitalsPaths({ pm2Home: "/root/.pm2" }); // ["/", "/root/.pm2"]
+ */
+export function vitalsPaths(host: { pm2Home?: string }): string[] {
+  return ["/", ...(host.pm2Home ? [host.pm2Home] : [])];
+}
+
 /** Reads load, memory and the disks that hold `paths` (deduplicated by mount). */
 export async function readVitals(executor: Executor, paths: string[], options: ExecOptions = {}): Promise<Vitals> {
   // One round trip (over SSH each exec costs a login shell): a constant script, the paths as

@@ -9,7 +9,7 @@ import type { ExecOptions } from "../hosts/executor.js";
 import type { Inventory } from "../hosts/inventory.js";
 import type { Lang, Translate } from "../i18n/index.js";
 import type { Logger } from "../log.js";
-import type { Store } from "../store/store.js";
+import type { LocalStore } from "../store/store.js";
 import type { Command } from "./command.js";
 import type { Person } from "./people.js";
 import type { WatchServices } from "../watch/index.js";
@@ -30,7 +30,8 @@ export interface Context {
   /** Translates into the sender's language. */
   readonly t: Translate;
   readonly hosts: Inventory;
-  readonly store: Store;
+  /** The store Jaga runs on: embedded, replicated to Supabase when configured. */
+  readonly store: LocalStore;
   readonly config: Config;
   readonly clock: Clock;
   readonly log: Logger;

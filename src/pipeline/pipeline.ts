@@ -19,7 +19,7 @@ import { errorId, isJagaError } from "../errors.js";
 import type { Inventory } from "../hosts/inventory.js";
 import { isMessageKey, translator, type Translate } from "../i18n/index.js";
 import type { Logger } from "../log.js";
-import type { Outcome, Store } from "../store/store.js";
+import type { LocalStore, Outcome } from "../store/store.js";
 import { closest, echo, redact } from "../text.js";
 import { allows, type Command, type Reply } from "./command.js";
 import type { Context, Services } from "./context.js";
@@ -31,7 +31,7 @@ export interface PipelineDeps {
   commands: readonly Command[];
   directory: Directory;
   hosts: Inventory;
-  store: Store;
+  store: LocalStore;
   config: Config;
   clock: Clock;
   log: Logger;

@@ -18,7 +18,7 @@ import { isJagaError } from "../errors.js";
 import type { Host } from "../hosts/inventory.js";
 import { translator, type Translate } from "../i18n/index.js";
 import type { Logger } from "../log.js";
-import { readVitals, type Vitals } from "../ops/vitals.js";
+import { readVitals, vitalsPaths, type Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
 import { echo } from "../text.js";
 import { classify, databaseName, parsePortHolder } from "./classify.js";
@@ -213,7 +213,7 @@ export class HostWatcher {
 
   private async checkVitals(): Promise<void> {
     const { host, config, desk, clock } = this.o;
-    const paths = ["/", ...(host.config.pm2Home ? [host.config.pm2Home] : [])];
+    const paths = vitalsPaths(host.config);
     let v: Vitals;
     try {
       v = await readVitals(host.executor, paths, { timeoutMs: 15_000 });
