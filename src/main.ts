@@ -1,8 +1,12 @@
 /**
- * Wiring only: builds the parts from the config, starts them, and stops them in reverse order.
- * No logic lives here; each part is tested on its own.
+ * Wiring: builds the parts from the config, starts them, and stops them within a budget.
+ * Each part is tested on its own.
  *
- *   store ─ hosts ─ transport (console | WhatsApp) ─ outbox pump ─ watch ─ pipeline ─ http
+ *   lock ─ store ─ hosts ─ transport (console | WhatsApp) ─ outbox pump ─ watch ─ pipeline ─ http
+ *
+ * The stop (see {@link stopSequence}) is bounded by `shutdown.budget` whatever the hosts do:
+ * nothing new runs, running commands get most of the budget and are then aborted, every
+ * closing step is raced against what is left. After "stopped" nothing runs, replies or writes.
  *
  * @example
  * const jaga = await startJaga({ config, input: process.stdin, output: process.stdout, log });
@@ -27,6 +31,7 @@ import type { Logger } from "./log.js";
 import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
 import { Pipeline } from "./pipeline/pipeline.js";
+import { lockDataDir } from "./store/lock.js";
 import { embeddedOf, openStore, type OpenedStore } from "./store/open.js";
 import { VERSION } from "./version.js";
 import { createWatch, type WatchServices } from "./watch/index.js";
@@ -41,8 +46,12 @@ export interface StartOptions {
   clock?: Clock;
   commands?: readonly Command[];
   makeExecutor?: ExecutorFactory;
-  /** How long shutdown waits for running commands before closing anyway. */
-  drainTimeoutMs?: number;
+  /**
+   * Aborting it stops Jaga, also while it is still starting: startJaga then starts nothing
+   * more, stops what it built and resolves (its `stopped` resolves too). A signal handler
+   * installed before start-up aborts this.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Jaga {
@@ -69,10 +78,27 @@ export function defaultExecutorFactory(host: HostConfig): Executor {
 export async function startJaga(options: StartOptions): Promise<Jaga> {
   const { config, log } = options;
   const clock = options.clock ?? systemClock;
-  const store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env }, log, clock);
+  // First of all: a second instance must not touch the store, nor the WhatsApp session in it.
+  const lock = await lockDataDir(config.dataDir);
+  let store: OpenedStore | undefined;
+  try {
+    store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env }, log, clock);
+    return await assemble(options, clock, store, lock.release);
+  } catch (err) {
+    await store?.close().catch(() => undefined);
+    lock.release();
+    throw err;
+  }
+}
+
+/** Builds and starts the parts on an opened store; `unlock` ends the stop. */
+async function assemble(options: StartOptions, clock: Clock, store: OpenedStore, unlock: () => void): Promise<Jaga> {
+  const { config, log } = options;
   const local = embeddedOf(store);
   const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory);
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
+  /** Set when the stop begins: from then on nothing new starts, nothing new is queued. */
+  let stopping: Promise<void> | undefined;
 
   // Transport. With WhatsApp, a reply that cannot go out now waits in the outbox.
   const keepReply = async (chatId: string, text: string, dedupeKey: string) => {
@@ -92,6 +118,9 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
     pump.kick();
     return queued;
   };
+  // Whatever still wants to alert once the stop began (a watcher's last round) queues nothing:
+  // the store is about to close.
+  const alertUnlessStopping = (text: string, dedupeKey?: string) => (stopping ? Promise.resolve(false) : alert(text, dedupeKey));
 
   const t = translator(config.language);
   const watch: WatchServices | undefined = config.watch.enabled
@@ -100,13 +129,13 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
         hosts,
         incidents: store.incidents,
         state: local.watch,
-        alert,
+        alert: alertUnlessStopping,
         clock,
         log,
         whatsappHealth: wa ? () => whatsappLine(wa) : undefined,
       })
     : undefined;
-  if (wa && watch) followWhatsApp(wa, watch, t);
+  if (wa && watch) followWhatsApp(wa, watch, t, () => stopping !== undefined);
 
   const pipeline = new Pipeline({
     commands: options.commands ?? allCommands,
@@ -120,6 +149,30 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   });
 
   let http: HttpServer | undefined;
+  let markStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (markStopped = resolve));
+
+  const stop = (reason = "stop"): Promise<void> => {
+    stopping ??= (async () => {
+      try {
+        await stopSequence({ budgetMs: config.shutdown.budget, clock, log, reason, transport, http: () => http, pipeline, watch, pump, hosts, store });
+      } finally {
+        unlock();
+        log.info("stopped");
+        markStopped();
+      }
+    })();
+    return stopping;
+  };
+  const jaga: Jaga = { pipeline, store, outbox: pump, watch, hosts, transport, stopped, alert, stop };
+  // A signal while starting: start nothing more; the stop waits for the step under way.
+  const signal = options.signal;
+  const onAbort = () => void stop(String(signal?.reason ?? "abort"));
+  if (signal?.aborted) onAbort();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  void stopped.then(() => signal?.removeEventListener("abort", onAbort));
+  if (stopping) return jaga;
+
   if (config.http?.port !== undefined) {
     try {
       http = await startHttpServer({
@@ -143,49 +196,131 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
       // The bot matters more than its health page: say why clearly and run on without it.
       log.error({ port: config.http.port }, err instanceof Error ? err.message : String(err));
     }
-  }
-
-  let stopping: Promise<void> | undefined;
-  let markStopped!: () => void;
-  const stopped = new Promise<void>((resolve) => (markStopped = resolve));
-
-  const stop = (reason = "stop"): Promise<void> => {
-    stopping ??= (async () => {
-      log.info({ reason }, "stopping");
-      await transport.stop();
+    // Stopped while the port was opening: the stop has closed what it saw; close this too.
+    if (stopping) {
       await http?.close();
-      const patience = new AbortController();
-      const drained = await Promise.race([
-        pipeline.drain().then(() => true),
-        clock.sleep(options.drainTimeoutMs ?? 10_000, patience.signal).then(() => false, () => true),
-      ]);
-      patience.abort(); // a pending timer would keep the process alive after shutdown
-      if (!drained) log.warn("commands still running at shutdown were abandoned");
-      await watch?.stop();
-      await pump.stop();
-      await hosts.close();
-      await store.close();
-      log.info("stopped");
-      markStopped();
-    })();
-    return stopping;
-  };
+      return jaga;
+    }
+  }
 
   await transport.start(async (message) => {
     const reply = await pipeline.answer(message);
     if (reply !== null) await transport.reply(message, reply.text, reply.outcome === "ok");
   });
+  if (stopping) return jaga;
   pump.start();
   watch?.start();
   void transport.ended.then(() => stop("end of input"));
   log.info({ transport: transport.name, hosts: config.hosts.map((h) => h.name), config: config.source ?? "defaults" }, "Jaga started");
-  return { pipeline, store, outbox: pump, watch, hosts, transport, stopped, alert, stop };
+  return jaga;
 }
 
-/** WhatsApp's own troubles become incidents like any other: logged out, replaced, system DNS. */
-function followWhatsApp(wa: WhatsAppParts, watch: WatchServices, t: ReturnType<typeof translator>): void {
+interface StopParts {
+  budgetMs: number;
+  clock: Clock;
+  log: Logger;
+  reason: string;
+  transport: Transport;
+  http: () => HttpServer | undefined;
+  pipeline: Pipeline;
+  watch: WatchServices | undefined;
+  pump: OutboxPump;
+  hosts: Inventory;
+  store: OpenedStore;
+}
+
+/** Of the budget, what closing gets after the commands had theirs: a quarter, at most 2 s. */
+const closingShare = (budgetMs: number) => Math.min(2_000, budgetMs / 4);
+
+/**
+ * The stop, within `budgetMs` from its first line whatever the hosts do:
+ *
+ *   1. stop taking messages (transport and pipeline); close the health page
+ *   2. running commands finish, until the budget less the closing share
+ *   3. the rest are aborted (their processes end, remote process groups too) and answer so,
+ *      for at most half of what is left; then the pipeline is sealed (no late reply or write)
+ *   4. watchers are told to stop; hosts close (not waiting on a silent peer past the budget)
+ *   5. watchers' last rounds end, the outbox flushes, the store closes
+ *
+ * Each wait is raced against the deadline; what did not finish in time is named in the log.
+ */
+async function stopSequence(p: StopParts): Promise<void> {
+  const { clock, log } = p;
+  const deadline = clock.now() + p.budgetMs;
+  const left = () => Math.max(0, deadline - clock.now());
+  const late: string[] = [];
+  const within = async (what: string, work: Promise<unknown>, ms = left()): Promise<boolean> => {
+    const done = await settlesWithin(work, ms, clock);
+    if (!done) late.push(what);
+    return done;
+  };
+  log.info({ reason: p.reason, budgetMs: p.budgetMs }, "stopping");
+
+  p.pipeline.close();
+  const failed = (what: string) => (err: unknown) => log.warn({ err }, `${what} failed to stop`);
+  // WhatsApp's stop waits for its chats' running commands: joined at the end.
+  const transportStopped = p.transport.stop().catch(failed("transport"));
+  await within("health page", p.http()?.close() ?? Promise.resolve());
+
+  const commandsUntil = timeoutSignal(left() - closingShare(p.budgetMs), clock);
+  if (!(await p.pipeline.drain(commandsUntil))) {
+    log.warn("commands still running at shutdown are aborted");
+    p.pipeline.abort();
+    if (!(await p.pipeline.drain(timeoutSignal(left() / 2, clock)))) late.push("commands");
+  }
+  p.pipeline.seal();
+
+  const watchStopped = p.watch?.stop().catch(failed("watch"));
+  await within("hosts", p.hosts.close());
+  if (watchStopped) await within("watchers", watchStopped);
+  // The outbox flushes in what is left, but never less than a moment: an alert is worth it.
+  const flushFor = timeoutSignal(Math.max(left(), 200), clock);
+  await within("outbox", p.pump.stop(flushFor), Math.max(left(), 250));
+  await within("transport", transportStopped, Math.max(left(), 100));
+  await within("store", p.store.close(), Math.max(left(), 500));
+  if (late.length > 0) log.warn({ unfinished: late }, "stop budget spent; left unfinished");
+}
+
+/** True when `work` settles within `ms`; the timer does not outlive the answer. */
+async function settlesWithin(work: Promise<unknown>, ms: number, clock: Clock): Promise<boolean> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      clock.sleep(ms, timer.signal).then(
+        () => false,
+        () => true,
+      ),
+    ]);
+  } finally {
+    timer.abort();
+  }
+}
+
+/** An AbortSignal that aborts after `ms` on the injected clock (AbortSignal.timeout is wall time). */
+function timeoutSignal(ms: number, clock: Clock): AbortSignal {
+  const controller = new AbortController();
+  const cancel = new AbortController();
+  clock.sleep(Math.max(0, ms), cancel.signal).then(
+    () => controller.abort(),
+    () => undefined,
+  );
+  // The timer must not keep the process alive once the stop is over.
+  controller.signal.addEventListener("abort", () => cancel.abort(), { once: true });
+  return controller.signal;
+}
+
+/**
+ * WhatsApp's own troubles become incidents like any other: logged out, replaced, system DNS.
+ * Not once the stop began: the socket closing then is Jaga's doing, and the store is closing.
+ */
+function followWhatsApp(wa: WhatsAppParts, watch: WatchServices, t: ReturnType<typeof translator>, stopping: () => boolean): void {
   const host = wa.control.host;
   wa.whatsapp.reconnector.onChange((e) => {
+    if (stopping()) return;
     if (e.type === "halt") {
       const key = e.kind === "logged-out" ? "wa.logged_out" : e.kind === "forbidden" ? "wa.forbidden" : "wa.replaced";
       void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp" }, { summary: t(key, { code: e.close.code ?? "?" }) });

@@ -29,6 +29,9 @@ export class OutboxPump {
   /** Aborted by kick() to cut a retry pause short (e.g. WhatsApp just reconnected). */
   private pause?: AbortController;
   private again = false;
+  /** Stopping: no new round starts (a final flush aside). */
+  private closing = false;
+  /** Stopped: the round under way ends before its next message. */
   private stopped = false;
   /** Failed sends in a row: the pause doubles with each, so a long outage is not a busy loop. */
   private failures = 0;
@@ -50,13 +53,21 @@ export class OutboxPump {
 
   /** Asks for a round now; rounds never overlap. */
   kick(): void {
-    if (this.stopped) return;
+    if (this.closing) return;
     if (this.running) {
       this.again = true;
       this.pause?.abort();
       return;
     }
-    this.running = this.round().finally(() => {
+    this.run();
+  }
+
+  private run(): void {
+    const round = this.round().catch((err: unknown) => {
+      // After stop the store may be closed under a send that outlived the budget: nothing to say.
+      if (!this.stopped) this.log.error({ err }, "outbox round failed");
+    });
+    this.running = round.finally(() => {
       this.running = undefined;
       if (this.again) {
         this.again = false;
@@ -70,10 +81,27 @@ export class OutboxPump {
     while (this.running) await this.running;
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.stopSignal.abort();
+  /**
+   * Stops the pump, flushing first: what waits in the outbox goes on being sent, oldest first,
+   * until the outbox is empty, a send fails (no retry pause while stopping) or `flushFor`
+   * aborts. A send in progress is never cut: it finishes and is marked sent.
+   *
+   * @example
+   * await pump.stop(AbortSignal.timeout(1_000));
+   */
+  async stop(flushFor?: AbortSignal): Promise<void> {
+    this.closing = true;
+    const halt = () => {
+      this.stopped = true;
+      this.stopSignal.abort();
+    };
+    if (!flushFor || flushFor.aborted) halt();
+    else flushFor.addEventListener("abort", halt, { once: true });
+    this.pause?.abort();
+    if (!this.running && !this.stopped) this.run();
     await this.idle();
+    flushFor?.removeEventListener("abort", halt);
+    halt();
   }
 
   private async round(): Promise<void> {
@@ -93,6 +121,7 @@ export class OutboxPump {
           // Say it once per outage, not every few seconds while WhatsApp is away.
           if (this.failures === 1) this.log.warn({ err, outboxId: m.id }, "outbox send failed; will retry");
           else this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
+          if (this.closing) return; // kept for the next start
           const wait = Math.min(this.maxRetryMs, this.retryMs * 2 ** (this.failures - 1));
           this.pause = new AbortController();
           await this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);

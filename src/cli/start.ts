@@ -1,7 +1,18 @@
-/** `jaga start`: runs Jaga until end of input (console) or SIGINT/SIGTERM, then stops cleanly. */
+/**
+ * `jaga start`: runs Jaga until end of input (console) or SIGINT/SIGTERM, then stops cleanly
+ * within `shutdown.budget` and exits 0.
+ *
+ * The signal handlers are installed before anything starts, so a signal while Jaga is still
+ * loading, opening its store or starting its parts stops it cleanly too. A second signal while
+ * stopping is logged and changes nothing: the stop is bounded anyway, and cutting it short
+ * would only skip the outbox flush and the store's close.
+ *
+ * @example
+ * JAGA_TRANSPORT=console node dist/src/cli.js start
+ */
 import { loadConfig } from "../config/load.js";
-import { createLogger } from "../log.js";
-import { startJaga } from "../main.js";
+import { createLogger, type Logger } from "../log.js";
+import { DataDirLocked } from "../store/lock.js";
 
 export async function run(_args: string[]): Promise<number> {
   const result = loadConfig(process.env);
@@ -10,10 +21,58 @@ export async function run(_args: string[]): Promise<number> {
     console.error(`Jaga cannot start: the configuration has problems (${result.source}):\n${problems}`);
     return 1;
   }
-  const log = createLogger(result.config.logLevel);
+  const { config } = result;
+  const log = createLogger(config.logLevel);
+  const stopSignal = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopSignal.signal.aborted) {
+      log.warn({ signal }, "already stopping; the stop ends within shutdown.budget");
+      return;
+    }
+    stopSignal.abort(signal);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (kept running)"));
-  const jaga = await startJaga({ config: result.config, log, input: process.stdin, output: process.stdout });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => void jaga.stop(signal));
+  log.info({ pid: process.pid, dataDir: config.dataDir }, "starting");
+
+  // Loaded only now, with the handlers in place: Baileys alone takes a while to load.
+  const { startJaga } = await import("../main.js");
+  if (stopSignal.signal.aborted) {
+    log.info({ reason: stopSignal.signal.reason as string, during: "start-up" }, "stopped");
+    return 0;
+  }
+  let jaga;
+  try {
+    jaga = await startJaga({ config, log, input: process.stdin, output: process.stdout, signal: stopSignal.signal });
+  } catch (err) {
+    if (!(err instanceof DataDirLocked)) throw err;
+    console.error(`Jaga cannot start: ${err.message}.`);
+    return 1;
+  }
   await jaga.stopped;
+  letProcessExit(log);
   return 0;
+}
+
+/** How long the event loop may take to empty on its own after "stopped" before Jaga exits anyway. */
+const EXIT_GRACE_MS = 500;
+
+/**
+ * Once stopped, nothing of Jaga's should hold the process, and the process should end by itself.
+ * Two things can still hold it:
+ *  - an IPC channel to the parent: PM2 forks with one and its @pm2/io listens on it, which held
+ *    every `pm2 stop` until PM2's SIGKILL at kill_timeout. Jaga never talks to its parent.
+ *  - a socket whose peer never answers our close (a frozen SSH host holds a half-closed TCP
+ *    connection until keepalive gives up, a minute later).
+ * The first is let go of; for the second, a last net exits after a moment. Everything Jaga
+ * wrote is already flushed by then (the store is closed; pino flushes its log on exit).
+ */
+function letProcessExit(log: Logger): void {
+  process.channel?.unref();
+  const net = setTimeout(() => {
+    log.debug({ resources: process.getActiveResourcesInfo() }, "still held open after stop; exiting");
+    process.exit(0);
+  }, EXIT_GRACE_MS);
+  net.unref();
 }

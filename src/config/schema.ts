@@ -159,6 +159,20 @@ const dns = z
   })
   .prefault({});
 
+/**
+ * Stopping (SIGTERM/SIGINT): `budget` is the whole stop, from the signal to the exit, whatever
+ * the hosts do. Running commands get most of it, then are aborted; the rest closes hosts,
+ * watchers, the outbox and the store. Keep PM2's `kill_timeout` (ecosystem.config.cjs) and
+ * systemd's `TimeoutStopSec` above it.
+ */
+const shutdown = z
+  .strictObject({
+    budget: duration
+      .refine((ms) => ms >= 1_000 && ms <= 120_000, { message: "expected a duration from 1s to 2m" })
+      .default(10_000),
+  })
+  .prefault({});
+
 export const configSchema = z
   .strictObject({
     language: language.default("id"),
@@ -175,6 +189,7 @@ export const configSchema = z
     digest: z.strictObject({ enabled: z.boolean().default(true), cron: cron.default("0 7 * * *") }).prefault({}),
     /** How long one chat command may run before it is stopped. */
     commandTimeout: duration.default(30_000),
+    shutdown,
     whatsapp,
     dns,
   })

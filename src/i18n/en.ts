@@ -5,6 +5,7 @@ export const en: Messages = {
   "lang.name": "English",
   "error.internal": "❌ Something went wrong on my side. Error id: `{id}`",
   "error.timeout": "⏱️ `/{command}` gave no answer within {seconds} s and was stopped.",
+  "error.shutdown": "⏱️ `/{command}` was stopped: Jaga is shutting down. Send it again once Jaga is back.",
   "parse.empty": "Empty command. Send */help* for the list.",
   "parse.too_long": "❌ Message too long ({length} characters, at most {max}). Nothing was run.",
   "parse.several": "❌ One command per message, please. Nothing was run.",

@@ -3,6 +3,7 @@ export const id = {
   "lang.name": "Indonesia",
   "error.internal": "❌ Terjadi kesalahan di sisi Jaga. Id kesalahan: `{id}`",
   "error.timeout": "⏱️ `/{command}` tidak selesai dalam {seconds} detik dan dihentikan.",
+  "error.shutdown": "⏱️ `/{command}` dihentikan: Jaga sedang dimatikan. Kirim lagi setelah Jaga aktif kembali.",
   "parse.empty": "Perintah kosong. Kirim */help* untuk daftar perintah.",
   "parse.too_long": "❌ Pesan terlalu panjang ({length} karakter, maksimal {max}). Tidak ada yang dijalankan.",
   "parse.several": "❌ Satu perintah per pesan. Tidak ada yang dijalankan.",

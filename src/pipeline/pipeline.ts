@@ -7,6 +7,11 @@
  * Nothing a command throws escapes: an expected failure (JagaError) becomes its own short
  * message, anything else becomes "something went wrong" with an id that the log also carries.
  *
+ * Shutdown, in three steps: {@link Pipeline.close} (nothing new runs), {@link Pipeline.drain}
+ * (running commands finish, within a deadline), {@link Pipeline.abort} (what still runs is ended
+ * and answered "stopped: Jaga is shutting down"), and {@link Pipeline.seal}: from then on nothing
+ * a straggler returns is replied or written, since the store is about to close.
+ *
  * @example
  * const pipeline = new Pipeline({ commands, directory, hosts, store, config, clock, log });
  * const reply = await pipeline.handle(message); // null: not for Jaga, stay silent
@@ -52,6 +57,14 @@ class CommandTimeout extends Error {
   }
 }
 
+/** The reason a command's signal carries when Jaga stops under it. */
+class ShuttingDown extends Error {
+  constructor() {
+    super("Jaga is shutting down");
+    this.name = "ShuttingDown";
+  }
+}
+
 interface Outcome_ {
   text: string | null;
   command: string;
@@ -65,6 +78,10 @@ export class Pipeline {
   readonly counters: PipelineCounters = { ignoredSenders: 0, handled: 0, failed: 0 };
   private readonly byName = new Map<string, Command>();
   private readonly inflight = new Set<Promise<unknown>>();
+  /** The abort handle of every command running now (shutdown aborts them all). */
+  private readonly running = new Set<AbortController>();
+  private closed = false;
+  private sealed = false;
 
   constructor(private readonly deps: PipelineDeps) {
     for (const c of deps.commands) for (const n of [c.name, ...c.aliases]) this.byName.set(n, c);
@@ -83,15 +100,65 @@ export class Pipeline {
    * if (r) await transport.reply(message, r.text, r.outcome === "ok");
    */
   answer(message: IncomingMessage): Promise<{ text: string; outcome: Outcome } | null> {
+    if (this.closed) {
+      this.deps.log.debug({ chat: message.chatId }, "message arrived while stopping; nothing run");
+      return Promise.resolve(null);
+    }
     const p = this.process(message);
     this.inflight.add(p);
     void p.finally(() => this.inflight.delete(p));
     return p;
   }
 
-  /** Waits for every message already being handled (graceful shutdown). */
-  async drain(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  /**
+   * Stops taking messages: from now on {@link answer} runs nothing and resolves null.
+   *
+   * @example
+   * pipeline.close(); // first thing on SIGTERM
+   */
+  close(): void {
+    this.closed = true;
+  }
+
+  /**
+   * Waits for every message already being handled, or until `signal` aborts; true when none
+   * is left.
+   *
+   * @example
+   * const done = await pipeline.drain(AbortSignal.timeout(8_000));
+   */
+  async drain(signal?: AbortSignal): Promise<boolean> {
+    const gaveUp = new Promise<void>((resolve) => {
+      if (signal?.aborted) resolve();
+      signal?.addEventListener("abort", () => resolve(), { once: true });
+    });
+    while (this.inflight.size > 0 && !signal?.aborted) {
+      await Promise.race([Promise.allSettled([...this.inflight]), gaveUp]);
+    }
+    return this.inflight.size === 0;
+  }
+
+  /**
+   * Aborts every running command: its processes end, locally and on remote hosts (their
+   * process groups), and it answers that Jaga is shutting down.
+   *
+   * @example
+   * if (!(await pipeline.drain(deadline))) pipeline.abort();
+   */
+  abort(): void {
+    for (const controller of this.running) controller.abort(new ShuttingDown());
+  }
+
+  /**
+   * Whatever a command still returns after this is dropped: no reply, no audit row (the
+   * store is closing). Implies {@link close}.
+   *
+   * @example
+   * pipeline.seal(); await store.close();
+   */
+  seal(): void {
+    this.closed = true;
+    this.sealed = true;
   }
 
   private async process(message: IncomingMessage): Promise<{ text: string; outcome: Outcome } | null> {
@@ -105,7 +172,7 @@ export class Pipeline {
     const started = clock.now();
     const t = translator(sender.language);
     const result = await this.decide(message, sender, t);
-    if (result.text === null) return null;
+    if (result.text === null || this.sealed) return null;
     this.counters.handled++;
     if (result.outcome !== "ok") this.counters.failed++;
     const durationMs = clock.now() - started;
@@ -176,6 +243,7 @@ export class Pipeline {
     const argHost = typeof args.host === "string" ? args.host : null;
 
     const timeoutMs = command.timeoutMs ?? this.deps.config.commandTimeout;
+    this.running.add(controller);
     try {
       const reply = await this.runWithTimeout(command, ctx, args, timeoutMs, controller);
       const { text, host } = typeof reply === "string" ? { text: reply, host: undefined } : reply;
@@ -184,6 +252,9 @@ export class Pipeline {
       if (err instanceof CommandTimeout) {
         const text = t("error.timeout", { command: name, seconds: Math.round(timeoutMs / 1000) });
         return { text, command: name, args, host: argHost, outcome: "timeout", errorId: null };
+      }
+      if (err instanceof ShuttingDown) {
+        return { text: t("error.shutdown", { command: name }), command: name, args, host: argHost, outcome: "timeout", errorId: null };
       }
       if (isJagaError(err)) {
         const suggestions = err.params.suggestions;
@@ -199,6 +270,8 @@ export class Pipeline {
       const id = errorId();
       this.deps.log.error({ err, errorId: id, command: name }, "command crashed");
       return { text: t("error.internal", { id }), command: name, args, host: argHost, outcome: "error", errorId: id };
+    } finally {
+      this.running.delete(controller);
     }
   }
 
@@ -214,14 +287,22 @@ export class Pipeline {
     const expired = this.deps.clock.sleep(timeoutMs, timer.signal).then(() => {
       throw new CommandTimeout();
     });
+    // A shutdown does not wait for the command to notice its signal.
+    const stopped = new Promise<never>((_, reject) => {
+      const onAbort = () => {
+        if (controller.signal.reason instanceof ShuttingDown) reject(controller.signal.reason);
+      };
+      controller.signal.addEventListener("abort", onAbort, { once: true });
+      timer.signal.addEventListener("abort", () => controller.signal.removeEventListener("abort", onAbort), { once: true });
+    });
     try {
-      return await Promise.race([running, expired]);
+      return await Promise.race([running, expired, stopped]);
     } catch (err) {
       if (err instanceof CommandTimeout) {
         // Ends the command's processes (locally and over SSH); its late result is dropped.
         controller.abort(err);
-        running.catch(() => undefined);
       }
+      if (err instanceof CommandTimeout || err instanceof ShuttingDown) running.catch(() => undefined);
       throw err;
     } finally {
       timer.abort();
