@@ -83,7 +83,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   let store: OpenedStore | undefined;
   try {
     store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env }, log, clock);
-    return await assemble(options, clock, store, lock.release);
+    return await assemble(options, clock, store, () => lock.release());
   } catch (err) {
     await store?.close().catch(() => undefined);
     lock.release();
@@ -262,11 +262,10 @@ async function stopSequence(p: StopParts): Promise<void> {
   const transportStopped = p.transport.stop().catch(failed("transport"));
   await within("health page", p.http()?.close() ?? Promise.resolve());
 
-  const commandsUntil = timeoutSignal(left() - closingShare(p.budgetMs), clock);
-  if (!(await p.pipeline.drain(commandsUntil))) {
+  if (!(await withTimeout(left() - closingShare(p.budgetMs), clock, (until) => p.pipeline.drain(until)))) {
     log.warn("commands still running at shutdown are aborted");
     p.pipeline.abort();
-    if (!(await p.pipeline.drain(timeoutSignal(left() / 2, clock)))) late.push("commands");
+    if (!(await withTimeout(left() / 2, clock, (until) => p.pipeline.drain(until)))) late.push("commands");
   }
   p.pipeline.seal();
 
@@ -274,8 +273,8 @@ async function stopSequence(p: StopParts): Promise<void> {
   await within("hosts", p.hosts.close());
   if (watchStopped) await within("watchers", watchStopped);
   // The outbox flushes in what is left, but never less than a moment: an alert is worth it.
-  const flushFor = timeoutSignal(Math.max(left(), 200), clock);
-  await within("outbox", p.pump.stop(flushFor), Math.max(left(), 250));
+  const flushed = withTimeout(Math.max(left(), 200), clock, (until) => p.pump.stop(until));
+  await within("outbox", flushed, Math.max(left(), 250));
   await within("transport", transportStopped, Math.max(left(), 100));
   await within("store", p.store.close(), Math.max(left(), 500));
   if (late.length > 0) log.warn({ unfinished: late }, "stop budget spent; left unfinished");
@@ -300,17 +299,23 @@ async function settlesWithin(work: Promise<unknown>, ms: number, clock: Clock): 
   }
 }
 
-/** An AbortSignal that aborts after `ms` on the injected clock (AbortSignal.timeout is wall time). */
-function timeoutSignal(ms: number, clock: Clock): AbortSignal {
-  const controller = new AbortController();
-  const cancel = new AbortController();
-  clock.sleep(Math.max(0, ms), cancel.signal).then(
-    () => controller.abort(),
+/**
+ * Runs `work` with a signal that aborts after `ms` on the injected clock (AbortSignal.timeout
+ * is wall time), and clears the timer when the work is done: a pending timer would hold the
+ * process open after the stop.
+ */
+async function withTimeout<T>(ms: number, clock: Clock, work: (until: AbortSignal) => Promise<T>): Promise<T> {
+  const until = new AbortController();
+  const timer = new AbortController();
+  clock.sleep(Math.max(0, ms), timer.signal).then(
+    () => until.abort(),
     () => undefined,
   );
-  // The timer must not keep the process alive once the stop is over.
-  controller.signal.addEventListener("abort", () => cancel.abort(), { once: true });
-  return controller.signal;
+  try {
+    return await work(until.signal);
+  } finally {
+    timer.abort();
+  }
 }
 
 /**

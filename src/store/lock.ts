@@ -41,7 +41,7 @@ export class DataDirLocked extends Error {
 export interface DataDirLock {
   readonly dataDir: string;
   /** Lets the next instance start. Idempotent. */
-  release(): void;
+  release(this: void): void;
 }
 
 export interface LockOptions {
