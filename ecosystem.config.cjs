@@ -12,7 +12,9 @@ module.exports = {
       exec_mode: "fork",
       instances: 1,
       env: { NODE_ENV: "production", JAGA_TRANSPORT: "whatsapp" },
-      // Jaga stops cleanly on SIGINT: finishes running commands, flushes the outbox, closes SSH.
+      // Jaga stops cleanly on SIGINT within `shutdown.budget` (default 10 s): running commands
+      // finish or are aborted, the outbox flushes, SSH closes, and it exits 0 by itself. This must
+      // stay above the budget (budget + 5 s) so PM2 never SIGKILLs a stop that is still flushing.
       kill_timeout: 15000,
       // A crash loop backs off (100 ms doubling to 15 s) instead of spinning at 100 % CPU.
       exp_backoff_restart_delay: 100,

@@ -202,10 +202,14 @@ describe("stopping with a frozen host", () => {
       j.child.kill("SIGTERM");
       // Arrives while stopping: must run nothing (web keeps its pid).
       j.child.stdin!.write("/restart web edge\n");
+      // An impatient second signal while the command drains changes nothing: the stop goes on.
+      await j.waitForLog("stopping");
+      j.child.kill("SIGINT");
       const exit = await j.exited;
 
       assert.equal(exit.code, 0, j.stderr());
       assertStoppedWithinBudget(j, exit.at);
+      assert.ok(j.logs().some((l) => l.msg.startsWith("already stopping")), j.stderr());
       assert.match(j.stdout(), /`\/restart` was stopped: Jaga is shutting down/);
       assertSilentAfterStopped(j);
       // The abort reached the far side: the remote `pm2 restart` is gone, not left running.

@@ -24,7 +24,9 @@ export async function run(_args: string[]): Promise<number> {
   const { config } = result;
   const log = createLogger(config.logLevel);
   const stopSignal = new AbortController();
+  let exiting = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    if (exiting) return; // stopped: nothing more to say
     if (stopSignal.signal.aborted) {
       log.warn({ signal }, "already stopping; the stop ends within shutdown.budget");
       return;
@@ -40,6 +42,7 @@ export async function run(_args: string[]): Promise<number> {
   const { startJaga } = await import("../main.js");
   if (stopSignal.signal.aborted) {
     log.info({ reason: stopSignal.signal.reason as string, during: "start-up" }, "stopped");
+    exiting = true;
     return 0;
   }
   let jaga;
@@ -51,6 +54,7 @@ export async function run(_args: string[]): Promise<number> {
     return 1;
   }
   await jaga.stopped;
+  exiting = true;
   letProcessExit(log);
   return 0;
 }
