@@ -20,7 +20,13 @@ import { after, before, describe, it } from "node:test";
 import { configSchema } from "../src/config/schema.js";
 import type { Config } from "../src/config/load.js";
 import type { ExecResult, Executor } from "../src/hosts/executor.js";
-import { createLogger } from "../src/log.js";
+import { createLogger, silentLogger } from "../src/log.js";
+import { OutboxPump } from "../src/chat/outbox-pump.js";
+import { systemClock } from "../src/clock.js";
+import { defineCommand } from "../src/pipeline/command.js";
+import { openSqliteStore } from "../src/store/sqlite/index.js";
+import { z } from "zod";
+import { harness } from "./helpers/harness.js";
 import { startJaga } from "../src/main.js";
 import { ROOT, startPm2, TSX, waitFor, type TestPm2 } from "./helpers/pm2.js";
 import { alive, descendants, startSshd, type TestSshd } from "./helpers/sshd.js";
@@ -385,5 +391,68 @@ describe("under PM2", () => {
     assert.match(daemonLog, /App \[jaga-under-test:\d+\] exited with code \[0\]/);
     // Before the fix every stop waited the whole kill_timeout (15 s) and ended in SIGKILL.
     assert.ok(took < (shipped.kill_timeout as number) / 3, `pm2 stop took ${took} ms`);
+  });
+});
+
+describe("the parts' stop, in-process", () => {
+  /** A command that runs until its signal aborts, then takes `lingerMs` more to notice. */
+  const waiting = (lingerMs: number) =>
+    defineCommand({
+      name: "wait",
+      summary: { id: "tunggu", en: "wait" },
+      role: "viewer",
+      args: z.object({}),
+      run: (ctx) =>
+        new Promise((resolve) =>
+          ctx.signal.addEventListener("abort", () => setTimeout(() => resolve("late result"), lingerMs), { once: true }),
+        ),
+    });
+
+  it("pipeline: closed runs nothing; abort answers 'shutting down' and audits it; after seal a straggler is dropped", async () => {
+    const h = harness({ language: "en", hosts: [{ name: "local", local: true }] }, { commands: [waiting(0)] });
+    try {
+      const running = h.send("/wait");
+      await new Promise((r) => setImmediate(r));
+      h.pipeline.close();
+      assert.equal(await h.send("/wait"), null, "a message after close() ran");
+      assert.equal(await h.pipeline.drain(AbortSignal.timeout(50)), false, "drain must give up at its deadline");
+      h.pipeline.abort();
+      assert.match((await running)!, /`\/wait` was stopped: Jaga is shutting down/);
+      assert.equal(await h.pipeline.drain(), true);
+      const audit = await h.store.audit.recent(5);
+      assert.deepEqual(audit.map((a) => [a.command, a.outcome]), [["wait", "timeout"]]);
+    } finally {
+      await h.close();
+    }
+
+    const sealed = harness({ language: "en", hosts: [{ name: "local", local: true }] }, { commands: [waiting(30)] });
+    try {
+      const straggler = sealed.send("/wait");
+      await new Promise((r) => setImmediate(r));
+      sealed.pipeline.seal();
+      sealed.pipeline.abort();
+      assert.equal(await straggler, null, "a reply after seal()");
+      assert.deepEqual(await sealed.store.audit.recent(5), [], "an audit row after seal()");
+    } finally {
+      await sealed.close();
+    }
+  });
+
+  it("outbox pump: stop() flushes what waits, then nothing more is sent", async () => {
+    const store = openSqliteStore(":memory:");
+    const sent: string[] = [];
+    const pump = new OutboxPump(store.outbox, { send: (_chat, text) => Promise.resolve(void sent.push(text)) }, systemClock, silentLogger);
+    try {
+      await store.outbox.enqueue({ chatId: "alerts", text: "queued before stop", dedupeKey: "a", at: Date.now() });
+      await pump.stop(AbortSignal.timeout(5_000)); // never started: the stop still flushes
+      assert.deepEqual(sent, ["queued before stop"]);
+      assert.equal(await store.outbox.backlog(), 0);
+      await store.outbox.enqueue({ chatId: "alerts", text: "after stop", dedupeKey: "b", at: Date.now() });
+      pump.kick();
+      await pump.idle();
+      assert.deepEqual(sent, ["queued before stop"], "sent after stop");
+    } finally {
+      await store.close();
+    }
   });
 });
