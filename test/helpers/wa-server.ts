@@ -43,8 +43,16 @@ export async function startWsServer(kind: "close" | "silent", host = "127.0.0.1"
     open++;
     state.maxConcurrent = Math.max(state.maxConcurrent, open);
     s.on("error", () => undefined);
+    // The client has closed once its FIN arrives ('end'); 'close' can come a tick after the next
+    // connection is accepted, which would count one closed socket as still open.
+    let counted = true;
+    const gone = () => {
+      if (counted) open--;
+      counted = false;
+    };
+    s.on("end", gone);
     s.on("close", () => {
-      open--;
+      gone();
       sockets.delete(s);
     });
   });
