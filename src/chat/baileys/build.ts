@@ -62,6 +62,9 @@ export function buildWhatsApp(o: {
     output: o.output,
     pairPhone: config.pairPhone,
     keepReply: o.keepReply,
+    inbound: o.store.waInbound,
+    maxCommandAgeMs: config.whatsapp.maxCommandAge,
+    timezone: config.timezone,
   });
   const transport =
     !hasSession && o.input.isTTY ? new WithConsole(whatsapp, new ConsoleTransport(o.input, o.output, config.alerts.group ?? DEFAULT_ALERT_CHAT)) : whatsapp;

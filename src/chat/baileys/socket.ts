@@ -29,6 +29,8 @@ export interface BaileysSocketOptions {
   onQr?: (qr: string, sock: WASocket) => void;
   /** The socket was built: attach message listeners here. */
   onSocket?: (sock: WASocket) => void;
+  /** Chats never read: dropped by Baileys before decryption (see inbound.ts ignoreJid). */
+  shouldIgnoreJid?: (jid: string) => boolean;
   /** Baileys' keep-alive ping interval (tests shorten it). */
   keepAliveIntervalMs?: number;
   /** How long to wait for a closing WebSocket before terminating it. */
@@ -77,6 +79,7 @@ export function openBaileysSocket(route: Route, hooks: SocketHooks, o: BaileysSo
       logger: o.logger,
       browser: Browsers.ubuntu("Jaga"),
       markOnlineOnConnect: false,
+      shouldIgnoreJid: o.shouldIgnoreJid ?? (() => false),
       syncFullHistory: false,
       // History sync stays on (Baileys learns LID mappings from it); the transport ignores
       // history messages, so nothing old is ever run as a command.

@@ -25,9 +25,12 @@ import type { Logger } from "../../log.js";
 import type { WhatsAppControl } from "../../reconnect/control.js";
 import { Reconnector, type ReconnectorOptions } from "../../reconnect/reconnector.js";
 import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
+import type { InboundLedger } from "../../store/sqlite/wa-inbound.js";
+import { formatDuration } from "../../duration.js";
+import { redact } from "../../text.js";
 import { DEFAULT_ALERT_CHAT, type IncomingMessage, type MessageHandler, type Transport } from "../transport.js";
 import { sqliteAuthState } from "./auth-state.js";
-import { interpretMessage, type IgnoreReason } from "./inbound.js";
+import { ignoreJid, interpretMessage, lateBy, type IgnoreReason } from "./inbound.js";
 import { makePairing } from "./pairing.js";
 import { openBaileysSocket } from "./socket.js";
 
@@ -55,6 +58,12 @@ export interface WhatsAppTransportOptions {
   /** A reply that cannot go out now is handed here to be kept durably (the outbox). */
   keepReply?: (chatId: string, text: string, dedupeKey: string) => Promise<void>;
   reactAfterMs?: number;
+  /** Messages already taken, across restarts: a redelivered message never runs twice. */
+  inbound?: InboundLedger;
+  /** A command older than this is not run; its sender is told (whatsapp.maxCommandAge). */
+  maxCommandAgeMs?: number;
+  /** For "from 14:02" in the stale-command reply. */
+  timezone?: string;
   keepAliveIntervalMs?: number;
   random?: () => number;
 }
@@ -69,6 +78,8 @@ export class WhatsAppTransport implements Transport {
   readonly reconnector: Reconnector;
   readonly ignored: Record<IgnoreReason, number> = {
     history: 0,
+    duplicate: 0,
+    stale: 0,
     own: 0,
     status: 0,
     broadcast: 0,
@@ -120,6 +131,7 @@ export class WhatsAppTransport implements Transport {
             auth: sqliteAuthState(o.kv),
             logger: baileysLog,
             keepAliveIntervalMs: o.keepAliveIntervalMs,
+            shouldIgnoreJid: (jid) => ignoreJid(jid, o.alertGroup),
             onQr,
             onSocket: (sock) => this.attach(sock),
           },
@@ -169,14 +181,42 @@ export class WhatsAppTransport implements Transport {
         safe(() => this.o.kv.rememberLid(verdict.lid!.lid, verdict.lid!.phone, this.o.clock.now()), undefined);
       }
       const message = verdict.message;
+      const now = this.o.clock.now();
+      // Exactly once: a redelivery (decrypt retry, offline replay, placeholder resend) of a
+      // message already taken is dropped before anything runs. If the ledger cannot be written
+      // (disk full) the in-memory window still catches in-process repeats.
+      const first = !this.recent.has(message.id) && safe(() => this.o.inbound?.first(message.chatId, message.id, now) ?? true, true);
+      if (!first) {
+        this.ignored.duplicate++;
+        continue;
+      }
       this.remember(message.id, raw);
-      const previous = this.chats.get(message.chatId) ?? Promise.resolve();
-      const next = previous.then(() => this.run(message, raw)).catch(() => undefined);
-      this.chats.set(message.chatId, next);
-      void next.then(() => {
-        if (this.chats.get(message.chatId) === next) this.chats.delete(message.chatId);
-      });
+      const late = lateBy(message.at, now, this.o.maxCommandAgeMs ?? DEFAULT_MAX_COMMAND_AGE_MS);
+      if (late !== null) {
+        this.ignored.stale++;
+        // Never run an old /restart; say so, so the sender is not left waiting.
+        if (/^\s*[/!]/.test(message.text)) this.inChat(message.chatId, () => this.refuseStale(message, late));
+        continue;
+      }
+      this.inChat(message.chatId, () => this.run(message, raw));
     }
+  }
+
+  /** Runs `work` after everything already queued for the chat: one chat's messages in order. */
+  private inChat(chatId: string, work: () => Promise<void>): void {
+    const previous = this.chats.get(chatId) ?? Promise.resolve();
+    const next = previous.then(work).catch(() => undefined);
+    this.chats.set(chatId, next);
+    void next.then(() => {
+      if (this.chats.get(chatId) === next) this.chats.delete(chatId);
+    });
+  }
+
+  private async refuseStale(message: IncomingMessage, ageMs: number): Promise<void> {
+    const command = redact(message.text.trim().split("\n")[0]!.replace(/`/g, "").slice(0, 60));
+    const text = this.o.t("wa.stale_command", { command, time: clockTime(message.at, ageMs, this.o.timezone), age: formatDuration(ageMs) });
+    this.o.log.info({ chat: message.chatId, ageMs }, "stale WhatsApp command not run");
+    await this.reply(message, text, false).catch((err: unknown) => this.o.log.warn({ err }, "stale-command reply not sent"));
   }
 
   async reply(to: IncomingMessage, text: string, ok?: boolean): Promise<void> {
@@ -313,6 +353,17 @@ export class WhatsAppTransport implements Transport {
       log.warn({ resolver: e.resolver }, t(key, { host: this.host, resolver: e.resolver }));
     }
   }
+}
+
+/** whatsapp.maxCommandAge's default: a command older than 2 minutes is not run. */
+export const DEFAULT_MAX_COMMAND_AGE_MS = 120_000;
+
+/** `14:02`, or `30/11 14:02` when it is not from today-ish, in Jaga's time zone. */
+function clockTime(at: number, ageMs: number, timeZone = "Asia/Jakarta"): string {
+  const parts = ageMs > 20 * 3_600_000 ? { day: "2-digit", month: "2-digit" } : {};
+  return new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hour12: false, ...parts } as Intl.DateTimeFormatOptions)
+    .format(at)
+    .replace(",", "");
 }
 
 function safe<T>(f: () => T, fallback: T): T {

@@ -13,6 +13,7 @@ import { migrate, openDb, type Db, type Migration } from "./db.js";
 import { incidentsMigrations, sqliteIncidents } from "./incidents.js";
 import { outboxMigrations, sqliteOutbox } from "./outbox.js";
 import { sqliteWaAuth, waAuthMigrations, type WaAuthKv } from "./wa-auth.js";
+import { sqliteInboundLedger, waInboundMigrations, type InboundLedger } from "./wa-inbound.js";
 import { replicationMigrations } from "./replication.js";
 import { sqliteWatchState, watchMigrations, type WatchState } from "./watch.js";
 
@@ -25,6 +26,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   ...replicationMigrations,
   ...waAuthMigrations,
   ...watchMigrations,
+  ...waInboundMigrations,
 ];
 
 export class SqliteStore implements LocalStore {
@@ -35,6 +37,8 @@ export class SqliteStore implements LocalStore {
   readonly blocked: BlockedKtp;
   /** WhatsApp's session and LID map (only the WhatsApp transport reads it). */
   readonly waAuth: WaAuthKv;
+  /** WhatsApp messages already taken, so a redelivered one never runs twice. */
+  readonly waInbound: InboundLedger;
   /** Restart history and small named values the watchers keep across restarts. */
   readonly watch: WatchState;
 
@@ -44,6 +48,7 @@ export class SqliteStore implements LocalStore {
     this.incidents = sqliteIncidents(db);
     this.blocked = sqliteBlocked(db);
     this.waAuth = sqliteWaAuth(db);
+    this.waInbound = sqliteInboundLedger(db);
     this.watch = sqliteWatchState(db);
   }
 
