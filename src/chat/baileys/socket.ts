@@ -11,7 +11,7 @@
  */
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import { makeWASocket, Browsers, type WASocket } from "@whiskeysockets/baileys";
+import { makeWASocket, Browsers, type WASocket, type WAVersion } from "@whiskeysockets/baileys";
 import type WebSocket from "ws";
 import type { Logger } from "../../log.js";
 import { makeLookup, type Route } from "../../dns/lookup.js";
@@ -29,6 +29,8 @@ export interface BaileysSocketOptions {
   onQr?: (qr: string, sock: WASocket) => void;
   /** The socket was built: attach message listeners here. */
   onSocket?: (sock: WASocket) => void;
+  /** The WA Web version to announce (version.ts); Baileys' built-in one when absent. */
+  version?: WAVersion;
   /** Chats never read: dropped by Baileys before decryption (see inbound.ts ignoreJid). */
   shouldIgnoreJid?: (jid: string) => boolean;
   /** Baileys' keep-alive ping interval (tests shorten it). */
@@ -79,6 +81,7 @@ export function openBaileysSocket(route: Route, hooks: SocketHooks, o: BaileysSo
       logger: o.logger,
       browser: Browsers.ubuntu("Jaga"),
       markOnlineOnConnect: false,
+      ...(o.version ? { version: o.version } : {}),
       shouldIgnoreJid: o.shouldIgnoreJid ?? (() => false),
       syncFullHistory: false,
       // History sync stays on (Baileys learns LID mappings from it); the transport ignores

@@ -24,6 +24,7 @@ import type { Translate } from "../../i18n/index.js";
 import type { Logger } from "../../log.js";
 import type { WhatsAppControl } from "../../reconnect/control.js";
 import { Reconnector, type ReconnectorOptions } from "../../reconnect/reconnector.js";
+import type { HaltKind } from "../../reconnect/decide.js";
 import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
 import type { InboundLedger } from "../../store/sqlite/wa-inbound.js";
 import { formatDuration } from "../../duration.js";
@@ -33,6 +34,7 @@ import { sqliteAuthState } from "./auth-state.js";
 import { ignoreJid, interpretMessage, lateBy, type IgnoreReason } from "./inbound.js";
 import { makePairing } from "./pairing.js";
 import { openBaileysSocket } from "./socket.js";
+import { versionUrlOf, WaVersion } from "./version.js";
 
 export interface WhatsAppTransportOptions {
   url: string;
@@ -65,6 +67,8 @@ export interface WhatsAppTransportOptions {
   /** For "from 14:02" in the stale-command reply. */
   timezone?: string;
   keepAliveIntervalMs?: number;
+  /** How long the WA Web version check may take (default 5 s). */
+  versionTimeoutMs?: number;
   random?: () => number;
 }
 
@@ -91,6 +95,9 @@ export class WhatsAppTransport implements Transport {
   };
   readonly control: WhatsAppControl;
   readonly host: string;
+  /** The WA Web version each new socket announces (refreshed daily and after a 405). */
+  readonly version: WaVersion;
+  private route: Route;
   private sock?: WASocket;
   private handler?: MessageHandler;
   private readonly chats = new Map<string, Promise<void>>();
@@ -107,17 +114,24 @@ export class WhatsAppTransport implements Transport {
     // Baileys is chatty at info; keep it at warn unless Jaga itself logs at debug (or is quieter).
     const lv = o.log.levelVal;
     const baileysLog = o.log.child({ module: "baileys" }, { level: lv <= 20 || lv > 40 ? o.log.level : "warn" });
+    this.version = new WaVersion({ url: versionUrlOf(o.url), kv: o.kv, clock: o.clock, log: o.log, timeoutMs: o.versionTimeoutMs ?? 5_000 });
+    this.route = { resolver: first, hostname: this.host };
     this.reconnector = new Reconnector({
       clock: o.clock,
-      route: { resolver: first, hostname: this.host } satisfies Route,
+      route: this.route,
+      refreshVersion: () => this.version.refresh(this.route),
       backoff: o.backoff,
       breaker: o.breaker,
       dns: o.dns,
       random: o.random,
       probe: () => probeName(o.resolvers, this.host, o.dns.timeoutMs),
       probeSystem: async () => (await resolveWith({ kind: "system", label: "system" }, this.host, o.dns.timeoutMs)).ok,
-      connect: (route, hooks) =>
-        openBaileysSocket(
+      connect: (route, hooks) => {
+        this.route = route;
+        // Checked at start and then once a day, in the background: the socket being opened
+        // uses the last good version; a 405 waits for a fresh one (refreshVersion above).
+        if (this.version.stale()) void this.version.refresh(route);
+        return openBaileysSocket(
           route,
           {
             open: () => {
@@ -134,8 +148,10 @@ export class WhatsAppTransport implements Transport {
             shouldIgnoreJid: (jid) => ignoreJid(jid, o.alertGroup),
             onQr,
             onSocket: (sock) => this.attach(sock),
+            version: this.version.current(),
           },
-        ),
+        );
+      },
     });
     this.reconnector.onChange((e) => this.onEvent(e));
     this.control = {
@@ -343,16 +359,31 @@ export class WhatsAppTransport implements Transport {
     } else if (e.type === "open") {
       log.info(t("wa.connected"));
     } else if (e.type === "halt") {
-      const text = e.kind === "logged-out" ? t("wa.logged_out", { code: e.close.code ?? 401 }) : t(e.kind === "forbidden" ? "wa.forbidden" : "wa.replaced");
+      const text = haltText(e.kind, t, e.close.code);
       log.error({ code: e.close.code }, text);
       this.o.output?.write(`${text}\n`);
       // A logged-out session is worthless; forget it so the next connection pairs anew.
       if (e.kind === "logged-out") safe(() => this.o.kv.clear(), undefined);
+    } else if (e.type === "replaced") {
+      log.warn({ count: e.count, retryAt: new Date(e.retryAt).toISOString() }, t("wa.replaced_retry", { at: clockTime(e.retryAt, 0, this.o.timezone) }));
+    } else if (e.type === "bad-session") {
+      log.error({ count: e.count }, t("wa.bad_session", { count: e.count }));
     } else if (e.type === "system-dns") {
       const key = e.broken ? "wa.system_dns_broken" : "wa.system_dns_ok";
       log.warn({ resolver: e.resolver }, t(key, { host: this.host, resolver: e.resolver }));
     }
   }
+}
+
+/**
+ * What a halt tells people (console, log, incident), one place for every kind.
+ *
+ * @example
+ * haltText("outdated", t); // "⛔ WhatsApp rejected this client version (code 405) …"
+ */
+export function haltText(kind: HaltKind, t: Translate, code?: number): string {
+  if (kind === "logged-out") return t("wa.logged_out", { code: code ?? 401 });
+  return t(kind === "forbidden" ? "wa.forbidden" : kind === "outdated" ? "wa.outdated" : "wa.replaced");
 }
 
 /** whatsapp.maxCommandAge's default: a command older than 2 minutes is not run. */
