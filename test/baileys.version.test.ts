@@ -91,7 +91,8 @@ describe("405 and the version refresh", () => {
     assert.ok(await until(() => transport.version.current()[2] === 1031111111, 5_000), "fetched at the first connect");
     await transport.stop();
     wss.close();
-    assert.equal(JSON.parse(store.waAuth.get("jaga", ["wa-web-version"]).get("wa-web-version")!).version[2], 1031111111);
+    const kept = JSON.parse(store.waAuth.get("jaga", ["wa-web-version"]).get("wa-web-version")!) as { version: number[] };
+    assert.equal(kept.version[2], 1031111111);
     await store.close();
   });
 });
