@@ -34,14 +34,14 @@ function message(o: { id: string; text: string; sentAt: number; remoteJid?: stri
 }
 
 /** A transport on a store that may outlive it (a restart is a second transport on the same file). */
-async function jaga(store: SqliteStore, clock: ManualClock) {
+async function jaga(store: SqliteStore, clock: ManualClock, people: string[] = []) {
   const { transport } = waTransport({
     url: "ws://127.0.0.1:9/ws/chat",
     resolvers: ["127.0.0.1:1"],
     clock,
     known: [ADMIN],
     alertGroup: GROUP,
-    overrides: { kv: store.waAuth, inbound: store.waInbound, maxCommandAgeMs: 120_000, timezone: "Asia/Jakarta" },
+    overrides: { kv: store.waAuth, inbound: store.waInbound, maxCommandAgeMs: 120_000, timezone: "Asia/Jakarta", people },
   });
   await transport.reconnector.stop(); // no socket: messages are fed at the upsert boundary
   const sent: { jid: string; text: unknown; quoted: boolean }[] = [];
@@ -174,5 +174,59 @@ describe("WhatsApp inbound: exactly once, never stale", () => {
     assert.deepEqual(kept.map((j) => ignoreJid(j, GROUP)), [false, false, false]);
     // Without an alert group every group is dropped.
     assert.equal(ignoreJid(GROUP, undefined), true);
+  });
+});
+
+describe("LID mapping", () => {
+  const LID = "987654321098765";
+
+  async function withSocket(lidMapping: { getPNForLID(l: string): Promise<string | null>; getLIDsForPNs(p: string[]): Promise<{ lid: string; pn: string }[] | null> }) {
+    const { EventEmitter } = await import("node:events");
+    const clock = new ManualClock(NOW);
+    const store = openSqliteStore(":memory:");
+    const { transport, sent, ran } = await jaga(store, clock, [ADMIN]);
+    const ev = new EventEmitter();
+    const sock = { ev, signalRepository: { lidMapping }, sendMessage: () => Promise.resolve(undefined) };
+    (transport as unknown as { attach(s: unknown): void }).attach(sock);
+    ev.emit("connection.update", { connection: "open" });
+    await settle();
+    return { transport, store, ev, sent, ran };
+  }
+
+  it("LID mapping: a sender known only by LID is looked up in Baileys' lidMapping and answered", async () => {
+    const asked: string[] = [];
+    const { transport, store, ran } = await withSocket({
+      getPNForLID: (l) => {
+        asked.push(l);
+        return Promise.resolve(`${ADMIN}:0@s.whatsapp.net`);
+      },
+      getLIDsForPNs: () => Promise.resolve(null),
+    });
+    transport.handleUpsert({ type: "notify", messages: [message({ id: "3EB0LID0000000000001", text: "/status", sentAt: NOW, remoteJid: `${LID}@lid` })] });
+    await settle();
+    assert.deepEqual(asked, [`${LID}@lid`]);
+    assert.deepEqual(ran.map((r) => [r.senderId, r.text]), [[ADMIN, "/status"]]);
+    assert.equal(store.waAuth.lidToPhone(LID), ADMIN, "remembered across restarts");
+    assert.equal(transport.ignored["unknown-sender"], 0);
+    await store.close();
+  });
+
+  it("LID mapping: lid-mapping.update and the people's LIDs resolved on open teach Jaga before the first message", async () => {
+    const OTHER_LID = "111122223333444";
+    const { transport, store, ev, ran } = await withSocket({
+      getPNForLID: () => Promise.resolve(null),
+      getLIDsForPNs: (pns) => Promise.resolve(pns.map((pn) => ({ pn, lid: `${LID}@lid` }))),
+    });
+    assert.equal(store.waAuth.lidToPhone(LID), ADMIN, "resolved on open (getLIDsForPNs)");
+    ev.emit("lid-mapping.update", { lid: `${OTHER_LID}@lid`, pn: `${ADMIN}@s.whatsapp.net` });
+    transport.handleUpsert({ type: "notify", messages: [message({ id: "3EB0LID0000000000002", text: "/help", sentAt: NOW, remoteJid: `${OTHER_LID}@lid` })] });
+    await settle();
+    assert.deepEqual(ran.map((r) => r.senderId), [ADMIN]);
+    // A LID nobody can map stays an unknown sender, without a reply.
+    transport.handleUpsert({ type: "notify", messages: [message({ id: "3EB0LID0000000000003", text: "/help", sentAt: NOW, remoteJid: "555555555555555@lid" })] });
+    await settle();
+    assert.equal(ran.length, 1);
+    assert.equal(transport.ignored["unknown-sender"], 1);
+    await store.close();
   });
 });

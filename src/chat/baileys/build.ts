@@ -69,6 +69,7 @@ export function buildWhatsApp(o: {
     pairPhone: config.pairPhone,
     keepReply: o.keepReply,
     inbound: o.store.waInbound,
+    people: config.people.map((p) => p.phone),
     maxCommandAgeMs: config.whatsapp.maxCommandAge,
     timezone: config.timezone,
   });

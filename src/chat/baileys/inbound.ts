@@ -37,7 +37,10 @@ export type IgnoreReason =
   | "other-group"
   | "unknown-sender";
 
-export type Verdict = { accept: true; message: IncomingMessage; lid?: { lid: string; phone: string } } | { accept: false; reason: IgnoreReason };
+export type Verdict =
+  | { accept: true; message: IncomingMessage; lid?: { lid: string; phone: string } }
+  /** `unresolvedLid`: the sender came as a LID nobody has mapped yet (ask Baileys, then decide). */
+  | { accept: false; reason: IgnoreReason; unresolvedLid?: string };
 
 export interface LidLookup {
   /** Phone number for a LID user part, if known. */
@@ -80,7 +83,8 @@ export function interpretMessage(msg: WAMessage, type: string, ctx: InboundConte
   const alt = isGroup ? key.participantAlt : key.remoteJidAlt;
   if (!sender) return { accept: false, reason: "malformed" };
   const { phone, lid } = phoneOf(sender, alt ?? undefined, ctx.lids);
-  if (!phone || !ctx.isKnown(phone)) return { accept: false, reason: "unknown-sender" };
+  if (!phone) return { accept: false, reason: "unknown-sender", unresolvedLid: isLidUser(sender) ? sender : undefined };
+  if (!ctx.isKnown(phone)) return { accept: false, reason: "unknown-sender" };
   const ts = Number(msg.messageTimestamp ?? 0);
   return {
     accept: true,

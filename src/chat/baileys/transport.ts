@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Writable } from "node:stream";
-import type { WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
+import { isLidUser, isPnUser, jidDecode, type WAMessage, type WAMessageKey, type WASocket } from "@whiskeysockets/baileys";
 import type { Clock } from "../../clock.js";
 import type { Route } from "../../dns/lookup.js";
 import { probeName } from "../../dns/probe.js";
@@ -64,6 +64,8 @@ export interface WhatsAppTransportOptions {
   inbound?: InboundLedger;
   /** A command older than this is not run; its sender is told (whatsapp.maxCommandAge). */
   maxCommandAgeMs?: number;
+  /** The configured people's phone numbers: their LIDs are resolved when the socket opens. */
+  people?: readonly string[];
   /** For "from 14:02" in the stale-command reply. */
   timezone?: string;
   keepAliveIntervalMs?: number;
@@ -178,7 +180,8 @@ export class WhatsAppTransport implements Transport {
    * The event path for `messages.upsert`: every live message goes through here (tests feed
    * real proto.WebMessageInfo objects in). Accepted commands are handled one chat at a time.
    */
-  handleUpsert(upsert: { messages: WAMessage[]; type: string }): void {
+  handleUpsert(upsert: { messages: WAMessage[]; type: string }, retried = false): void {
+    const type = upsert.type;
     for (const raw of upsert.messages ?? []) {
       let verdict;
       try {
@@ -189,13 +192,22 @@ export class WhatsAppTransport implements Transport {
         continue;
       }
       if (!verdict.accept) {
+        // A LID Jaga has not mapped: Baileys may know it (its own LID store); ask, then read
+        // the message again. A configured admin is never dropped just for arriving as a LID.
+        const lid = verdict.unresolvedLid;
+        const mapping = this.sock?.signalRepository?.lidMapping;
+        if (lid && mapping && !retried) {
+          this.inChat(raw.key?.remoteJid ?? lid, async () => {
+            const pn = await mapping.getPNForLID(lid).catch(() => null);
+            if (pn && this.learnLid(lid, pn)) this.handleUpsert({ messages: [raw], type }, true);
+            else this.ignored["unknown-sender"]++;
+          });
+          continue;
+        }
         this.ignored[verdict.reason]++;
         continue;
       }
-      if (verdict.lid && this.lids.get(verdict.lid.lid) !== verdict.lid.phone) {
-        this.lids.set(verdict.lid.lid, verdict.lid.phone);
-        safe(() => this.o.kv.rememberLid(verdict.lid!.lid, verdict.lid!.phone, this.o.clock.now()), undefined);
-      }
+      if (verdict.lid) this.learnLid(`${verdict.lid.lid}@lid`, `${verdict.lid.phone}@s.whatsapp.net`);
       const message = verdict.message;
       const now = this.o.clock.now();
       // Exactly once: a redelivery (decrypt retry, offline replay, placeholder resend) of a
@@ -342,10 +354,45 @@ export class WhatsAppTransport implements Transport {
     sock.ev.on("messages.upsert", (u) => {
       if (this.sock === sock) this.handleUpsert(u);
     });
+    sock.ev.on("lid-mapping.update", ({ lid, pn }) => {
+      this.learnLid(lid, pn);
+    });
     sock.ev.on("connection.update", (u) => {
-      if (u.connection === "open") this.sock = sock;
+      if (u.connection === "open") {
+        this.sock = sock;
+        void this.resolvePeopleLids(sock);
+      }
       if (u.connection === "close" && this.sock === sock) this.sock = undefined;
     });
+  }
+
+  /**
+   * Remembers a LID ↔ phone pair (jids or bare user parts, either order as Baileys gives them).
+   * True when it is a usable pair.
+   */
+  private learnLid(a: string, b: string): boolean {
+    const [lidJid, pnJid] = isLidUser(a) ? [a, b] : [b, a];
+    const lid = isLidUser(lidJid) ? jidDecode(lidJid)?.user : undefined;
+    const phone = isPnUser(pnJid) ? jidDecode(pnJid)?.user : undefined;
+    if (!lid || !phone) return false;
+    if (this.lids.get(lid) !== phone) {
+      this.lids.set(lid, phone);
+      safe(() => this.o.kv.rememberLid(lid, phone, this.o.clock.now()), undefined);
+    }
+    return true;
+  }
+
+  /** On open: ask WhatsApp for the LIDs of the configured people, so their first message is known. */
+  private async resolvePeopleLids(sock: WASocket): Promise<void> {
+    const phones = this.o.people ?? [];
+    const mapping = sock.signalRepository?.lidMapping;
+    if (phones.length === 0 || !mapping) return;
+    try {
+      const pairs = (await mapping.getLIDsForPNs(phones.map((p) => `${p}@s.whatsapp.net`))) ?? [];
+      for (const { lid, pn } of pairs) this.learnLid(lid, pn);
+    } catch (err) {
+      this.o.log.debug({ err }, "could not resolve the configured people's LIDs");
+    }
   }
 
   private onEvent(e: Parameters<Parameters<Reconnector["onChange"]>[0]>[0]): void {
