@@ -102,16 +102,17 @@ export class IncidentDesk {
       const now = this.o.clock.now();
       const details = await this.describe(r, key); // before the transaction, never inside or after
       failpoint("desk.after-describe");
-      const { incident, created } = await this.o.incidents.openOrGet({ ...key, summary, at: now }, (i) =>
-        this.draft(i, "open", this.openText(i, summary, details)),
-      );
+      let queued = false; // the callback runs inside the transaction, only when the incident is new
+      const { incident, created } = await this.o.incidents.openOrGet({ ...key, summary, at: now }, (i) => {
+        const draft = this.draft(i, "open", this.openText(i, summary, details));
+        queued = draft !== null;
+        return draft;
+      });
       failpoint("desk.after-open");
       open.set(keyOf(key), incident);
       this.o.state.set(`seen:${keyOf(key)}`, now);
-      if (created) {
-        this.o.log.warn({ ...key, id: incident.id, summary }, "incident opened");
-        this.o.alerts.queued();
-      }
+      if (created) this.o.log.warn({ ...key, id: incident.id, summary }, "incident opened");
+      if (queued) this.o.alerts.queued();
       return incident;
     });
   }
@@ -174,20 +175,21 @@ export class IncidentDesk {
 
   private async resolve(incident: Incident, now: number, quietMs?: number): Promise<void> {
     const quiet = quietMs === undefined ? this.t("alert.back") : this.t("alert.quiet", { duration: formatDuration(quietMs) });
-    let changed = false; // the callback runs only when this call moved the incident to resolved
+    let changed = false; // the callback runs inside the transaction, only when this call resolved it
+    let queued = false;
     await this.o.incidents.resolve(incident.id, now, (i) => {
       changed = true;
       const text = this.t("alert.resolved", { id: i.id, what: this.what(i), quiet, lasted: formatDuration(now - i.openedAt) });
-      return this.draft(i, "resolved", text);
+      const draft = this.draft(i, "resolved", text);
+      queued = draft !== null;
+      return draft;
     });
     failpoint("desk.after-resolve");
     this.open?.delete(keyOf(incident));
     this.reminded.delete(incident.uid);
     this.o.state.delete(`seen:${keyOf(incident)}`);
-    if (changed) {
-      this.o.log.info({ id: incident.id, host: incident.host, app: incident.app, kind: incident.kind }, "incident resolved");
-      this.o.alerts.queued();
-    }
+    if (changed) this.o.log.info({ id: incident.id, host: incident.host, app: incident.app, kind: incident.kind }, "incident resolved");
+    if (queued) this.o.alerts.queued();
   }
 
   /** The outbox row for a phase of an incident, or null when its target is muted. Runs inside the transaction. */
