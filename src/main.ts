@@ -102,6 +102,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
         incidents: store.incidents,
         state: local.watch,
         alert,
+        alerts: { chatId: alertChat, queued: () => pump.kick() },
         clock,
         log,
         whatsappHealth: wa ? () => whatsappLine(wa) : undefined,

@@ -6,7 +6,7 @@
  * const store = openSqliteStore("data/jaga.db"); // or ":memory:"
  * await store.audit.recent(10);
  */
-import type { AuditLog, BlockedKtp, Incidents, LocalStore, Outbox } from "../store.js";
+import type { AlertingIncidents, AuditLog, BlockedKtp, LocalStore, Outbox } from "../store.js";
 import { auditMigrations, sqliteAuditLog } from "./audit.js";
 import { blockedMigrations, sqliteBlocked } from "./blocked.js";
 import { migrate, openDb, type Db, type Migration } from "./db.js";
@@ -33,7 +33,7 @@ export class SqliteStore implements LocalStore {
   readonly kind = "sqlite" as const;
   readonly audit: AuditLog;
   readonly outbox: Outbox;
-  readonly incidents: Incidents;
+  readonly incidents: AlertingIncidents;
   readonly blocked: BlockedKtp;
   /** WhatsApp's session and LID map (only the WhatsApp transport reads it). */
   readonly waAuth: WaAuthKv;
