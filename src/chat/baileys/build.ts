@@ -69,6 +69,7 @@ export function buildWhatsApp(o: {
     pairPhone: config.pairPhone,
     keepReply: o.keepReply,
     inbound: o.store.waInbound,
+    sent: o.store.waSent,
     people: config.people.map((p) => p.phone),
     maxCommandAgeMs: config.whatsapp.maxCommandAge,
     timezone: config.timezone,

@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Writable } from "node:stream";
-import { isLidUser, isPnUser, jidDecode, type WAMessage, type WAMessageKey, type WASocket } from "@whiskeysockets/baileys";
+import { BufferJSON, isLidUser, isPnUser, jidDecode, proto, type WAMessage, type WAMessageKey, type WASocket } from "@whiskeysockets/baileys";
 import type { Clock } from "../../clock.js";
 import type { Route } from "../../dns/lookup.js";
 import { probeName } from "../../dns/probe.js";
@@ -27,6 +27,8 @@ import { Reconnector, type ReconnectorOptions } from "../../reconnect/reconnecto
 import type { HaltKind } from "../../reconnect/decide.js";
 import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
 import type { InboundLedger } from "../../store/sqlite/wa-inbound.js";
+import type { SentMessages } from "../../store/sqlite/wa-sent.js";
+import { baileysCaches } from "./caches.js";
 import { formatDuration } from "../../duration.js";
 import { redact } from "../../text.js";
 import { DEFAULT_ALERT_CHAT, type IncomingMessage, type MessageHandler, type Transport } from "../transport.js";
@@ -64,6 +66,8 @@ export interface WhatsAppTransportOptions {
   inbound?: InboundLedger;
   /** A command older than this is not run; its sender is told (whatsapp.maxCommandAge). */
   maxCommandAgeMs?: number;
+  /** What was sent, kept for retry requests (getMessage). */
+  sent?: SentMessages;
   /** The configured people's phone numbers: their LIDs are resolved when the socket opens. */
   people?: readonly string[];
   /** For "from 14:02" in the stale-command reply. */
@@ -99,6 +103,8 @@ export class WhatsAppTransport implements Transport {
   readonly host: string;
   /** The WA Web version each new socket announces (refreshed daily and after a 405). */
   readonly version: WaVersion;
+  /** Baileys' retry-counter and device caches, kept across sockets. */
+  readonly caches = baileysCaches();
   private route: Route;
   private sock?: WASocket;
   private handler?: MessageHandler;
@@ -151,6 +157,8 @@ export class WhatsAppTransport implements Transport {
             onQr,
             onSocket: (sock) => this.attach(sock),
             version: this.version.current(),
+            getMessage: (key) => this.getMessage(key),
+            caches: this.caches,
           },
         );
       },
@@ -256,7 +264,7 @@ export class WhatsAppTransport implements Transport {
     const sock = this.sock;
     try {
       if (!sock || !this.connected) throw new Error("WhatsApp not connected");
-      await sock.sendMessage(to.chatId, { text }, entry ? { quoted: entry.raw } : {});
+      this.keepSent(await sock.sendMessage(to.chatId, { text }, entry ? { quoted: entry.raw } : {}));
     } catch (err) {
       // Not lost: the reply goes to the outbox and out after reconnecting (without the quote).
       this.o.log.warn({ err, chat: to.chatId }, "reply could not be sent now; kept in the outbox");
@@ -279,6 +287,7 @@ export class WhatsAppTransport implements Transport {
     this.stopping = true;
     await this.reconnector.stop();
     await Promise.allSettled([...this.chats.values()]);
+    for (const cache of Object.values(this.caches)) cache.flushAll();
   }
 
   private async deliver(chatId: string, text: string, key?: string): Promise<void> {
@@ -287,7 +296,7 @@ export class WhatsAppTransport implements Transport {
     const jids = this.jidsFor(chatId);
     for (const [i, jid] of jids.entries()) {
       const messageId = key ? this.messageId(`${key}#${i}`) : undefined;
-      await sock.sendMessage(jid, { text }, messageId ? { messageId } : {});
+      this.keepSent(await sock.sendMessage(jid, { text }, messageId ? { messageId } : {}));
     }
   }
 
@@ -338,10 +347,27 @@ export class WhatsAppTransport implements Transport {
 
   private async react(key: WAMessageKey, emoji: string): Promise<void> {
     try {
-      if (this.sock && this.connected && key.remoteJid) await this.sock.sendMessage(key.remoteJid, { react: { text: emoji, key } });
+      if (this.sock && this.connected && key.remoteJid) this.keepSent(await this.sock.sendMessage(key.remoteJid, { react: { text: emoji, key } }));
     } catch (err) {
       this.o.log.debug({ err }, "reaction not sent");
     }
+  }
+
+  /**
+   * Baileys' `getMessage`: a recipient that could not decrypt a message asks for it again;
+   * the answer is the content Jaga sent, or undefined (never an empty message, which would be
+   * re-sent as a blank).
+   */
+  getMessage(key: WAMessageKey): Promise<proto.IMessage | undefined> {
+    const json = key.id ? safe(() => this.o.sent?.get(key.id!), undefined) : undefined;
+    if (!json) return Promise.resolve(undefined);
+    return Promise.resolve(proto.Message.fromObject(JSON.parse(json, BufferJSON.reviver) as object));
+  }
+
+  private keepSent(msg: WAMessage | undefined): void {
+    if (!msg?.key?.id || !msg.message) return;
+    const { id, remoteJid } = msg.key;
+    safe(() => this.o.sent?.keep(id, remoteJid ?? "", this.o.clock.now(), JSON.stringify(msg.message, BufferJSON.replacer)), undefined);
   }
 
   private remember(id: string, raw: WAMessage): void {

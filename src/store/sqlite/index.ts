@@ -14,6 +14,7 @@ import { incidentsMigrations, sqliteIncidents } from "./incidents.js";
 import { outboxMigrations, sqliteOutbox } from "./outbox.js";
 import { sqliteWaAuth, waAuthMigrations, type WaAuthKv } from "./wa-auth.js";
 import { sqliteInboundLedger, waInboundMigrations, type InboundLedger } from "./wa-inbound.js";
+import { sqliteSentMessages, waSentMigrations, type SentMessages } from "./wa-sent.js";
 import { replicationMigrations } from "./replication.js";
 import { sqliteWatchState, watchMigrations, type WatchState } from "./watch.js";
 
@@ -27,6 +28,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
   ...waAuthMigrations,
   ...watchMigrations,
   ...waInboundMigrations,
+  ...waSentMigrations,
 ];
 
 export class SqliteStore implements LocalStore {
@@ -39,6 +41,8 @@ export class SqliteStore implements LocalStore {
   readonly waAuth: WaAuthKv;
   /** WhatsApp messages already taken, so a redelivered one never runs twice. */
   readonly waInbound: InboundLedger;
+  /** What Jaga sent over WhatsApp, for retry requests (Baileys' getMessage). */
+  readonly waSent: SentMessages;
   /** Restart history and small named values the watchers keep across restarts. */
   readonly watch: WatchState;
 
@@ -49,6 +53,7 @@ export class SqliteStore implements LocalStore {
     this.blocked = sqliteBlocked(db);
     this.waAuth = sqliteWaAuth(db);
     this.waInbound = sqliteInboundLedger(db);
+    this.waSent = sqliteSentMessages(db);
     this.watch = sqliteWatchState(db);
   }
 
