@@ -42,6 +42,12 @@ export function buildWhatsApp(o: {
   const { config } = o;
   const directory = new Directory(config);
   const { specs } = parseResolvers(config.dns.resolvers);
+  // An abandoned pairing code leaves `creds.me` without an account; logging in with it would
+  // end in 401 and a wiped session. Start clean instead, and say why.
+  if (o.store.waAuth.pairing() === "unfinished") {
+    o.store.waAuth.clear();
+    o.log.warn(translator(config.language)("wa.pairing_abandoned"));
+  }
   const hasSession = o.store.waAuth.hasSession();
   const whatsapp = new WhatsAppTransport({
     url: config.whatsapp.url,
@@ -62,6 +68,11 @@ export function buildWhatsApp(o: {
     output: o.output,
     pairPhone: config.pairPhone,
     keepReply: o.keepReply,
+    inbound: o.store.waInbound,
+    sent: o.store.waSent,
+    people: config.people.map((p) => p.phone),
+    maxCommandAgeMs: config.whatsapp.maxCommandAge,
+    timezone: config.timezone,
   });
   const transport =
     !hasSession && o.input.isTTY ? new WithConsole(whatsapp, new ConsoleTransport(o.input, o.output, config.alerts.group ?? DEFAULT_ALERT_CHAT)) : whatsapp;
