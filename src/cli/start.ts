@@ -32,6 +32,13 @@ export async function run(_args: string[]): Promise<number> {
       return;
     }
     stopSignal.abort(signal);
+    // The stop races every step against the budget; this is the net under that promise, set
+    // where PM2's kill_timeout is (budget + 5 s), so an overrun is Jaga's own failed exit.
+    const overrun = setTimeout(() => {
+      log.error({ budgetMs: config.shutdown.budget }, "the stop overran its budget; exiting");
+      process.exit(1);
+    }, config.shutdown.budget + OVERRUN_MS);
+    overrun.unref();
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -58,6 +65,9 @@ export async function run(_args: string[]): Promise<number> {
   letProcessExit(log);
   return 0;
 }
+
+/** Past the budget, how long before an unfinished stop is cut short (PM2's margin too). */
+const OVERRUN_MS = 5_000;
 
 /** How long the event loop may take to empty on its own after "stopped" before Jaga exits anyway. */
 const EXIT_GRACE_MS = 500;

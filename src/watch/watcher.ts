@@ -218,6 +218,7 @@ export class HostWatcher {
     try {
       v = await readVitals(host.executor, paths, { timeoutMs: 15_000 });
     } catch (err) {
+      if (this.stopSignal.signal.aborted) return; // our own stop closed the host: not its failure
       this.failures++;
       if (this.failures >= config.watch.unreachableAfter) {
         const reason = isJagaError(err) ? this.t(err.code, err.params) : err instanceof Error ? err.message : String(err);
