@@ -90,7 +90,7 @@ function spawnJaga(dir: string, env: Record<string, string> = {}): JagaProcess {
     stdout: () => text("stdout"),
     stderr: () => text("stderr"),
     logs,
-    async waitForLog(msg, ms = 20_000) {
+    async waitForLog(msg, ms = 40_000) {
       await waitFor(() => logs().some((l) => l.msg === msg) || child.exitCode !== null, ms, `"${msg}" in:\n${text("stderr")}`);
       const chunk = chunks.find((c) => c.stream === "stderr" && c.text.includes(`"msg":"${msg}"`));
       if (!chunk) throw new Error(`jaga exited before "${msg}":\n${text("stderr")}`);
@@ -197,12 +197,12 @@ describe("stopping with a frozen host", () => {
       await j.waitForLog("Jaga started");
       // Both hosts connected and answering; then one goes silent with its TCP connection open.
       j.child.stdin!.write("/status\n");
-      await waitFor(() => /\*edge\*/.test(j.stdout()) && /\*cold\*/.test(j.stdout()), 20_000, `/status in:\n${j.stdout()}`);
+      await waitFor(() => /\*edge\*/.test(j.stdout()) && /\*cold\*/.test(j.stdout()), 60_000, `/status in:\n${j.stdout()}`);
       signalSshd(frozen, "SIGSTOP");
 
       const webPid = (await pm2.jlist()).find((p) => p.name === "web")!.pid;
       j.child.stdin!.write("/restart slow edge\n");
-      await waitFor(() => processesWith("restart", "slow").length > 0, 15_000, `pm2 restart slow to run; out:\n${j.stdout()}`);
+      await waitFor(() => processesWith("restart", "slow").length > 0, 30_000, `pm2 restart slow to run; out:\n${j.stdout()}`);
       const remote = processesWith("restart", "slow");
 
       j.child.kill("SIGTERM");

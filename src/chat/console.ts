@@ -43,7 +43,8 @@ export class ConsoleTransport implements Transport {
         text: line,
         at: Date.now(),
       };
-      queue = queue.then(() => handler(message)).catch(() => undefined);
+      // A line still waiting its turn when Jaga is told to stop is not run.
+      queue = queue.then(() => (this.stopped ? undefined : handler(message))).catch(() => undefined);
     });
     rl.on("close", () => {
       void queue.then(() => this.endTransport());
@@ -62,6 +63,7 @@ export class ConsoleTransport implements Transport {
     return this.write(`[to ${chatId}] ${text}\n`);
   }
 
+  /** Stops reading at once (stdin is let go of, so it holds the process no longer). */
   stop(): Promise<void> {
     this.stopped = true;
     this.rl?.close();
