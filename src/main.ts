@@ -244,7 +244,8 @@ const closingShare = (budgetMs: number) => Math.min(2_000, budgetMs / 4);
  *   4. watchers are told to stop; hosts close (not waiting on a silent peer past the budget)
  *   5. watchers' last rounds end, the outbox flushes, the store closes
  *
- * Each wait is raced against the deadline; what did not finish in time is named in the log.
+ * Each wait is raced against its share of the deadline; what did not finish in time is named
+ * in the log. Only a store that will not close may take 100 ms past the budget.
  */
 async function stopSequence(p: StopParts): Promise<void> {
   const { clock, log } = p;
@@ -271,14 +272,16 @@ async function stopSequence(p: StopParts): Promise<void> {
   }
   p.pipeline.seal();
 
+  // Hosts and watchers may not take it all: the last part of the budget is the outbox's and
+  // the store's, so that what was queued is flushed and the store closes even then.
+  const last = closingShare(p.budgetMs) / 2;
   const watchStopped = p.watch?.stop().catch(failed("watch"));
-  await within("hosts", p.hosts.close());
-  if (watchStopped) await within("watchers", watchStopped);
-  // The outbox flushes in what is left, but never less than a moment: an alert is worth it.
-  const flushed = withTimeout(Math.max(left(), 200), clock, (until) => p.pump.stop(until));
-  await within("outbox", flushed, Math.max(left(), 250));
-  await within("transport", transportStopped, Math.max(left(), 100));
-  await within("store", p.store.close(), Math.max(left(), 500));
+  await within("hosts", p.hosts.close(), left() - last);
+  if (watchStopped) await within("watchers", watchStopped, left() - last);
+  const flushed = withTimeout(left() - last / 2, clock, (until) => p.pump.stop(until));
+  await within("outbox", flushed, left() - last / 2);
+  await within("transport", transportStopped, left() - last / 2);
+  await within("store", p.store.close(), Math.max(left(), 100));
   if (late.length > 0) log.warn({ unfinished: late }, "stop budget spent; left unfinished");
 }
 
@@ -291,7 +294,7 @@ async function settlesWithin(work: Promise<unknown>, ms: number, clock: Clock): 
         () => true,
         () => true,
       ),
-      clock.sleep(ms, timer.signal).then(
+      clock.sleep(Math.max(0, ms), timer.signal).then(
         () => false,
         () => true,
       ),

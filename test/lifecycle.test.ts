@@ -123,8 +123,7 @@ function assertSilentAfterStopped(j: JagaProcess): void {
   assert.deepEqual(later.map((c) => c.text), [], "printed after stopped");
 }
 
-/** SIGSTOP (or SIGCONT) an sshd and every session under it: the host goes silent, TCP stays open. */
-function signalSshd(sshd: TestSshd, signal: "SIGSTOP" | "SIGCONT"): void {
+function listenerOf(sshd: TestSshd): number {
   const config = join(sshd.dir, "sshd_config");
   const listener = descendants(process.pid).find((pid) => {
     try {
@@ -135,6 +134,27 @@ function signalSshd(sshd: TestSshd, signal: "SIGSTOP" | "SIGCONT"): void {
     }
   });
   assert.ok(listener, "sshd's pid");
+  return listener;
+}
+
+/**
+ * No command is running under this sshd (only its own processes). Freezing or killing a host
+ * in the middle of a login shell's start-up can leave machine-wide locks behind (pyenv's
+ * rehash lock in root's .bashrc, say), which then stall every SSH session on the machine.
+ */
+function idle(sshd: TestSshd): boolean {
+  return descendants(listenerOf(sshd)).every((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith("sshd");
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** SIGSTOP (or SIGCONT) an sshd and every session under it: the host goes silent, TCP stays open. */
+function signalSshd(sshd: TestSshd, signal: "SIGSTOP" | "SIGCONT"): void {
+  const listener = listenerOf(sshd);
   for (const pid of [listener, ...descendants(listener)]) {
     try {
       process.kill(pid, signal);
@@ -188,6 +208,8 @@ describe("stopping with a frozen host", () => {
   });
   after(async () => {
     signalSshd(frozen, "SIGCONT");
+    // Let resumed sessions end on their own before the servers are killed (see idle()).
+    await waitFor(() => idle(frozen) && idle(healthy), 10_000, "sshd sessions to end").catch(() => undefined);
     await Promise.allSettled([pm2?.stop(), healthy?.stop(), frozen?.stop()]);
   });
 
@@ -198,11 +220,12 @@ describe("stopping with a frozen host", () => {
       // Both hosts connected and answering; then one goes silent with its TCP connection open.
       j.child.stdin!.write("/status\n");
       await waitFor(() => /\*edge\*/.test(j.stdout()) && /\*cold\*/.test(j.stdout()), 60_000, `/status in:\n${j.stdout()}`);
+      await waitFor(() => idle(frozen), 30_000, "the host to be between commands");
       signalSshd(frozen, "SIGSTOP");
 
       const webPid = (await pm2.jlist()).find((p) => p.name === "web")!.pid;
       j.child.stdin!.write("/restart slow edge\n");
-      await waitFor(() => processesWith("restart", "slow").length > 0, 30_000, `pm2 restart slow to run; out:\n${j.stdout()}`);
+      await waitFor(() => processesWith("restart", "slow").length > 0, 30_000, `pm2 restart slow to run; out:\n${j.stdout()}\n${j.stderr()}`);
       const remote = processesWith("restart", "slow");
 
       j.child.kill("SIGTERM");
@@ -224,10 +247,12 @@ describe("stopping with a frozen host", () => {
     } finally {
       j.child.kill("SIGKILL");
       signalSshd(frozen, "SIGCONT");
+      await waitFor(() => idle(frozen), 10_000, "sessions to end").catch(() => undefined);
     }
   });
 
   it("SIGTERM while a frozen host is being connected, right after start: exit 0 within the budget", async () => {
+    await waitFor(() => idle(frozen), 30_000, "the host to be between commands");
     signalSshd(frozen, "SIGSTOP");
     const j = spawnJaga(dir);
     try {
