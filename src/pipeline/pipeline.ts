@@ -7,7 +7,7 @@
  * Nothing a command throws escapes: an expected failure (JagaError) becomes its own short
  * message, anything else becomes "something went wrong" with an id that the log also carries.
  *
- * Shutdown, in three steps: {@link Pipeline.close} (nothing new runs), {@link Pipeline.drain}
+ * Shutdown, in four steps: {@link Pipeline.close} (nothing new runs), {@link Pipeline.drain}
  * (running commands finish, within a deadline), {@link Pipeline.abort} (what still runs is ended
  * and answered "stopped: Jaga is shutting down"), and {@link Pipeline.seal}: from then on nothing
  * a straggler returns is replied or written, since the store is about to close.
