@@ -187,6 +187,9 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
 /** WhatsApp's own troubles become incidents like any other: logged out, replaced, system DNS. */
 function followWhatsApp(wa: WhatsAppParts, watch: WatchServices, t: ReturnType<typeof translator>): void {
   const host = wa.control.host;
+  wa.onDecryptStorm((failures) => {
+    void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp_decrypt" }, { summary: t("wa.decrypt_storm", { failures }) });
+  });
   wa.whatsapp.reconnector.onChange((e) => {
     if (e.type === "halt") {
       void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp" }, { summary: haltText(e.kind, t, e.close.code) });

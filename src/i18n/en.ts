@@ -118,6 +118,7 @@ export const en: Messages = {
   "wa.status_dns": "⚠️ System DNS broken; resolving through {resolver}",
   "wa.stale_command": "⏰ `{command}` from {time} was not run (sent {age} ago) — send it again if it is still needed.",
   "wa.pairing_abandoned": "🔑 A pairing was started and never finished; it was discarded. Pair again: scan the new QR or enter the new code.",
+  "wa.decrypt_storm": "🔐 WhatsApp messages cannot be decrypted ({failures} in a minute: Signal sessions out of step). If it goes on, pair again.",
   "wa.reconnecting": "🔄 Reconnecting WhatsApp now.",
   "wa.not_active": "ℹ️ WhatsApp is not the transport in use (JAGA_TRANSPORT={transport}).",
   "http.port_in_use": "Port {port} on 127.0.0.1 is already in use{holder}. Set JAGA_HTTP_PORT to a free port.",

@@ -116,6 +116,7 @@ export const id = {
   "wa.status_dns": "⚠️ DNS sistem rusak; resolusi lewat {resolver}",
   "wa.stale_command": "⏰ `{command}` dari {time} tidak dijalankan (dikirim {age} lalu) — kirim lagi bila masih perlu.",
   "wa.pairing_abandoned": "🔑 Penautan pernah dimulai tetapi tidak selesai; sudah dibuang. Tautkan lagi: pindai QR baru atau masukkan kode baru.",
+  "wa.decrypt_storm": "🔐 Pesan WhatsApp tidak bisa didekripsi ({failures} dalam semenit: sesi Signal tidak sinkron). Bila berlanjut, tautkan ulang.",
   "wa.reconnecting": "🔄 Menyambung ulang WhatsApp sekarang.",
   "wa.not_active": "ℹ️ WhatsApp bukan transport yang dipakai (JAGA_TRANSPORT={transport}).",
   "http.port_in_use": "Port {port} di 127.0.0.1 sudah dipakai{holder}. Atur JAGA_HTTP_PORT ke port yang bebas.",

@@ -29,6 +29,7 @@ import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
 import type { InboundLedger } from "../../store/sqlite/wa-inbound.js";
 import type { SentMessages } from "../../store/sqlite/wa-sent.js";
 import { baileysCaches } from "./caches.js";
+import { baileysLogger } from "./log.js";
 import { formatDuration } from "../../duration.js";
 import { redact } from "../../text.js";
 import { DEFAULT_ALERT_CHAT, type IncomingMessage, type MessageHandler, type Transport } from "../transport.js";
@@ -119,9 +120,7 @@ export class WhatsAppTransport implements Transport {
     for (const [lid, phone] of safe(() => o.kv.lidMap(), new Map<string, string>())) this.lids.set(lid, phone);
     const first = o.resolvers[0] ?? { kind: "system" as const, label: "system" as const };
     const onQr = o.output ? makePairing({ output: o.output, t: o.t, log: o.log, pairPhone: o.pairPhone }) : undefined;
-    // Baileys is chatty at info; keep it at warn unless Jaga itself logs at debug (or is quieter).
-    const lv = o.log.levelVal;
-    const baileysLog = o.log.child({ module: "baileys" }, { level: lv <= 20 || lv > 40 ? o.log.level : "warn" });
+    const baileysLog = baileysLogger(o.log);
     this.version = new WaVersion({ url: versionUrlOf(o.url), kv: o.kv, clock: o.clock, log: o.log, timeoutMs: o.versionTimeoutMs ?? 5_000 });
     this.route = { resolver: first, hostname: this.host };
     this.reconnector = new Reconnector({
