@@ -79,6 +79,7 @@ export function buildWhatsApp(o: {
     inbound: o.store.waInbound,
     sent: o.store.waSent,
     people: config.people.map((p) => p.phone),
+    admins: config.people.filter((p) => p.role === "admin").map((p) => ({ name: p.name, phone: p.phone })),
     maxCommandAgeMs: config.whatsapp.maxCommandAge,
     timezone: config.timezone,
   });
