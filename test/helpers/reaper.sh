@@ -39,12 +39,7 @@ for entry in "${pids[@]}"; do
   [ "$(started "$pid")" = "$start" ] && mapfile -t -O "${#doomed[@]}" doomed < <(tree "$pid")
 done
 for home in "${homes[@]}"; do
-  for environ in /proc/[0-9]*/environ; do
-    if tr '\0' '\n' <"$environ" 2>/dev/null | grep -qxF "PM2_HOME=$home"; then
-      pid=${environ#/proc/}
-      doomed+=("${pid%/environ}")
-    fi
-  done
+  mapfile -t -O "${#doomed[@]}" doomed < <(grep -lzxF "PM2_HOME=$home" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)
 done
 # Frozen first, so no parent gets to notice a child's death and start another.
 [ ${#doomed[@]} -gt 0 ] && kill -STOP "${doomed[@]}" 2>/dev/null

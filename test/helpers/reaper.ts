@@ -33,7 +33,7 @@ let watcher: ChildProcess | undefined;
 function startWatcher(): ChildProcess {
   const child = spawn("bash", [join(import.meta.dirname, "reaper.sh")], { detached: true, stdio: ["pipe", "ignore", "ignore"] });
   child.on("error", () => undefined);
-  child.stdin!.on("error", () => undefined);
+  child.stdin.on("error", () => undefined);
   child.unref();
   // The pipe would keep this process alive; the watcher needs it only to notice our end.
   (child.stdin as unknown as Socket).unref();
