@@ -47,6 +47,18 @@ export function pgBinDir(): string {
   return join(base, versions[0], "bin");
 }
 
+/**
+ * The environment for a server a test starts (PostgreSQL, PostgREST): this process's, so that
+ * what marks a test run's processes (.ci/trace) is inherited, minus libpq's PG* settings, which
+ * are meant for the machine's PostgreSQL and not this one.
+ *
+ * @example
+ * spawn(POSTGREST_BIN, [], { env: { ...serverEnv(), PGRST_DB_URI: cluster.url("jaga_test") } });
+ */
+export function serverEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !e[0].startsWith("PG")));
+}
+
 /** uid and gid of the `postgres` OS user, from /etc/passwd. */
 function postgresUser(): { uid: number; gid: number } {
   const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith("postgres:"));
@@ -86,7 +98,7 @@ export async function startPgCluster(): Promise<PgCluster> {
     own(pwfile);
     const data = join(dir, "data");
     // Password logins over TCP; the unix socket lives in `dir`, which only the server's user can enter.
-    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C", LC_ALL: "C" };
+    const env = { ...serverEnv(), LANG: "C", LC_ALL: "C" };
     await run(
       join(bin, "initdb"),
       ["-D", data, "-U", "postgres", `--pwfile=${pwfile}`, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync", "--no-instructions"],

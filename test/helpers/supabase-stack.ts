@@ -24,7 +24,7 @@ import { SignJWT } from "jose";
 import pg from "pg";
 import { applyMigrations, defaultMigrationsDir, listMigrations } from "../../src/db/migrate.js";
 import { createSupabaseClient, type JagaSupabaseClient } from "../../src/store/supabase/client.js";
-import { startPgCluster } from "./pg-cluster.js";
+import { serverEnv, startPgCluster } from "./pg-cluster.js";
 import { reapOnExit } from "./reaper.js";
 
 export const ROOT = join(import.meta.dirname, "../..");
@@ -151,6 +151,7 @@ export async function startSupabaseStack(options: StackOptions = {}): Promise<Su
     const adminPort = await freePort();
     const postgrest: ChildProcess = spawn(POSTGREST_BIN, [], {
       env: {
+        ...serverEnv(),
         PGRST_DB_URI: cluster.url(database, "authenticator", authenticatorPassword),
         PGRST_DB_SCHEMAS: (options.schemas ?? ["public"]).join(","),
         PGRST_DB_ANON_ROLE: "anon",
