@@ -124,7 +124,7 @@ export async function startPgCluster(): Promise<PgCluster> {
       server = child;
       reapOnExit({ pid: child.pid });
       child.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
-      const ready = await until(10_000, async () => {
+      const ready = await until(30_000, async () => {
         if (child.exitCode !== null || child.signalCode !== null) return "exited";
         const c = new pg.Client({ host: "127.0.0.1", port, user: "postgres", password, database: "postgres", connectionTimeoutMillis: 1000 });
         try {
