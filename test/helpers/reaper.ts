@@ -14,7 +14,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import type { Socket } from "node:net";
 import { join } from "node:path";
 
 export interface Leftover {
@@ -34,9 +33,8 @@ function startWatcher(): ChildProcess {
   const child = spawn("bash", [join(import.meta.dirname, "reaper.sh")], { detached: true, stdio: ["pipe", "ignore", "ignore"] });
   child.on("error", () => undefined);
   child.stdin.on("error", () => undefined);
+  // Not waited for: an idle pipe that is only written to holds nothing open either.
   child.unref();
-  // The pipe would keep this process alive; the watcher needs it only to notice our end.
-  (child.stdin as unknown as Socket).unref();
   return child;
 }
 
