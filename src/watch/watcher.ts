@@ -234,7 +234,7 @@ export class HostWatcher {
     return r && r.code === 0 ? parsePortHolder(r.stdout) : null;
   }
 
-  /** False when the host could not be reached or did not answer. */
+  /** False when the host could not be reached or did not answer (or the watcher is stopping). */
   private async checkVitals(): Promise<boolean> {
     const { host, config, desk, clock } = this.o;
     const paths = vitalsPaths(host.config);
