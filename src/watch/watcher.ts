@@ -191,7 +191,7 @@ export class HostWatcher {
     const host = this.name;
     let lines: string[] = [];
     try {
-      lines = await this.o.host.pm2.errorLines(app, 30, { timeoutMs: 15_000 });
+      lines = await this.read((o) => this.o.host.pm2.errorLines(app, 30, o));
     } catch {
       // the alert goes out anyway
     }
@@ -230,7 +230,7 @@ export class HostWatcher {
   }
 
   private async portHolder(port: number): Promise<string | null> {
-    const r = await this.o.host.executor.run(["ss", "-Hltnp", `sport = :${port}`], { timeoutMs: 5_000 }).catch(() => null);
+    const r = await this.read((o) => this.o.host.executor.run(["ss", "-Hltnp", `sport = :${port}`], o)).catch(() => null);
     return r && r.code === 0 ? parsePortHolder(r.stdout) : null;
   }
 
@@ -309,7 +309,7 @@ export class HostWatcher {
 
   private async describeCpu(): Promise<string[]> {
     try {
-      const top = (await this.o.host.pm2.list({ timeoutMs: 15_000 })).sort((a, b) => b.cpu - a.cpu)[0];
+      const top = (await this.read((o) => this.o.host.pm2.list(o))).sort((a, b) => b.cpu - a.cpu)[0];
       if (!top) return [];
       return [
         this.t("cpu.top", { app: top.name, cpu: Math.round(top.cpu) }),
