@@ -194,6 +194,27 @@ describe("one host frozen, the rest of the fleet answers", () => {
     assert.equal((await remote.jlist())[0]!.pid, pidBefore, "nothing was restarted on the frozen host");
   });
 
+  it("says so when no host could be asked, in the sender's language", async () => {
+    const both = harness({
+      language: "id",
+      hostTimeout: `${HOST_TIMEOUT}ms`,
+      hosts: ["stb", "stb2"].map((name) => ({ name, ssh: sshd.target(), pm2Home: remote.home, pm2Bin: remote.bin })),
+    });
+    try {
+      sshd.freeze();
+      const reply = (await both.send("/restart rweb"))!;
+      assert.equal(
+        reply,
+        "❓ Tidak bisa mencari `rweb`: tidak ada host yang menjawab (*stb*, *stb2*). Coba lagi, atau sebutkan host-nya: `/restart rweb <host>`.\n" +
+          "⏳ *stb*: tidak menjawab dalam 3 detik.\n" +
+          "⏳ *stb2*: tidak menjawab dalam 3 detik.",
+      );
+    } finally {
+      sshd.thaw();
+      await both.close();
+    }
+  });
+
   it("/flush of every host flushes the healthy one and names the frozen one", async () => {
     sshd.freeze();
     try {
