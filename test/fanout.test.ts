@@ -228,6 +228,29 @@ describe("one host frozen, the rest of the fleet answers", () => {
     }
   });
 
+  it("/dns check answers for every host inside the command's time, the frozen one as a timeout", async () => {
+    // A DNS check may outlast hostTimeout (resolvers have timeouts of their own), never the command.
+    const short = harness({
+      language: "en",
+      commandTimeout: "5s",
+      watch: { dns: { name: "localhost" } },
+      hosts: [{ ...local.hostConfig("web1") }, { name: "stb", ssh: sshd.target(), pm2Home: remote.home, pm2Bin: remote.bin }],
+    });
+    try {
+      assert.match((await short.send("/dns check"))!, /^🌐 \*stb\*: `localhost` ✅ resolves/m, "warm");
+      sshd.freeze();
+      const started = Date.now();
+      const lines = (await short.send("/dns check"))!.split("\n");
+      const ms = Date.now() - started;
+      assert.match(lines[0]!, /^🌐 \*web1\*: `localhost` ✅ resolves/);
+      assert.equal(lines[1], "🌐 *stb*: the DNS check did not finish (timeout).");
+      assert.ok(ms < 5_000, `answered in ${ms} ms, inside the command's 5 s`);
+    } finally {
+      sshd.thaw();
+      await short.close();
+    }
+  });
+
   it("the daemon socket read over SSH honours its deadline while the channel open hangs", async () => {
     const ssh = new SshExecutor({ name: "stb", target: sshd.target() });
     try {

@@ -17,12 +17,15 @@ import type { Context } from "./context.js";
 /**
  * Executor options for one host call made now: the command's signal, and as `timeoutMs` the
  * per-host deadline, min(`hostTimeout`, what is left of the command's time minus the reply margin).
+ * A call known to take longer on a healthy host (a DNS check waits out resolver timeouts) may
+ * ask for more than `hostTimeout`; it still ends inside the command's time.
  *
  * @example
- * await host.pm2.list(hostCall(ctx)); // 8 s at most with the defaults
+ * await host.pm2.list(hostCall(ctx));         // 8 s at most with the defaults
+ * hostCall(ctx, 15_000).timeoutMs;             // 15000 with 30 s to go
  */
-export function hostCall(ctx: Context): ExecOptions {
-  const timeoutMs = hostDeadline({ hostTimeoutMs: ctx.config.hostTimeout, deadline: ctx.deadline, now: ctx.clock.now() });
+export function hostCall(ctx: Context, hostTimeoutMs = ctx.config.hostTimeout): ExecOptions {
+  const timeoutMs = hostDeadline({ hostTimeoutMs, deadline: ctx.deadline, now: ctx.clock.now() });
   return { ...ctx.exec, timeoutMs };
 }
 
