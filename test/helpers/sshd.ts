@@ -54,6 +54,10 @@ export interface TestSshd {
   /** Starts the server again on the same port with the same keys. */
   start(): Promise<void>;
   restart(): Promise<void>;
+  /** SIGSTOP to the server and its sessions: TCP stays open, nothing answers (a hung box). */
+  freeze(): void;
+  /** SIGCONT to the server and its sessions: they carry on where they stopped. */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -156,6 +160,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     async restart() {
       await sshd.kill();
       await sshd.start();
+    },
+    freeze() {
+      if (child?.pid) for (const pid of [child.pid, ...descendants(child.pid)]) tryKill(pid, "SIGSTOP");
+    },
+    thaw() {
+      if (child?.pid) for (const pid of [child.pid, ...descendants(child.pid)]) tryKill(pid, "SIGCONT");
     },
     async stop() {
       try {
