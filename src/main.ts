@@ -96,7 +96,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
 async function assemble(options: StartOptions, clock: Clock, store: OpenedStore, unlock: () => void): Promise<Jaga> {
   const { config, log } = options;
   const local = embeddedOf(store);
-  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory);
+  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory, clock);
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
   /** Set when the stop begins: from then on nothing new starts, nothing new is queued. */
   let stopping: Promise<void> | undefined;
@@ -329,6 +329,9 @@ async function withTimeout<T>(ms: number, clock: Clock, work: (until: AbortSigna
  */
 function followWhatsApp(wa: WhatsAppParts, watch: WatchServices, t: ReturnType<typeof translator>, stopping: () => boolean): void {
   const host = wa.control.host;
+  wa.onDecryptStorm((failures) => {
+    void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp_decrypt" }, { summary: t("wa.decrypt_storm", { failures }) });
+  });
   wa.whatsapp.reconnector.onChange((e) => {
     if (stopping()) return;
     if (e.type === "halt") {

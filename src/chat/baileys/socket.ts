@@ -11,7 +11,7 @@
  */
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import { makeWASocket, Browsers, type CacheStore, type WAMessageKey, type WASocket, type WAVersion, type proto } from "@whiskeysockets/baileys";
+import { makeWASocket, Browsers, type CacheStore, type GroupMetadata, type WAMessageKey, type WASocket, type WAVersion, type proto } from "@whiskeysockets/baileys";
 import type WebSocket from "ws";
 import type { Logger } from "../../log.js";
 import { makeLookup, type Route } from "../../dns/lookup.js";
@@ -33,6 +33,8 @@ export interface BaileysSocketOptions {
   version?: WAVersion;
   /** Answers a recipient's retry request with what was sent (undefined when unknown). */
   getMessage?: (key: WAMessageKey) => Promise<proto.IMessage | undefined>;
+  /** The alert group's metadata from Jaga's cache (group.ts), so sends do not query it. */
+  cachedGroupMetadata?: (jid: string) => Promise<GroupMetadata | undefined>;
   /** Caches that outlive the socket (caches.ts). */
   caches?: { msgRetryCounterCache: CacheStore; userDevicesCache: CacheStore; placeholderResendCache: CacheStore };
   /** Chats never read: dropped by Baileys before decryption (see inbound.ts ignoreJid). */
@@ -87,6 +89,7 @@ export function openBaileysSocket(route: Route, hooks: SocketHooks, o: BaileysSo
       markOnlineOnConnect: false,
       ...(o.version ? { version: o.version } : {}),
       ...(o.getMessage ? { getMessage: o.getMessage } : {}),
+      ...(o.cachedGroupMetadata ? { cachedGroupMetadata: o.cachedGroupMetadata } : {}),
       ...o.caches,
       shouldIgnoreJid: o.shouldIgnoreJid ?? (() => false),
       syncFullHistory: false,

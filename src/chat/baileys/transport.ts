@@ -29,6 +29,8 @@ import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
 import type { InboundLedger } from "../../store/sqlite/wa-inbound.js";
 import type { SentMessages } from "../../store/sqlite/wa-sent.js";
 import { baileysCaches } from "./caches.js";
+import { baileysLogger } from "./log.js";
+import { AlertGroupCache, idsOf, type GroupReport } from "./group.js";
 import { formatDuration } from "../../duration.js";
 import { redact } from "../../text.js";
 import { DEFAULT_ALERT_CHAT, type IncomingMessage, type MessageHandler, type Transport } from "../transport.js";
@@ -68,6 +70,10 @@ export interface WhatsAppTransportOptions {
   maxCommandAgeMs?: number;
   /** What was sent, kept for retry requests (getMessage). */
   sent?: SentMessages;
+  /** The configured admins: /wa and the start-up line say which of them are in the alert group. */
+  admins?: readonly { name: string; phone: string }[];
+  /** ⏳/✅/❌ reactions in the alert group too (default off: every reaction is a message to the group). */
+  reactInGroups?: boolean;
   /** The configured people's phone numbers: their LIDs are resolved when the socket opens. */
   people?: readonly string[];
   /** For "from 14:02" in the stale-command reply. */
@@ -105,6 +111,8 @@ export class WhatsAppTransport implements Transport {
   readonly version: WaVersion;
   /** Baileys' retry-counter and device caches, kept across sockets. */
   readonly caches = baileysCaches();
+  /** The alert group's metadata (cachedGroupMetadata), when there is an alert group. */
+  readonly group?: AlertGroupCache;
   private route: Route;
   private sock?: WASocket;
   private handler?: MessageHandler;
@@ -119,11 +127,10 @@ export class WhatsAppTransport implements Transport {
     for (const [lid, phone] of safe(() => o.kv.lidMap(), new Map<string, string>())) this.lids.set(lid, phone);
     const first = o.resolvers[0] ?? { kind: "system" as const, label: "system" as const };
     const onQr = o.output ? makePairing({ output: o.output, t: o.t, log: o.log, pairPhone: o.pairPhone }) : undefined;
-    // Baileys is chatty at info; keep it at warn unless Jaga itself logs at debug (or is quieter).
-    const lv = o.log.levelVal;
-    const baileysLog = o.log.child({ module: "baileys" }, { level: lv <= 20 || lv > 40 ? o.log.level : "warn" });
+    const baileysLog = baileysLogger(o.log);
     this.version = new WaVersion({ url: versionUrlOf(o.url), kv: o.kv, clock: o.clock, log: o.log, timeoutMs: o.versionTimeoutMs ?? 5_000 });
     this.route = { resolver: first, hostname: this.host };
+    if (o.alertGroup) this.group = new AlertGroupCache({ jid: o.alertGroup, clock: o.clock, log: o.log });
     this.reconnector = new Reconnector({
       clock: o.clock,
       route: this.route,
@@ -158,6 +165,7 @@ export class WhatsAppTransport implements Transport {
             onSocket: (sock) => this.attach(sock),
             version: this.version.current(),
             getMessage: (key) => this.getMessage(key),
+            cachedGroupMetadata: (jid) => this.group?.cached(jid) ?? Promise.resolve(undefined),
             caches: this.caches,
           },
         );
@@ -170,6 +178,7 @@ export class WhatsAppTransport implements Transport {
       resetBreaker: () => this.reconnector.resetBreaker(),
       backlog: () => o.backlog(),
       ignored: () => ({ ...this.ignored }),
+      alertGroup: () => this.groupReport(),
       host: this.host,
     };
   }
@@ -288,6 +297,7 @@ export class WhatsAppTransport implements Transport {
     await this.reconnector.stop();
     await Promise.allSettled([...this.chats.values()]);
     for (const cache of Object.values(this.caches)) cache.flushAll();
+    this.group?.stop();
   }
 
   private async deliver(chatId: string, text: string, key?: string): Promise<void> {
@@ -321,8 +331,9 @@ export class WhatsAppTransport implements Transport {
     if (!this.handler) return;
     const timer = new AbortController();
     let waiting = false;
-    const hourglass = this.o.clock
-      .sleep(this.o.reactAfterMs ?? 2_000, timer.signal)
+    // In the group every reaction is one more message to everyone: off unless asked for.
+    const reacts = !message.isGroup || this.o.reactInGroups === true;
+    const hourglass = (reacts ? this.o.clock.sleep(this.o.reactAfterMs ?? 2_000, timer.signal) : Promise.reject(new Error("no reactions")))
       .then(async () => {
         waiting = true;
         await this.react(raw.key, "⏳");
@@ -380,13 +391,15 @@ export class WhatsAppTransport implements Transport {
     sock.ev.on("messages.upsert", (u) => {
       if (this.sock === sock) this.handleUpsert(u);
     });
+    sock.ev.on("groups.update", (updates) => this.group?.changed(updates.map((g) => g.id)));
+    sock.ev.on("group-participants.update", (u) => this.group?.changed([u.id]));
     sock.ev.on("lid-mapping.update", ({ lid, pn }) => {
       this.learnLid(lid, pn);
     });
     sock.ev.on("connection.update", (u) => {
       if (u.connection === "open") {
         this.sock = sock;
-        void this.resolvePeopleLids(sock);
+        void this.resolvePeopleLids(sock).then(() => this.group?.opened(sock)).then(() => this.sayWhereJagaStands());
       }
       if (u.connection === "close" && this.sock === sock) this.sock = undefined;
     });
@@ -406,6 +419,26 @@ export class WhatsAppTransport implements Transport {
       safe(() => this.o.kv.rememberLid(lid, phone, this.o.clock.now()), undefined);
     }
     return true;
+  }
+
+  /** Is Jaga in the alert group, may it post, which admins are members; null without a group. */
+  groupReport(): GroupReport | null {
+    if (!this.group) return null;
+    const user = this.sock?.user;
+    const me = [user?.id, user?.lid].map((j) => (j ? jidDecode(j)?.user : undefined)).filter((u): u is string => Boolean(u));
+    return this.group.report(me, this.o.admins ?? [], (p) => {
+      const ids = idsOf(p);
+      const pn = [p.phoneNumber, p.id].find((j) => j && isPnUser(j));
+      return pn ? jidDecode(pn)?.user : ids.map((id) => this.lids.get(id)).find(Boolean);
+    });
+  }
+
+  private sayWhereJagaStands(): void {
+    const r = this.groupReport();
+    if (!r) return;
+    const text = groupLine(r, this.o.t);
+    if (r.canPost && r.adminsMissing.length === 0) this.o.log.info({ group: r.jid }, text);
+    else this.o.log.warn({ group: r.jid }, text);
   }
 
   /** On open: ask WhatsApp for the LIDs of the configured people, so their first message is known. */
@@ -457,6 +490,22 @@ export class WhatsAppTransport implements Transport {
 export function haltText(kind: HaltKind, t: Translate, code?: number): string {
   if (kind === "logged-out") return t("wa.logged_out", { code: code ?? 401 });
   return t(kind === "forbidden" ? "wa.forbidden" : kind === "outdated" ? "wa.outdated" : "wa.replaced");
+}
+
+/**
+ * One line on the alert group for the start-up log and `/wa`.
+ *
+ * @example
+ * groupLine(report, t); // "👥 Alert group *Ops*: Jaga is a member and may post · admins in it: Budi · not in it: Sari"
+ */
+export function groupLine(r: GroupReport, t: Translate): string {
+  if (r.subject === null) return t("wa.group_unknown", { group: r.jid, reason: r.lastError ?? "—" });
+  const where = !r.member ? t("wa.group_not_member") : r.canPost ? t("wa.group_can_post") : t("wa.group_announce_only");
+  const admins = [
+    r.adminsIn.length ? t("wa.group_admins_in", { names: r.adminsIn.join(", ") }) : "",
+    r.adminsMissing.length ? t("wa.group_admins_missing", { names: r.adminsMissing.join(", ") }) : "",
+  ].filter(Boolean);
+  return [t("wa.group", { subject: r.subject, where }), ...admins].join(" · ");
 }
 
 /** whatsapp.maxCommandAge's default: a command older than 2 minutes is not run. */
