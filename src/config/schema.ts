@@ -62,6 +62,9 @@ function count(min: number, max: number, why: string) {
 
 const percent = z.number().min(1, { message: "must be a percentage from 1 to 100" }).max(100, { message: "must be a percentage from 1 to 100" });
 
+/** A cross-check between two keys says nothing new when one of them is already refused. */
+const fieldsValid = (payload: { issues: readonly unknown[] }) => payload.issues.length === 0;
+
 const S = 1_000;
 const M = 60 * S;
 const H = 60 * M;
@@ -168,7 +171,7 @@ const watch = z
       .prefault({}),
     disk: z
       .strictObject({ warning: percent.default(80), critical: percent.default(90) })
-      .refine((d) => d.warning < d.critical, { message: "`warning` must be below `critical`", path: ["warning"] })
+      .refine((d) => d.warning < d.critical, { message: "`warning` must be below `critical`", path: ["warning"], when: fieldsValid })
       .prefault({}),
     memory: z.strictObject({ percent: percent.default(90) }).prefault({}),
     unreachableAfter: count(1, 100, "a host would be down for hours before anyone hears of it").default(3),
@@ -213,7 +216,7 @@ const whatsapp = z
         cap: duration({ min: S, max: H, low: "retrying faster is the tight reconnect loop of report 001", high: "WhatsApp would stay away that long after an outage" }).default(5 * M),
         resetAfter: duration({ min: S, max: H, low: "a flapping connection would never back off", high: "one good hour is enough to forget old failures" }).default(60 * S),
       })
-      .refine((b) => b.cap >= b.base, { message: "`cap` must not be below `base`", path: ["cap"] })
+      .refine((b) => b.cap >= b.base, { message: "`cap` must not be below `base`", path: ["cap"], when: fieldsValid })
       .prefault({}),
     breaker: z
       .strictObject({
