@@ -9,6 +9,7 @@ import { checkConfig } from "../src/config/check.js";
 import { loadConfig } from "../src/config/load.js";
 import { configSchema } from "../src/config/schema.js";
 import { parseResolver } from "../src/dns/resolvers.js";
+import { parseDuration } from "../src/duration.js";
 import { ROOT, TSX } from "./helpers/pm2.js";
 
 const dir = mkdtempSync(join(tmpdir(), "jaga-config-"));
@@ -252,3 +253,41 @@ describe("config refuses what would hurt", () => {
   });
 });
 
+
+describe("the README's configuration table", () => {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const section = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Commands"));
+  const rows = [...section.matchAll(/^\| `([\w.]+)` \| `?([^|`]*)`? \| ([^|]*) \|/gm)].map((m) => ({ key: m[1]!, def: m[2]!.trim(), bounds: m[3]!.trim() }));
+  const defaults = configSchema.parse({}) as unknown as Record<string, unknown>;
+  const at = (obj: unknown, key: string) => key.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
+  const parse = (text: string) => (/^[\d.]+$/.test(text) ? Number(text) : parseDuration(text));
+
+  it("states every bound the schema enforces: both ends accepted, one step outside refused", () => {
+    const ranged = rows.filter((r) => / – /.test(r.bounds));
+    assert.ok(ranged.length >= 20, `only ${ranged.length} rows with bounds`);
+    for (const { key, bounds } of ranged) {
+      const [lo, hi] = bounds.split(" – ").map((b) => b.trim());
+      const isDuration = !/^[\d.]+$/.test(lo!);
+      const min = parse(lo!)!;
+      const max = parse(hi!)!;
+      const value = (n: number) => (isDuration ? `${n}ms` : n);
+      const path = key.split(".");
+      // Only the bound's own refusal: a pair's cross-check (cap ≥ base, warning < critical) is another matter.
+      const okAt = (n: number) => problemsOf(JSON.stringify(withValue(path, value(n)))).filter((p) => p.startsWith(`${key}: must be`));
+      assert.deepEqual(okAt(max), [], `${key}: ${hi} should be accepted`);
+      assert.deepEqual(okAt(min), [], `${key}: ${lo} should be accepted`);
+      assert.match(okAt(max + 1)[0] ?? "", /must be/, `${key}: above ${hi} should be refused`);
+      if (min > 0) assert.match(okAt(min - (isDuration ? 1 : 0.5))[0] ?? "", /must be/, `${key}: below ${lo} should be refused`);
+    }
+  });
+
+  it("states the defaults the schema has", () => {
+    const plain = rows.filter((r) => /^[\w.]+$/.test(r.def) && at(defaults, r.key) !== undefined && typeof at(defaults, r.key) !== "object");
+    assert.ok(plain.length >= 25, `only ${plain.length} rows with a default`);
+    for (const { key, def } of plain) {
+      const actual = at(defaults, key);
+      const expected = typeof actual === "number" ? parse(def) : typeof actual === "boolean" ? def === "true" : def;
+      assert.equal(actual, expected, `${key}: README says ${def}`);
+    }
+  });
+});
