@@ -84,7 +84,12 @@ export function exactDuration(ms: number): string {
   return ms === 0 ? "0s" : `${ms}ms`;
 }
 
-/** A value the user wrote, quoted and bounded for a message. */
+/**
+ * A value the user wrote, quoted, bounded and masked for a message.
+ *
+ * @example
+ * shown("root"); // '"root"'
+ */
 export function shown(v: unknown): string {
   const text = typeof v === "string" ? JSON.stringify(v.length > 40 ? `${v.slice(0, 39)}…` : v) : JSON.stringify(v) ?? String(v);
   return redact(text);
