@@ -244,6 +244,12 @@ describe("config refuses what would hurt", () => {
     }
   });
 
+  it("names a bad environment variable with what was set, except a secret", () => {
+    const r = checkConfig({ JAGA_TRANSPORT: "wa", JAGA_HTTP_TOKEN: "hunter2-short" }, dir);
+    assert.ok(!r.ok);
+    assert.deepEqual(r.problems, ['env JAGA_TRANSPORT: must be one of console, whatsapp (got "wa")', "env JAGA_HTTP_TOKEN: use at least 16 characters"]);
+  });
+
   it(".env.example copied to .env leaves Jaga on its defaults (it sets no JAGA_CONFIG)", () => {
     const example = parseEnv(readFileSync(join(ROOT, ".env.example"), "utf8"));
     assert.equal(example.JAGA_CONFIG, undefined);

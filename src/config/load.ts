@@ -106,12 +106,16 @@ function suggestion(key: string, known: readonly string[]): string {
   return best ? ` (did you mean \`${best}\`?)` : known.length > 0 ? ` (known here: ${known.join(", ")})` : "";
 }
 
+const SECRET_KEY = /token|secret|key|pass/i;
+
 function describeIssue(issue: z.core.$ZodIssue): string {
   const message = plainMessage(issue);
   // What was written, when it is short enough to show (a value, not a whole mapping).
   const input = "input" in issue ? issue.input : undefined;
   const primitive = typeof input === "string" || typeof input === "boolean" || (typeof input === "number" && Number.isFinite(input));
-  return primitive && !message.includes("(got ") ? `${message} (got ${shown(input)})` : message;
+  // A secret (JAGA_HTTP_TOKEN) is never echoed, not even a wrong one.
+  const secret = issue.path.some((seg) => typeof seg === "string" && SECRET_KEY.test(seg));
+  return primitive && !secret && !message.includes("(got ") ? `${message} (got ${shown(input)})` : message;
 }
 
 /** zod's own texts ("Invalid input: expected …", "Too small: …") in plain words; ours as they are. */
