@@ -3,6 +3,11 @@
 # installed. Without them (`npm ci --omit=dev`) use dist/ only if it is there and no source is
 # newer; otherwise say how to install instead of failing at "tsc: not found".
 set -e
+# `npx jaga` links this project into npx's cache to run its bin, which runs `prepare` too:
+# neither rebuild nor fail there (a failed prepare leaves npx's cache broken for later calls).
+if [ "${npm_command:-}" = "exec" ]; then
+  exit 0
+fi
 if [ -x node_modules/.bin/tsc ]; then
   exec npm run build
 fi

@@ -141,8 +141,8 @@ describe("production install", () => {
   describe("deploy/prepare.sh (npm's prepare)", () => {
     const dir = mkdtempSync(join(tmpdir(), "jaga-prepare-"));
     after(() => rmSync(dir, { recursive: true, force: true }));
-    const prepare = (cwd: string) =>
-      run("sh", [join(ROOT, "deploy/prepare.sh")], { cwd }).then(
+    const prepare = (cwd: string, npmCommand = "ci") =>
+      run("sh", [join(ROOT, "deploy/prepare.sh")], { cwd, env: { ...process.env, npm_command: npmCommand } }).then(
         (r) => ({ code: 0, ...r }),
         (e: { code: number; stdout: string; stderr: string }) => e,
       );
@@ -186,6 +186,14 @@ describe("production install", () => {
       const stale = await prepare(root);
       assert.equal(stale.code, 1, "a stale build is never run");
       assert.match(stale.stderr, /older than the sources/);
+    });
+
+    it("under `npx jaga` (npm exec) neither builds nor fails: npx only links the bin", async () => {
+      const root = project("npx", true);
+      const r = await prepare(root, "exec");
+      assert.equal(r.code, 0, r.stderr);
+      assert.throws(() => readFileSync(join(root, "dist/src/cli.js")), "no build under npx");
+      assert.equal((await prepare(project("npx-pruned", false), "exec")).code, 0);
     });
   });
 
