@@ -1,10 +1,10 @@
 /** `jaga start`: runs Jaga until end of input (console) or SIGINT/SIGTERM, then stops cleanly. */
-import { loadConfig } from "../config/load.js";
+import { checkConfig } from "../config/check.js";
 import { createLogger } from "../log.js";
 import { startJaga } from "../main.js";
 
 export async function run(_args: string[]): Promise<number> {
-  const result = loadConfig(process.env);
+  const result = checkConfig(process.env);
   if (!result.ok) {
     const problems = result.problems.map((p) => `  - ${p}`).join("\n");
     console.error(`Jaga cannot start: the configuration has problems (${result.source}):\n${problems}`);
