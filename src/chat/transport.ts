@@ -40,3 +40,46 @@ export interface Transport {
 
 /** The alert group's chat id when the config names none (the console shows it as `[alert]`). */
 export const DEFAULT_ALERT_CHAT = "alerts";
+
+/**
+ * Why a send failed, as far as the outbox pump needs to know: `transport` — nothing can go out
+ * now (disconnected): pause every send; `message` — this message failed (a bad chat id, an error
+ * from the server for it): the others go on, this one is retried or given up on by its `code`.
+ *
+ * @example
+ * throw new SendError("WhatsApp not connected", "transport");
+ * throw new SendError("not a WhatsApp chat: foo", "message", "not-whatsapp");
+ */
+export class SendError extends Error {
+  constructor(
+    message: string,
+    readonly scope: "transport" | "message",
+    readonly code?: string,
+    /** Sending it again cannot help (e.g. WhatsApp 463): give it up at once. */
+    readonly permanent = false,
+  ) {
+    super(message);
+    this.name = "SendError";
+  }
+}
+
+/** What happened to a message after it was written (WhatsApp: server ack, receipts, error acks). */
+export interface DeliveryReport {
+  msgId: string;
+  state: "written" | "acked" | "delivered" | "read" | "failed";
+  /** The server's error code for `failed` (e.g. "463"). */
+  code?: string;
+  /** For `failed`: re-sending cannot fix it. */
+  permanent?: boolean;
+}
+
+/**
+ * What the outbox pump sends through. `sendOnce` carries the outbox row's key so a re-send is
+ * recognisably the same message (WhatsApp: the same message id) and resolves with the ids it
+ * used; a transport that `confirmsDelivery` reports acks and errors for them via `onDelivery`.
+ */
+export type PumpTransport = Pick<Transport, "send"> & {
+  sendOnce?(chatId: string, text: string, key: string): Promise<string[] | void>;
+  readonly confirmsDelivery?: boolean;
+  onDelivery?(listener: (e: DeliveryReport) => void): void;
+};

@@ -1,12 +1,12 @@
-/** `jaga config check`: validates jaga.yaml and the environment and lists every problem. */
-import { loadConfig } from "../config/load.js";
+/** `jaga config check`: runs every check `jaga start` runs (checkConfig) and lists every problem. */
+import { checkConfig } from "../config/check.js";
 
 export function run(args: string[]): Promise<number> {
   if (args[0] !== "check") {
     console.error("Usage: jaga config check");
     return Promise.resolve(2);
   }
-  const result = loadConfig(process.env);
+  const result = checkConfig(process.env);
   if (!result.ok) {
     console.error(`✗ ${result.source}\n${result.problems.map((p) => `  - ${p}`).join("\n")}`);
     return Promise.resolve(1);

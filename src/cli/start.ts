@@ -10,12 +10,12 @@
  * @example
  * JAGA_TRANSPORT=console node dist/src/cli.js start
  */
-import { loadConfig } from "../config/load.js";
+import { checkConfig } from "../config/check.js";
 import { createLogger, type Logger } from "../log.js";
 import { DataDirLocked } from "../store/lock.js";
 
 export async function run(_args: string[]): Promise<number> {
-  const result = loadConfig(process.env);
+  const result = checkConfig(process.env);
   if (!result.ok) {
     const problems = result.problems.map((p) => `  - ${p}`).join("\n");
     console.error(`Jaga cannot start: the configuration has problems (${result.source}):\n${problems}`);

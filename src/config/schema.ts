@@ -5,7 +5,9 @@
  */
 import { Cron } from "croner";
 import { z } from "zod";
+import { parseResolver } from "../dns/resolvers.js";
 import { parseDuration } from "../duration.js";
+import { closest, redact } from "../text.js";
 
 export const ROLES = ["viewer", "operator", "admin"] as const;
 export const roleSchema = z.enum(ROLES);
@@ -14,10 +16,84 @@ export type Role = z.infer<typeof roleSchema>;
 /** Host and app names travel into argv; keep them to a conservative alphabet. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-const duration = z
-  .union([z.string(), z.number()])
-  .refine((v) => parseDuration(v) !== undefined, { message: "expected a duration such as 30s, 5m, 1h" })
-  .transform((v) => parseDuration(v)!);
+/** Where a duration may lie, and why: the reason is part of the message that refuses it. */
+interface Bounds {
+  min: number;
+  max: number;
+  /** Why not shorter. */
+  low: string;
+  /** Why not longer. */
+  high: string;
+}
+
+/**
+ * A duration (`30s`, `5m`, `1h`, or seconds as a number) inside `bounds`. Zero or a day where
+ * a second is meant is refused: `watch.interval: 0` would keep a core busy.
+ *
+ * @example
+ * duration({ min: 1_000, max: 3_600_000, low: "…", high: "…" }).default(30_000).parse("5m"); // 300000
+ */
+function duration(bounds: Bounds) {
+  return z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: "custom", message: `expected a duration such as 30s, 5m, 1h (got ${shown(v)})` });
+      return z.NEVER;
+    }
+    if (ms < bounds.min) ctx.addIssue({ code: "custom", message: `must be at least ${exactDuration(bounds.min)} (got ${exactDuration(ms)}): ${bounds.low}` });
+    else if (ms > bounds.max) ctx.addIssue({ code: "custom", message: `must be at most ${exactDuration(bounds.max)} (got ${exactDuration(ms)}): ${bounds.high}` });
+    return ms;
+  });
+}
+
+/**
+ * A whole number inside [min, max], with the reason in the refusal.
+ *
+ * @example
+ * count(1, 1000, "…").default(5).parse(3); // 3
+ */
+function count(min: number, max: number, why: string) {
+  return z
+    .number()
+    .int({ message: "must be a whole number" })
+    .min(min, { message: `must be at least ${min}` })
+    .max(max, { message: `must be at most ${max}: ${why}` });
+}
+
+const percent = z.number().min(1, { message: "must be a percentage from 1 to 100" }).max(100, { message: "must be a percentage from 1 to 100" });
+
+/** A cross-check between two keys says nothing new when one of them is already refused. */
+const fieldsValid = (payload: { issues: readonly unknown[] }) => payload.issues.length === 0;
+
+const S = 1_000;
+const M = 60 * S;
+const H = 60 * M;
+const D = 24 * H;
+
+/**
+ * `1500ms`, `2s`, `5m`, `1h`, `7d`: exact, unlike formatDuration, so a message never says
+ * "at least 1s (got 1s)" about 500 ms.
+ *
+ * @example
+ * exactDuration(90_000); // "90s"
+ */
+export function exactDuration(ms: number): string {
+  for (const [unit, size] of [["d", D], ["h", H], ["m", M], ["s", S]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return ms === 0 ? "0s" : `${ms}ms`;
+}
+
+/**
+ * A value the user wrote, quoted, bounded and masked for a message.
+ *
+ * @example
+ * shown("root"); // '"root"'
+ */
+export function shown(v: unknown): string {
+  const text = typeof v === "string" ? JSON.stringify(v.length > 40 ? `${v.slice(0, 39)}…` : v) : JSON.stringify(v) ?? String(v);
+  return redact(text);
+}
 
 /** `+62 812-3456-7890`, `0812 3456 7890` and `6281234567890` are the same person. */
 export function normalizePhone(raw: string): string {
@@ -79,27 +155,39 @@ const host = z
 const watch = z
   .strictObject({
     enabled: z.boolean().default(true),
-    interval: duration.default(30_000),
+    interval: duration({ min: S, max: H, low: "checking more often keeps a CPU core busy", high: "a failure would go unnoticed that long" }).default(30 * S),
     restartStorm: z
       .strictObject({
-        restarts: z.number().int().min(1).default(5),
-        within: duration.default(3_600_000),
+        restarts: count(1, 1000, "a storm that large is noticed long before").default(5),
+        within: duration({ min: M, max: 7 * D, low: "too short a window to tell a storm from one restart", high: "restart counts older than a week say nothing about now" }).default(H),
         fast: z
-          .strictObject({ restarts: z.number().int().min(1).default(3), within: duration.default(300_000) })
+          .strictObject({
+            restarts: count(1, 1000, "a storm that large is noticed long before").default(3),
+            within: duration({ min: 10 * S, max: D, low: "too short a window to tell a storm from one restart", high: "that is not fast" }).default(5 * M),
+          })
           .prefault({}),
       })
       .prefault({}),
-    cpu: z.strictObject({ percent: z.number().min(1).max(100).default(90), for: duration.default(300_000) }).prefault({}),
-    disk: z
-      .strictObject({ warning: z.number().min(1).max(100).default(80), critical: z.number().min(1).max(100).default(90) })
+    cpu: z
+      .strictObject({
+        percent: percent.default(90),
+        for: duration({ min: 0, max: D, low: "", high: "a CPU alert a day late is no alert" }).default(5 * M),
+      })
       .prefault({}),
-    memory: z.strictObject({ percent: z.number().min(1).max(100).default(90) }).prefault({}),
-    unreachableAfter: z.number().int().min(1).default(3),
+    disk: z
+      .strictObject({ warning: percent.default(80), critical: percent.default(90) })
+      .refine((d) => d.warning < d.critical, { message: "`warning` must be below `critical`", path: ["warning"], when: fieldsValid })
+      .prefault({}),
+    memory: z.strictObject({ percent: percent.default(90) }).prefault({}),
+    unreachableAfter: count(1, 100, "a host would be down for hours before anyone hears of it").default(3),
     /** Each host resolves this name every interval; failures open a "DNS broken" incident. */
     dns: z
-      .strictObject({ enabled: z.boolean().default(true), name: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/).default("web.whatsapp.com") })
+      .strictObject({
+        enabled: z.boolean().default(true),
+        name: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, { message: "expected a host name such as web.whatsapp.com" }).default("web.whatsapp.com"),
+      })
       .prefault({}),
-    resolveAfter: duration.default(1_800_000),
+    resolveAfter: duration({ min: 10 * S, max: 7 * D, low: "an incident would resolve and reopen on every flicker", high: "an incident would stay open a week after it ended" }).default(30 * M),
   })
   .prefault({});
 
@@ -126,38 +214,47 @@ const whatsapp = z
       .string()
       .refine((u) => /^wss?:\/\/[^\s/]+/.test(u), { message: "expected a ws:// or wss:// URL" })
       .default(WHATSAPP_DEFAULT_URL),
-    connectTimeout: duration.default(20_000),
+    connectTimeout: duration({ min: S, max: 5 * M, low: "a WhatsApp handshake takes longer than that on a slow line", high: "a hung connect would block reconnecting that long" }).default(20 * S),
     /** A command older than this (sent while Jaga was away, or redelivered) is not run. */
-    maxCommandAge: duration.default(120_000),
+    maxCommandAge: duration({ min: 10 * S, max: D, low: "a command typed during a short reconnect would be refused", high: "a day-old /restart must not run" }).default(2 * M),
     backoff: z
-      .strictObject({ base: duration.default(2_000), cap: duration.default(300_000), resetAfter: duration.default(60_000) })
+      .strictObject({
+        base: duration({ min: 100, max: M, low: "retrying faster is the tight reconnect loop of report 001", high: "the first retry would wait too long" }).default(2 * S),
+        cap: duration({ min: S, max: H, low: "retrying faster is the tight reconnect loop of report 001", high: "WhatsApp would stay away that long after an outage" }).default(5 * M),
+        resetAfter: duration({ min: S, max: H, low: "a flapping connection would never back off", high: "one good hour is enough to forget old failures" }).default(60 * S),
+      })
+      .refine((b) => b.cap >= b.base, { message: "`cap` must not be below `base`", path: ["cap"], when: fieldsValid })
       .prefault({}),
     breaker: z
       .strictObject({
-        failures: z.number().int().min(1).default(10),
-        within: duration.default(300_000),
-        openFor: duration.default(600_000),
+        failures: count(1, 1000, "the breaker would never open").default(10),
+        within: duration({ min: S, max: D, low: "too short to count failures in", high: "failures a day old say nothing about now" }).default(5 * M),
+        openFor: duration({ min: S, max: D, low: "an open breaker must give the other side a rest", high: "WhatsApp would stay away that long" }).default(10 * M),
       })
       .prefault({}),
   })
   .prefault({});
 
-/** `system` (the OS resolver) or a DNS server's IP with an optional port: 1.1.1.1, 127.0.0.1:5353, [::1]:53. */
-const resolverEntry = z.string().refine(
-  (s) => s === "system" || /^(\d{1,3}(\.\d{1,3}){3})(:\d{1,5})?$/.test(s) || /^\[?[0-9a-fA-F:]+\]?(:\d{1,5})?$/.test(s),
-  { message: "expected \"system\" or an IP address with an optional port" },
-);
+/**
+ * `system` (the OS resolver) or a DNS server: IPv4 or `[IPv6]`, with an optional port. The same
+ * parser the WhatsApp transport uses, so a typo is a config error here, never an entry dropped there.
+ */
+const resolverEntry = z.string().superRefine((s, ctx) => {
+  if (parseResolver(s)) return;
+  const hint = closest(s, ["system"], 1).length > 0 ? ' (did you mean "system"?)' : "";
+  ctx.addIssue({ code: "custom", message: `expected "system" or a DNS server such as 1.1.1.1, 127.0.0.1:5353, [::1]:53 (got ${shown(s)})${hint}` });
+});
 
 /** Name resolution for the WhatsApp host when the system resolver fails (report 001). */
 const dns = z
   .strictObject({
-    resolvers: z.array(resolverEntry).min(1).default(["system", "1.1.1.1", "8.8.8.8"]),
+    resolvers: z.array(resolverEntry).min(1, { message: 'must list at least one resolver, e.g. [system]' }).default(["system", "1.1.1.1", "8.8.8.8"]),
     /** How often resolution is probed while DNS is down (no socket is opened meanwhile). */
-    probeInterval: duration.default(1_000),
+    probeInterval: duration({ min: 100, max: 5 * M, low: "probing faster floods the resolvers", high: "WhatsApp would stay down that long after DNS is back" }).default(S),
     /** How long one resolver may take to answer. */
-    timeout: duration.default(2_000),
+    timeout: duration({ min: 100, max: M, low: "a resolver across the world needs longer", high: "a dead resolver would hold every probe that long" }).default(2 * S),
     /** While connected through another resolver, how often the system resolver is asked again. */
-    recheckInterval: duration.default(30_000),
+    recheckInterval: duration({ min: S, max: D, low: "asking more often gains nothing", high: "a mended system resolver would go unnoticed that long" }).default(30 * S),
   })
   .prefault({});
 
@@ -169,9 +266,7 @@ const dns = z
  */
 const shutdown = z
   .strictObject({
-    budget: duration
-      .refine((ms) => ms >= 1_000 && ms <= 120_000, { message: "expected a duration from 1s to 2m" })
-      .default(10_000),
+    budget: duration({ min: S, max: 2 * M, low: "running commands and the outbox need a moment", high: "PM2 and systemd would wait that long for a stop" }).default(10 * S),
   })
   .prefault({});
 
@@ -190,14 +285,12 @@ export const configSchema = z
     watch,
     digest: z.strictObject({ enabled: z.boolean().default(true), cron: cron.default("0 7 * * *") }).prefault({}),
     /** How long one chat command may run before it is stopped. */
-    commandTimeout: duration.default(30_000),
+    commandTimeout: duration({ min: S, max: 10 * M, low: "even a local pm2 call takes longer", high: "a stuck command would hold its host that long" }).default(30 * S),
     /**
      * How long one host may take to answer one call (inside the command's own time): a silent
      * host costs its own line, "no answer in 8 s", never the whole reply.
      */
-    hostTimeout: duration
-      .refine((ms) => ms >= 1_000 && ms <= 120_000, { message: "expected a duration from 1s to 2m" })
-      .default(8_000),
+    hostTimeout: duration({ min: S, max: 2 * M, low: "an SSH round trip on a slow link takes longer", high: "a silent host would hold every reply that long" }).default(8 * S),
     shutdown,
     whatsapp,
     dns,

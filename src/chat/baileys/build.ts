@@ -18,13 +18,13 @@ import { Directory } from "../../pipeline/people.js";
 import type { WhatsAppControl } from "../../reconnect/control.js";
 import type { SqliteStore } from "../../store/sqlite/index.js";
 import { ConsoleTransport } from "../console.js";
-import { DEFAULT_ALERT_CHAT, type Transport } from "../transport.js";
+import { DEFAULT_ALERT_CHAT, type PumpTransport, type Transport } from "../transport.js";
 import { WhatsAppTransport } from "./transport.js";
 import { WithConsole } from "./with-console.js";
 import { SignalConsole } from "./signal-console.js";
 
 export interface WhatsAppParts {
-  transport: Transport & { sendOnce?(chatId: string, text: string, key: string): Promise<void> };
+  transport: Transport & PumpTransport;
   whatsapp: WhatsAppTransport;
   control: WhatsAppControl;
   /** Calls `f` every time the socket opens (kick the outbox pump here). */

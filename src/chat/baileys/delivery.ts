@@ -16,14 +16,10 @@
  */
 import { proto, type WASocket } from "@whiskeysockets/baileys";
 
-export type DeliveryState = "written" | "acked" | "delivered" | "read" | "failed";
 
-export interface DeliveryEvent {
-  msgId: string;
-  state: DeliveryState;
-  /** The server's error code for `failed` (e.g. "463"), or Jaga's own ("not-whatsapp"). */
-  code?: string;
-}
+import type { DeliveryReport } from "../transport.js";
+
+export type DeliveryEvent = DeliveryReport;
 
 /**
  * Codes that re-sending cannot fix: 463 (restricted account: retrying counts as another reach-out
@@ -50,7 +46,10 @@ export function watchDelivery(sock: Pick<WASocket, "ev" | "ws">, emit: (e: Deliv
       if (!key?.fromMe || !key.id || update.status === undefined || update.status === null) continue;
       const status = update.status;
       const first: unknown = (update.messageStubParameters as unknown[] | null | undefined)?.[0];
-      if (status === Status.ERROR) emit({ msgId: key.id, state: "failed", code: typeof first === "string" || typeof first === "number" ? String(first) : "error" });
+      if (status === Status.ERROR) {
+        const code = typeof first === "string" || typeof first === "number" ? String(first) : "error";
+        emit({ msgId: key.id, state: "failed", code, permanent: isPermanent(code) });
+      }
       else if (status === Status.SERVER_ACK) emit({ msgId: key.id, state: "acked" });
       else if (status === Status.DELIVERY_ACK) emit({ msgId: key.id, state: "delivered" });
       else if (status === Status.READ || status === Status.PLAYED) emit({ msgId: key.id, state: "read" });

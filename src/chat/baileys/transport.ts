@@ -33,7 +33,8 @@ import { baileysLogger } from "./log.js";
 import { AlertGroupCache, idsOf, type GroupReport } from "./group.js";
 import { formatDuration } from "../../duration.js";
 import { redact } from "../../text.js";
-import { DEFAULT_ALERT_CHAT, type IncomingMessage, type MessageHandler, type Transport } from "../transport.js";
+import { DEFAULT_ALERT_CHAT, SendError, type IncomingMessage, type MessageHandler, type Transport } from "../transport.js";
+import { isPermanent, watchDelivery, type DeliveryEvent } from "./delivery.js";
 import { sqliteAuthState } from "./auth-state.js";
 import { ignoreJid, interpretMessage, lateBy, type IgnoreReason } from "./inbound.js";
 import { makePairing } from "./pairing.js";
@@ -117,6 +118,7 @@ export class WhatsAppTransport implements Transport {
   private sock?: WASocket;
   private handler?: MessageHandler;
   private readonly chats = new Map<string, Promise<void>>();
+  private readonly deliveryListeners: ((e: DeliveryEvent) => void)[] = [];
   private readonly recent = new Map<string, { raw: WAMessage; reply?: string; ok?: boolean }>();
   private readonly lids = new Map<string, string>();
   private salt?: string;
@@ -282,13 +284,25 @@ export class WhatsAppTransport implements Transport {
     }
   }
 
-  send(chatId: string, text: string): Promise<void> {
-    return this.deliver(chatId, text);
+  async send(chatId: string, text: string): Promise<void> {
+    await this.deliver(chatId, text);
   }
 
-  /** Sends with a WhatsApp message id derived from `key`: the same key is the same message. */
-  sendOnce(chatId: string, text: string, key: string): Promise<void> {
+  /**
+   * Sends with a WhatsApp message id derived from `key`: the same key is the same message, so a
+   * re-send (no ack in time, a crash) is dropped by the receiver as a copy. Resolves with the
+   * ids used, whose acks and receipts come back through {@link onDelivery}.
+   */
+  sendOnce(chatId: string, text: string, key: string): Promise<string[]> {
     return this.deliver(chatId, text, key);
+  }
+
+  /** WhatsApp reports what happened to a message after it was written (acks, receipts, errors). */
+  readonly confirmsDelivery = true;
+
+  /** Subscribes to acks, receipts and error acks of sent messages. */
+  onDelivery(listener: (e: DeliveryEvent) => void): void {
+    this.deliveryListeners.push(listener);
   }
 
   async stop(): Promise<void> {
@@ -300,13 +314,34 @@ export class WhatsAppTransport implements Transport {
     this.group?.stop();
   }
 
-  private async deliver(chatId: string, text: string, key?: string): Promise<void> {
+  private async deliver(chatId: string, text: string, key?: string): Promise<string[]> {
     const sock = this.sock;
-    if (!sock || !this.connected) throw new Error("WhatsApp not connected");
+    if (!sock || !this.connected) throw new SendError("WhatsApp not connected", "transport");
     const jids = this.jidsFor(chatId);
+    const ids: string[] = [];
     for (const [i, jid] of jids.entries()) {
       const messageId = key ? this.messageId(`${key}#${i}`) : undefined;
-      this.keepSent(await sock.sendMessage(jid, { text }, messageId ? { messageId } : {}));
+      let sent: WAMessage | undefined;
+      try {
+        sent = await sock.sendMessage(jid, { text }, messageId ? { messageId } : {});
+      } catch (err) {
+        throw sendErrorOf(err);
+      }
+      this.keepSent(sent);
+      const id = sent?.key?.id ?? messageId;
+      if (id) ids.push(id);
+      if (id) this.emitDelivery({ msgId: id, state: "written" });
+    }
+    return ids;
+  }
+
+  private emitDelivery(e: DeliveryEvent): void {
+    for (const l of this.deliveryListeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.o.log.warn({ err }, "delivery listener failed");
+      }
     }
   }
 
@@ -314,7 +349,7 @@ export class WhatsAppTransport implements Transport {
     if (chatId === DEFAULT_ALERT_CHAT && !this.o.alertGroup) return this.o.alertFallback.map((p) => `${p}@s.whatsapp.net`);
     if (chatId.includes("@")) return [chatId];
     if (/^\d{6,15}$/.test(chatId)) return [`${chatId}@s.whatsapp.net`];
-    throw new Error(`not a WhatsApp chat: ${chatId.slice(0, 40)}`);
+    throw new SendError(`not a WhatsApp chat: ${chatId.slice(0, 40)}`, "message", "not-whatsapp", true);
   }
 
   /** Looks like Baileys' own ids (3EB0…, 20 hex chars); stable per install and key. */
@@ -390,6 +425,9 @@ export class WhatsAppTransport implements Transport {
   private attach(sock: WASocket): void {
     sock.ev.on("messages.upsert", (u) => {
       if (this.sock === sock) this.handleUpsert(u);
+    });
+    watchDelivery(sock, (e) => {
+      if (this.sock === sock) this.emitDelivery(e);
     });
     sock.ev.on("groups.update", (updates) => this.group?.changed(updates.map((g) => g.id)));
     sock.ev.on("group-participants.update", (u) => this.group?.changed([u.id]));
@@ -506,6 +544,20 @@ export function groupLine(r: GroupReport, t: Translate): string {
     r.adminsMissing.length ? t("wa.group_admins_missing", { names: r.adminsMissing.join(", ") }) : "",
   ].filter(Boolean);
   return [t("wa.group", { subject: r.subject, where }), ...admins].join(" · ");
+}
+
+/** Closes and timeouts while sending mean "nothing goes out now"; anything else is this message's own failure. */
+const CONNECTION_CODES = new Set([408, 428, 440, 500, 503, 515]);
+
+function sendErrorOf(err: unknown): SendError {
+  if (err instanceof SendError) return err;
+  const boom = err as { message?: string; output?: { statusCode?: number }; data?: unknown };
+  const status = boom?.output?.statusCode;
+  const message = typeof boom?.message === "string" ? boom.message.slice(0, 200) : String(err);
+  if (status !== undefined && CONNECTION_CODES.has(status)) return new SendError(message, "transport", String(status));
+  if (/not-authorized|forbidden|not a participant/i.test(message)) return new SendError(message, "message", "not-participant", true);
+  const code = status !== undefined ? String(status) : undefined;
+  return new SendError(message, "message", code, isPermanent(code));
 }
 
 /** whatsapp.maxCommandAge's default: a command older than 2 minutes is not run. */

@@ -8,22 +8,26 @@
  * const t = new WithConsole(whatsapp, new ConsoleTransport(stdin, stdout, alertChat));
  */
 import { CONSOLE_SENDER } from "../console.js";
-import type { IncomingMessage, MessageHandler, Transport } from "../transport.js";
+import type { DeliveryReport, IncomingMessage, MessageHandler, PumpTransport, Transport } from "../transport.js";
 
 export class WithConsole implements Transport {
   readonly name: string;
   readonly ended: Promise<void>;
 
   constructor(
-    readonly primary: Transport & { sendOnce?(chatId: string, text: string, key: string): Promise<void> },
+    readonly primary: Transport & PumpTransport,
     private readonly console: Transport,
   ) {
     this.name = `${primary.name}+console`;
     this.ended = primary.ended;
     if (primary.sendOnce) this.sendOnce = (c, t, k) => primary.sendOnce!(c, t, k);
+    this.confirmsDelivery = primary.confirmsDelivery;
+    if (primary.onDelivery) this.onDelivery = (l) => primary.onDelivery!(l);
   }
 
-  sendOnce?: (chatId: string, text: string, key: string) => Promise<void>;
+  sendOnce?: (chatId: string, text: string, key: string) => Promise<string[] | void>;
+  readonly confirmsDelivery?: boolean;
+  onDelivery?: (listener: (e: DeliveryReport) => void) => void;
 
   async start(handler: MessageHandler): Promise<void> {
     await this.primary.start(handler);
