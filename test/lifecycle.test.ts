@@ -27,6 +27,7 @@ import { defineCommand } from "../src/pipeline/command.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 import { z } from "zod";
 import { harness } from "./helpers/harness.js";
+import { reapOnExit } from "./helpers/reaper.js";
 import { startJaga } from "../src/main.js";
 import { ROOT, startPm2, TSX, waitFor, type TestPm2 } from "./helpers/pm2.js";
 import { alive, descendants, startSshd, type TestSshd } from "./helpers/sshd.js";
@@ -40,6 +41,7 @@ const dirs: string[] = [];
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   dirs.push(dir);
+  reapOnExit({ path: dir });
   return dir;
 }
 after(() => {
@@ -71,6 +73,7 @@ function spawnJaga(dir: string, env: Record<string, string> = {}): JagaProcess {
     env: { ...process.env, JAGA_TRANSPORT: "console", JAGA_DATA_DIR: join(dir, "data"), LOG_LEVEL: "info", ...env },
     stdio: ["pipe", "pipe", "pipe"],
   });
+  reapOnExit({ pid: child.pid });
   const chunks: Chunk[] = [];
   child.stdout.on("data", (c: Buffer) => chunks.push({ at: Date.now(), stream: "stdout", text: c.toString() }));
   child.stderr.on("data", (c: Buffer) => chunks.push({ at: Date.now(), stream: "stderr", text: c.toString() }));
