@@ -14,7 +14,8 @@
  */
 import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
-import type { Outbox } from "../store/store.js";
+import { LogLimit } from "../log-limit.js";
+import type { Outbox, OutboxMessage } from "../store/store.js";
 import type { Transport } from "./transport.js";
 
 /**
@@ -33,6 +34,9 @@ export class OutboxPump {
   /** Failed sends in a row: the pause doubles with each, so a long outage is not a busy loop. */
   private failures = 0;
   private readonly stopSignal = new AbortController();
+  /** Sent, but the store could not record it (disk full): never sent twice by this process. */
+  private readonly sentUnrecorded = new Set<number>();
+  private readonly limit: LogLimit;
 
   constructor(
     private readonly outbox: Outbox,
@@ -42,7 +46,9 @@ export class OutboxPump {
     /** Pause before retrying after a failed send; doubles while sends keep failing. */
     private readonly retryMs = 5_000,
     private readonly maxRetryMs = 60_000,
-  ) {}
+  ) {
+    this.limit = new LogLimit(log, clock);
+  }
 
   start(): void {
     this.kick();
@@ -56,13 +62,15 @@ export class OutboxPump {
       this.pause?.abort();
       return;
     }
-    this.running = this.round().finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
-    });
+    this.running = this.round()
+      .catch((err: unknown) => void this.limit.error("outbox.round", err, "outbox round failed"))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
   }
 
   /** Resolves once the current round is over. */
@@ -78,21 +86,21 @@ export class OutboxPump {
 
   private async round(): Promise<void> {
     for (;;) {
-      const batch = await this.outbox.pending(20);
+      const batch = await this.pending();
       if (batch.length === 0) return;
       for (const m of batch) {
         if (this.stopped) return;
         try {
           if (this.transport.sendOnce) await this.transport.sendOnce(m.chatId, m.text, `outbox:${m.id}`);
           else await this.transport.send(m.chatId, m.text);
-          await this.outbox.markSent(m.id, this.clock.now());
           this.failures = 0;
         } catch (err) {
-          await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now());
+          await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now()).catch(() => undefined);
           this.failures++;
-          // Say it once per outage, not every few seconds while WhatsApp is away.
-          if (this.failures === 1) this.log.warn({ err, outboxId: m.id }, "outbox send failed; will retry");
-          else this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
+          // Once a minute at most, not every few seconds while WhatsApp is away.
+          if (!this.limit.warn("outbox.send", err, "outbox send failed; will retry", { outboxId: m.id })) {
+            this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
+          }
           const wait = Math.min(this.maxRetryMs, this.retryMs * 2 ** (this.failures - 1));
           this.pause = new AbortController();
           await this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
@@ -100,7 +108,30 @@ export class OutboxPump {
           this.again = true;
           return;
         }
+        await this.markSent(m.id);
       }
     }
+  }
+
+  /** Records a sent message; when the store cannot (disk full), remembers it in memory instead. */
+  private async markSent(id: number): Promise<void> {
+    try {
+      await this.outbox.markSent(id, this.clock.now());
+      this.sentUnrecorded.delete(id);
+    } catch (err) {
+      this.sentUnrecorded.add(id);
+      this.limit.error("outbox.record", err, "outbox: a sent message could not be recorded", { outboxId: id });
+    }
+  }
+
+  /** The unsent messages, less those sent already but not yet recorded (recording them again). */
+  private async pending(): Promise<OutboxMessage[]> {
+    const batch = await this.outbox.pending(20 + this.sentUnrecorded.size);
+    const fresh: OutboxMessage[] = [];
+    for (const m of batch) {
+      if (this.sentUnrecorded.has(m.id)) await this.markSent(m.id);
+      else fresh.push(m);
+    }
+    return fresh;
   }
 }

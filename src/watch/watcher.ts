@@ -17,6 +17,7 @@ import { formatBytes, formatDuration } from "../duration.js";
 import { isJagaError } from "../errors.js";
 import type { Host } from "../hosts/inventory.js";
 import { translator, type Translate } from "../i18n/index.js";
+import { LogLimit } from "../log-limit.js";
 import type { Logger } from "../log.js";
 import { readVitals, vitalsPaths, type Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
@@ -45,6 +46,7 @@ export class HostWatcher {
   readonly tracker: RestartTracker;
   readonly bus: Pm2Bus | null;
   private readonly t: Translate;
+  private readonly limit: LogLimit;
   private readonly hot: Sustained;
   private lastCpu: Vitals["cpu"] = null;
   private failures = 0;
@@ -61,7 +63,8 @@ export class HostWatcher {
 
   constructor(private readonly o: HostWatcherOptions) {
     const { host, state, config, clock, log } = o;
-    this.tracker = new RestartTracker(host.name, state);
+    this.limit = new LogLimit(log, clock);
+    this.tracker = new RestartTracker(host.name, state, (err) => this.limit.error("watch.state", err, "restart history not saved", { host: host.name }));
     this.t = translator(config.language);
     this.hot = new Sustained(config.watch.cpu.for);
     const pm2Home = host.config.pm2Home;
@@ -72,7 +75,8 @@ export class HostWatcher {
           pm2Home,
           clock,
           log,
-          onEvent: (e) => void this.serial(() => this.onBusEvent(e)),
+          // serial() already logs a failure; catch here so it is not an unhandled rejection too.
+          onEvent: (e) => void this.serial(() => this.onBusEvent(e)).catch(() => undefined),
           onConnect: () => (this.reconcileWanted = true),
         })
       : null;
@@ -116,7 +120,7 @@ export class HostWatcher {
       try {
         await this.tick();
       } catch (err) {
-        this.o.log.error({ err, host: this.name }, "watch round failed");
+        this.limit.error("watch.round", err, "watch round failed", { host: this.name });
       }
       await this.o.clock.sleep(this.o.config.watch.interval, this.stopSignal.signal).catch(() => undefined);
     }
@@ -213,7 +217,7 @@ export class HostWatcher {
 
   private async checkVitals(): Promise<void> {
     const { host, config, desk, clock } = this.o;
-    const paths = vitalsPaths(host.config);
+    const paths = vitalsPaths(host.config, config.dataDir);
     let v: Vitals;
     try {
       v = await readVitals(host.executor, paths, { timeoutMs: 15_000 });
@@ -296,7 +300,7 @@ export class HostWatcher {
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.chain.then(fn, fn);
-    this.chain = next.catch((err: unknown) => this.o.log.error({ err, host: this.name }, "watch step failed"));
+    this.chain = next.catch((err: unknown) => this.limit.error("watch.step", err, "watch step failed", { host: this.name }));
     return next;
   }
 }
