@@ -18,10 +18,15 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { ManualClock } from "../src/clock.js";
+import { ManualClock, systemClock } from "../src/clock.js";
+import { Inventory } from "../src/hosts/inventory.js";
 import { LogLimit } from "../src/log-limit.js";
-import { createLogger } from "../src/log.js";
+import { createLogger, silentLogger } from "../src/log.js";
+import { defaultExecutorFactory } from "../src/main.js";
 import { vitalsPaths } from "../src/ops/vitals.js";
+import { openSqliteStore } from "../src/store/sqlite/index.js";
+import { createWatch } from "../src/watch/index.js";
+import { testConfig } from "./helpers/harness.js";
 import { ROOT, startPm2, TSX, waitFor, type TestPm2 } from "./helpers/pm2.js";
 
 const run = promisify(execFile);
@@ -262,5 +267,58 @@ describe("data disk full, drilled with a real jaga start", () => {
     } finally {
       await run("mount", ["-o", "remount,rw", fs.dir]);
     }
+  });
+});
+
+describe("with only SSH hosts, Jaga's own machine is still watched, as `jaga`", () => {
+  let fs: Awaited<ReturnType<typeof mountTmpfs>>;
+  before(async () => {
+    fs = await mountTmpfs("4m");
+  });
+  after(async () => {
+    if (typeof fs !== "string") await fs.umount();
+  });
+
+  it("alerts before the data disk is full, and again when it is critical", async (t) => {
+    if (typeof fs === "string") return t.skip(fs);
+    const dir = fs.dir;
+    const ssh = { host: "127.0.0.1", port: 9, user: "nobody", agent: true }; // never dialled: only Jaga's own disk is checked
+    const config = { ...testConfig({ language: "en", hosts: [{ name: "far", ssh }] }), dataDir: dir };
+    const store = openSqliteStore(":memory:");
+    const hosts = Inventory.fromConfig(config.hosts, defaultExecutorFactory);
+    const alert = (text: string, dedupeKey: string) => store.outbox.enqueue({ chatId: "alerts", text, dedupeKey, at: Date.now() });
+    const watch = createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, clock: systemClock, log: silentLogger });
+    const texts = () => store.db.prepare<[], { text: string }>("SELECT text FROM outbox ORDER BY id").all().map((r) => r.text);
+    try {
+      assert.ok(watch.self, "a self watcher when no host is local");
+      await watch.self.tick();
+      assert.deepEqual(texts(), [], "an empty disk is quiet");
+
+      writeFileSync(join(dir, "fill"), Buffer.alloc(Math.round(0.85 * 4 * 2 ** 20)));
+      await watch.self.tick();
+      assert.equal(texts().length, 1);
+      assert.match(texts()[0]!, new RegExp(`^💾 \\*Disk filling\\* · \`${dir}\` on \\*jaga\\*\\n${dir} at 8\\d% \\(\\d+ KB free\\)\\.`));
+
+      fill(join(dir, "fill2"));
+      await watch.self.tick();
+      await watch.self.tick(); // still full: no second alert
+      assert.equal(texts().length, 2);
+      assert.match(texts()[1]!, new RegExp(`^💾 \\*Disk critical\\* · \`${dir}\` on \\*jaga\\*\\n${dir} at 100% \\(0 B free\\)\\.`));
+    } finally {
+      await watch.stop();
+      await hosts.close();
+      await store.close();
+    }
+
+    const local = createWatch({
+      config: { ...testConfig({ hosts: [{ name: "here", local: true }] }), dataDir: dir },
+      hosts: Inventory.fromConfig([], defaultExecutorFactory),
+      incidents: store.incidents,
+      state: store.watch,
+      alert,
+      clock: systemClock,
+      log: silentLogger,
+    });
+    assert.equal(local.self, null, "a local host's own disk check covers the data directory");
   });
 });
