@@ -18,14 +18,19 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
+import { OutboxPump } from "../src/chat/outbox-pump.js";
 import { ManualClock, systemClock } from "../src/clock.js";
 import { Inventory } from "../src/hosts/inventory.js";
 import { LogLimit } from "../src/log-limit.js";
 import { createLogger, silentLogger } from "../src/log.js";
 import { defaultExecutorFactory } from "../src/main.js";
 import { vitalsPaths } from "../src/ops/vitals.js";
+import { StoreHealth } from "../src/store/health.js";
+import { IncidentsWithMemory } from "../src/store/memory-incidents.js";
+import { onStorageError } from "../src/store/sqlite/db.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 import { createWatch } from "../src/watch/index.js";
+import { RestartTracker } from "../src/watch/restarts.js";
 import { testConfig } from "./helpers/harness.js";
 import { ROOT, startPm2, TSX, waitFor, type TestPm2 } from "./helpers/pm2.js";
 
@@ -320,5 +325,86 @@ describe("with only SSH hosts, Jaga's own machine is still watched, as `jaga`", 
       log: silentLogger,
     });
     assert.equal(local.self, null, "a local host's own disk check covers the data directory");
+  });
+});
+
+describe("the store's parts on a full disk, in-process", () => {
+  let fs: Awaited<ReturnType<typeof mountTmpfs>>;
+  before(async () => {
+    fs = await mountTmpfs("2m");
+  });
+  after(async () => {
+    if (typeof fs !== "string") await fs.umount();
+  });
+
+  it("restarts are counted in memory, incidents open in memory, nothing is sent twice; all of it reaches the disk once it has room", async (t) => {
+    if (typeof fs === "string") return t.skip(fs);
+    const file = join(fs.dir, "jaga.db");
+    const store = openSqliteStore(file);
+    const clock = new ManualClock(Date.parse("2026-12-01T00:00:00Z"));
+    const health = new StoreHealth({ dataDir: fs.dir, clock, log: silentLogger, probe: (at) => store.watch.probe(at), checkEveryMs: 1_000 });
+    onStorageError(store.db, (err) => health.failed(err));
+    const changes: boolean[] = [];
+    health.onChange((c) => changes.push(c.writable));
+    const delivered: string[] = [];
+    const pump = new OutboxPump(store.outbox, { send: (_c, text) => Promise.resolve(void delivered.push(text)) }, clock, silentLogger);
+    const incidents = new IncidentsWithMemory(store.incidents);
+    const tracker = new RestartTracker("local", store.watch);
+    try {
+      tracker.observe([{ name: "web", pmId: 0, restarts: 10 }], clock.now(), { complete: true });
+      await store.outbox.enqueue({ chatId: "alerts", text: "queued before the fill", dedupeKey: "before", at: clock.now() });
+
+      fill(join(fs.dir, "fill"));
+      // Bus events while full: counted, kept in memory, nothing thrown.
+      for (let n = 11; n <= 14; n++) {
+        await clock.advance(10_000);
+        assert.deepEqual(tracker.observe([{ name: "web", pmId: 0, restarts: n }], clock.now(), { complete: false }), [{ app: "web", count: 1 }]);
+      }
+      assert.deepEqual(store.watch.restarts("local", "web", 0).map((r) => r.count), [1, 1, 1, 1], "the storm window, from memory");
+      assert.ok(store.watch.pending() >= 4);
+      assert.equal(health.status().writable, false);
+      assert.equal(health.status().problem, "full");
+      assert.deepEqual(changes, [false], "told once");
+
+      const opened = await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "4 restarts", at: clock.now() });
+      assert.equal(opened.created, true);
+      assert.equal(incidents.inMemory, 1);
+      assert.equal((await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "5", at: clock.now() })).created, false);
+      assert.deepEqual((await incidents.listOpen()).map((i) => i.uid), [opened.incident.uid]);
+
+      // Sent, but the outbox cannot record it: not sent again by the next rounds.
+      pump.start();
+      await pump.idle();
+      pump.kick();
+      await pump.idle();
+      assert.deepEqual(delivered, ["queued before the fill"]);
+
+      // Still full: a recheck does not call it recovered.
+      await clock.advance(1_000);
+      assert.equal(health.status().writable, false);
+
+      rmSync(join(fs.dir, "fill"));
+      await clock.advance(1_000);
+      assert.equal(health.status().writable, true);
+      assert.deepEqual(changes, [false, true]);
+      assert.equal(store.watch.pending(), 0, "what memory kept is on disk now");
+      assert.equal(await incidents.adopt(), 1);
+      const stored = await store.incidents.listOpen();
+      assert.deepEqual(stored.map((i) => [i.uid, i.openedAt]), [[opened.incident.uid, opened.incident.openedAt]]);
+      pump.kick();
+      await pump.idle();
+      assert.deepEqual(delivered, ["queued before the fill"], "recorded as sent, never sent twice");
+      assert.equal(await store.outbox.backlog(), 0);
+    } finally {
+      await pump.stop();
+      await health.stop();
+      await store.close();
+    }
+    const again = openSqliteStore(file);
+    try {
+      assert.deepEqual(again.watch.restarts("local", "web", 0).map((r) => r.count), [1, 1, 1, 1], "restarts counted while full are on disk");
+    } finally {
+      await again.close();
+    }
   });
 });
