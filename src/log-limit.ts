@@ -14,6 +14,7 @@ import { systemClock, type Clock } from "./clock.js";
 import type { Logger } from "./log.js";
 
 export const LOG_WINDOW_MS = 60_000;
+const MAX_KINDS = 1_000;
 
 type Level = "error" | "warn";
 
@@ -49,10 +50,16 @@ export class LogLimit {
       return false;
     }
     const suppressed = seen?.suppressed ?? 0;
+    if (this.kinds.size >= MAX_KINDS) this.forgetQuiet(now);
     this.kinds.set(kind, { until: now + this.windowMs, suppressed: 0 });
     const line = { ...fields, kind, err, ...(suppressed > 0 ? { suppressed } : {}) };
     this.log[level](line, suppressed > 0 ? `${msg} (${suppressed} more like this left out)` : msg);
     return true;
+  }
+
+  /** Kinds named after messages can be many: forget the ones whose window is over. */
+  private forgetQuiet(now: number): void {
+    for (const [kind, k] of this.kinds) if (now >= k.until && k.suppressed === 0) this.kinds.delete(kind);
   }
 }
 

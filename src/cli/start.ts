@@ -13,7 +13,9 @@ export async function run(_args: string[]): Promise<number> {
     return 1;
   }
   const log = createLogger(result.config.logLevel);
-  process.on("unhandledRejection", (err) => logOnce(log, "unhandled", err, "unhandled rejection (kept running)"));
+  // Once a minute per message: a failure that repeats must not bury the log in stack traces.
+  const kindOf = (err: unknown) => `unhandled:${(err instanceof Error ? err.message : String(err)).slice(0, 120)}`;
+  process.on("unhandledRejection", (err) => logOnce(log, kindOf(err), err, "unhandled rejection (kept running)"));
   const jaga = await startJaga({ config: result.config, log, input: process.stdin, output: process.stdout }).catch((err: unknown) => {
     // A full, read-only or forbidden data directory: one plain line, not SQLite's "disk I/O error".
     if (!(err instanceof StoreOpenError)) throw err;
