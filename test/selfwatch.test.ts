@@ -361,7 +361,11 @@ describe("the store's parts on a full disk, in-process", () => {
         assert.deepEqual(tracker.observe([{ name: "web", pmId: 0, restarts: n }], clock.now(), { complete: false }), [{ app: "web", count: 1 }]);
       }
       assert.deepEqual(store.watch.restarts("local", "web", 0).map((r) => r.count), [1, 1, 1, 1], "the storm window, from memory");
-      assert.ok(store.watch.pending() >= 4);
+      const kept = store.watch.pending();
+      assert.ok(kept >= 4);
+      // A write the store refuses for its own sake is still thrown, and kept nowhere.
+      assert.throws(() => store.watch.recordRestarts("local", "web", clock.now(), 0), /CHECK constraint failed/);
+      assert.equal(store.watch.pending(), kept);
       assert.equal(health.status().writable, false);
       assert.equal(health.status().problem, "full");
       assert.deepEqual(changes, [false], "told once");

@@ -91,26 +91,41 @@ export function sqliteWatchState(db: Db): WatchState {
     }
     for (const r of restarts) insert.run(r.host, r.app, r.at, r.count);
   });
+  /** Keeps a value (undefined: deleted) until it is on disk; returns how to take it back. */
+  const remember = (key: string, value: unknown) => {
+    const had = values.has(key);
+    const before = values.get(key);
+    values.set(key, value);
+    return () => void (had ? values.set(key, before) : values.delete(key));
+  };
   const persist = () => {
     flush();
     values.clear();
     restarts = [];
   };
-  /** Keeps the change in memory, then tries to put everything kept on disk. */
-  const write = (keep: () => void) => {
-    keep();
+  /**
+   * Keeps the change in memory, then tries to put everything kept on disk. A change the store
+   * refuses for its own sake (not the disk's) is dropped again and thrown, so it cannot block
+   * every later write.
+   */
+  const write = (keep: () => () => void) => {
+    const undo = keep();
     try {
       persist();
     } catch (err) {
-      if (!isStorageError(err)) throw err;
+      if (isStorageError(err)) return;
+      undo();
+      throw err;
     }
   };
 
   return {
     recordRestarts: (host, app, at, count) =>
       write(() => {
-        restarts.push({ host, app, at, count });
+        const record = { host, app, at, count };
+        restarts.push(record);
         if (restarts.length > MAX_PENDING_RESTARTS) restarts = restarts.slice(-MAX_PENDING_RESTARTS);
+        return () => (restarts = restarts.filter((r) => r !== record));
       }),
     restarts(host, app, from) {
       const kept = restarts.filter((r) => r.host === host && r.app === app && r.at >= from);
@@ -142,8 +157,8 @@ export function sqliteWatchState(db: Db): WatchState {
       const row = get.get(key);
       return row ? (JSON.parse(row.value) as T) : undefined;
     },
-    set: (key, value) => write(() => values.set(key, value)),
-    delete: (key) => write(() => values.set(key, undefined)),
+    set: (key, value) => write(() => remember(key, value)),
+    delete: (key) => write(() => remember(key, undefined)),
     entries<T>(prefix: string) {
       const all = new Map(prefixed.all(prefix).map((r) => [r.key, JSON.parse(r.value) as T]));
       for (const [key, value] of values) {
