@@ -292,7 +292,8 @@ describe("with only SSH hosts, Jaga's own machine is still watched, as `jaga`", 
     const store = openSqliteStore(":memory:");
     const hosts = Inventory.fromConfig(config.hosts, defaultExecutorFactory);
     const alert = (text: string, dedupeKey: string) => store.outbox.enqueue({ chatId: "alerts", text, dedupeKey, at: Date.now() });
-    const watch = createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, clock: systemClock, log: silentLogger });
+    const alerts = { chatId: "alerts", queued: () => undefined };
+    const watch = createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, alerts, clock: systemClock, log: silentLogger });
     const texts = () => store.db.prepare<[], { text: string }>("SELECT text FROM outbox ORDER BY id").all().map((r) => r.text);
     try {
       assert.ok(watch.self, "a self watcher when no host is local");
@@ -321,6 +322,7 @@ describe("with only SSH hosts, Jaga's own machine is still watched, as `jaga`", 
       incidents: store.incidents,
       state: store.watch,
       alert,
+      alerts,
       clock: systemClock,
       log: silentLogger,
     });
@@ -348,7 +350,8 @@ describe("the store's parts on a full disk, in-process", () => {
     health.onChange((c) => changes.push(c.writable));
     const delivered: string[] = [];
     const pump = new OutboxPump(store.outbox, { send: (_c, text) => Promise.resolve(void delivered.push(text)) }, clock, silentLogger);
-    const incidents = new IncidentsWithMemory(store.incidents);
+    const direct: string[] = [];
+    const incidents = new IncidentsWithMemory(store.incidents, (d) => Promise.resolve(void direct.push(d.text)));
     const tracker = new RestartTracker("local", store.watch);
     try {
       tracker.observe([{ name: "web", pmId: 0, restarts: 10 }], clock.now(), { complete: true });
@@ -370,10 +373,13 @@ describe("the store's parts on a full disk, in-process", () => {
       assert.equal(health.status().problem, "full");
       assert.deepEqual(changes, [false], "told once");
 
-      const opened = await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "4 restarts", at: clock.now() });
+      const alertFor = (i: { id: number; uid: string }) => ({ chatId: "alerts", text: `storm #${i.id}`, dedupeKey: `incident:${i.uid}:open` });
+      const opened = await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "4 restarts", at: clock.now() }, alertFor);
       assert.equal(opened.created, true);
+      assert.deepEqual(direct, ["storm #1"], "the alert the outbox could not take went out directly");
       assert.equal(incidents.inMemory, 1);
-      assert.equal((await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "5", at: clock.now() })).created, false);
+      assert.equal((await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "5", at: clock.now() }, alertFor)).created, false);
+      assert.equal(direct.length, 1, "once");
       assert.deepEqual((await incidents.listOpen()).map((i) => i.uid), [opened.incident.uid]);
 
       // Sent, but the outbox cannot record it: not sent again by the next rounds.

@@ -4,7 +4,10 @@
  * `kick()` starts a round at once (after an enqueue, or when WhatsApp reconnects).
  *
  * Delivery is at-least-once by construction (mark sent only after the send succeeds) and
- * de-duplicated upstream by the outbox's dedupe keys.
+ * de-duplicated upstream by the outbox's dedupe keys. Each send is recorded as begun
+ * (markSending) before the transport is called, so a crash between the transport and markSent
+ * — the one window in which a message can arrive twice — is recognised on the next start: the
+ * resend is logged as a possible duplicate, and goes out under the same key (`outbox:<id>`).
  *
  * @example
  * const pump = new OutboxPump(store.outbox, transport, clock, log);
@@ -13,8 +16,10 @@
  * pump.kick();
  */
 import type { Clock } from "../clock.js";
+import { failpoint } from "../failpoint.js";
 import type { Logger } from "../log.js";
 import { LogLimit } from "../log-limit.js";
+import { isStorageError } from "../store/sqlite/db.js";
 import type { Outbox, OutboxMessage } from "../store/store.js";
 import type { Transport } from "./transport.js";
 
@@ -91,8 +96,14 @@ export class OutboxPump {
       for (const m of batch) {
         if (this.stopped) return;
         try {
+          if (m.sendingAt !== null) this.log.warn({ outboxId: m.id }, "resending a message whose last send was cut short; it may arrive twice");
+          await this.outbox.markSending(m.id, this.clock.now()).catch((err: unknown) => {
+            // A full disk must not hold alerts back: send unmarked (only a crash now could repeat it).
+            if (!isStorageError(err)) throw err;
+          });
           if (this.transport.sendOnce) await this.transport.sendOnce(m.chatId, m.text, `outbox:${m.id}`);
           else await this.transport.send(m.chatId, m.text);
+          failpoint("outbox.after-send");
           this.failures = 0;
         } catch (err) {
           await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now()).catch(() => undefined);

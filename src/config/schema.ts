@@ -127,6 +127,8 @@ const whatsapp = z
       .refine((u) => /^wss?:\/\/[^\s/]+/.test(u), { message: "expected a ws:// or wss:// URL" })
       .default(WHATSAPP_DEFAULT_URL),
     connectTimeout: duration.default(20_000),
+    /** A command older than this (sent while Jaga was away, or redelivered) is not run. */
+    maxCommandAge: duration.default(120_000),
     backoff: z
       .strictObject({ base: duration.default(2_000), cap: duration.default(300_000), resetAfter: duration.default(60_000) })
       .prefault({}),
