@@ -75,7 +75,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   const clock = options.clock ?? systemClock;
   const store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env, checkEveryMs: config.watch.interval }, log, clock);
   const local = embeddedOf(store);
-  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory);
+  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory, clock);
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
 
   // Transport. With WhatsApp, a reply that cannot go out now waits in the outbox.

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
-import type { GroupMetadata } from "@whiskeysockets/baileys";
+import { WAMessageAddressingMode, type GroupMetadata } from "@whiskeysockets/baileys";
 import { groupLine } from "../src/chat/baileys/transport.js";
 import { ManualClock } from "../src/clock.js";
 import { translator } from "../src/i18n/index.js";
@@ -25,7 +25,7 @@ function metadata(o: { announce?: boolean; jagaAdmin?: boolean; withJaga?: boole
     id: GROUP,
     subject: o.subject ?? "Ops STB",
     owner: undefined,
-    addressingMode: "lid",
+    addressingMode: WAMessageAddressingMode.LID,
     announce: o.announce ?? false,
     participants: [
       ...(o.withJaga === false ? [] : [{ id: "100000000000001@lid", phoneNumber: `${JAGA}@s.whatsapp.net`, admin: o.jagaAdmin ? ("admin" as const) : null }]),

@@ -177,6 +177,13 @@ export const configSchema = z
     digest: z.strictObject({ enabled: z.boolean().default(true), cron: cron.default("0 7 * * *") }).prefault({}),
     /** How long one chat command may run before it is stopped. */
     commandTimeout: duration.default(30_000),
+    /**
+     * How long one host may take to answer one call (inside the command's own time): a silent
+     * host costs its own line, "no answer in 8 s", never the whole reply.
+     */
+    hostTimeout: duration
+      .refine((ms) => ms >= 1_000 && ms <= 120_000, { message: "expected a duration from 1s to 2m" })
+      .default(8_000),
     whatsapp,
     dns,
   })

@@ -54,6 +54,10 @@ export interface TestSshd {
   /** Starts the server again on the same port with the same keys. */
   start(): Promise<void>;
   restart(): Promise<void>;
+  /** SIGSTOP to the server and its sessions: TCP stays open, nothing answers (a hung box). */
+  freeze(): void;
+  /** SIGCONT to the server and its sessions: they carry on where they stopped. */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -73,6 +77,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
   // sshd refuses to start without its privilege separation directory; containers lack it.
   if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755, recursive: true });
   const dir = mkdtempSync(join(tmpdir(), "jaga-sshd-"));
+  mkdirSync(join(dir, "empty-home"), { mode: 0o755 });
   reapOnExit({ path: dir });
   const user = userInfo().username;
   const id = randomBytes(4).toString("hex");
@@ -108,6 +113,10 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       "MaxStartups 500",
       "MaxSessions 100",
       "LogLevel ERROR",
+      // Sessions start in an empty home: the machine's own ~/.bashrc (pyenv init: a shim rehash
+      // under a lock file, ~0.5 s per command) must not run inside every test command — a session
+      // killed mid-rehash leaves the lock behind and stalls every later command for a minute.
+      `SetEnv HOME=${join(dir, "empty-home")}`,
       ...(options.extra ?? []),
       "",
     ].join("\n"),
@@ -151,6 +160,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     async restart() {
       await sshd.kill();
       await sshd.start();
+    },
+    freeze() {
+      if (child?.pid) for (const pid of [child.pid, ...descendants(child.pid)]) tryKill(pid, "SIGSTOP");
+    },
+    thaw() {
+      if (child?.pid) for (const pid of [child.pid, ...descendants(child.pid)]) tryKill(pid, "SIGCONT");
     },
     async stop() {
       try {
