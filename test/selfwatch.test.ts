@@ -18,10 +18,12 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
+import { DirectSend, queueOrSendDirect } from "../src/chat/direct-send.js";
 import { OutboxPump } from "../src/chat/outbox-pump.js";
 import { ManualClock, systemClock } from "../src/clock.js";
 import { Inventory } from "../src/hosts/inventory.js";
 import { LogLimit } from "../src/log-limit.js";
+import { translator } from "../src/i18n/index.js";
 import { createLogger, silentLogger } from "../src/log.js";
 import { defaultExecutorFactory } from "../src/main.js";
 import { vitalsPaths } from "../src/ops/vitals.js";
@@ -31,6 +33,7 @@ import { onStorageError } from "../src/store/sqlite/db.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 import { createWatch } from "../src/watch/index.js";
 import { RestartTracker } from "../src/watch/restarts.js";
+import { followStoreHealth } from "../src/watch/self.js";
 import { testConfig } from "./helpers/harness.js";
 import { ROOT, startPm2, TSX, waitFor, type TestPm2 } from "./helpers/pm2.js";
 
@@ -353,6 +356,17 @@ describe("the store's parts on a full disk, in-process", () => {
     const direct: string[] = [];
     const incidents = new IncidentsWithMemory(store.incidents, (d) => Promise.resolve(void direct.push(d.text)));
     const tracker = new RestartTracker("local", store.watch);
+    // Without watching (no desk), the store's two messages go through the alert sink; the chat
+    // is down too at first, so the direct path holds the message for the outbox.
+    const chat = { up: false, sent: [] as string[] };
+    const relay = new DirectSend(
+      { send: (_c, text) => (chat.up ? Promise.resolve(void chat.sent.push(text)) : Promise.reject(new Error("WhatsApp is down too"))) },
+      silentLogger,
+      clock,
+    );
+    const queue = (text: string, dedupeKey?: string) => store.outbox.enqueue({ chatId: "alerts", text, dedupeKey, at: clock.now() });
+    const onWritable = () => relay.requeue((m) => queue(m.text, m.dedupeKey));
+    followStoreHealth({ health, alert: queueOrSendDirect(queue, relay, "alerts"), onWritable, t: translator("en"), clock, log: silentLogger });
     try {
       tracker.observe([{ name: "web", pmId: 0, restarts: 10 }], clock.now(), { complete: true });
       await store.outbox.enqueue({ chatId: "alerts", text: "queued before the fill", dedupeKey: "before", at: clock.now() });
@@ -372,6 +386,8 @@ describe("the store's parts on a full disk, in-process", () => {
       assert.equal(health.status().writable, false);
       assert.equal(health.status().problem, "full");
       assert.deepEqual(changes, [false], "told once");
+      await waitFor(() => relay.waiting === 1, 5_000, "the store message held for the outbox");
+      assert.deepEqual(chat.sent, []);
 
       const alertFor = (i: { id: number; uid: string }) => ({ chatId: "alerts", text: `storm #${i.id}`, dedupeKey: `incident:${i.uid}:open` });
       const opened = await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "4 restarts", at: clock.now() }, alertFor);
@@ -401,9 +417,14 @@ describe("the store's parts on a full disk, in-process", () => {
       assert.equal(await incidents.adopt(), 1);
       const stored = await store.incidents.listOpen();
       assert.deepEqual(stored.map((i) => [i.uid, i.openedAt]), [[opened.incident.uid, opened.incident.openedAt]]);
+      await waitFor(() => relay.waiting === 0, 5_000, "the held message requeued");
       pump.kick();
       await pump.idle();
-      assert.deepEqual(delivered, ["queued before the fill"], "recorded as sent, never sent twice");
+      assert.equal(delivered.length, 3, delivered.join("\n---\n"));
+      assert.equal(delivered[0], "queued before the fill", "recorded as sent, never sent twice");
+      assert.equal(delivered[1], `🛑 *Jaga cannot write its data* · Disk full: \`${fs.dir}\`, 0 B free. Alerts go out directly; incidents are kept in memory until it can write again.`);
+      // 32 s: from the first failed write (10 s after the fill) to the recheck that found room.
+      assert.match(delivered[2]!, new RegExp(`^✅ Jaga can write its data again \\(\`${fs.dir}\`, [\\d.]+ MB free\\) after 32s\\.$`));
       assert.equal(await store.outbox.backlog(), 0);
     } finally {
       await pump.stop();
