@@ -13,6 +13,7 @@ import { commands as allCommands } from "../commands/index.js";
 import { buildWhatsApp, type WhatsAppParts } from "./chat/baileys/build.js";
 import { haltText } from "./chat/baileys/transport.js";
 import { ConsoleTransport } from "./chat/console.js";
+import { DirectSend, queueOrSendDirect } from "./chat/direct-send.js";
 import { OutboxPump } from "./chat/outbox-pump.js";
 import { DEFAULT_ALERT_CHAT, type Transport } from "./chat/transport.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -28,9 +29,11 @@ import type { Logger } from "./log.js";
 import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
 import { Pipeline } from "./pipeline/pipeline.js";
-import { embeddedOf, openStore, type OpenedStore } from "./store/open.js";
+import { IncidentsWithMemory } from "./store/memory-incidents.js";
+import { embeddedOf, openStore, storeHealth, type OpenedStore } from "./store/open.js";
 import { VERSION } from "./version.js";
 import { createWatch, type WatchServices } from "./watch/index.js";
+import { followStoreHealth } from "./watch/self.js";
 
 export interface StartOptions {
   config: Config;
@@ -70,7 +73,7 @@ export function defaultExecutorFactory(host: HostConfig): Executor {
 export async function startJaga(options: StartOptions): Promise<Jaga> {
   const { config, log } = options;
   const clock = options.clock ?? systemClock;
-  const store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env }, log, clock);
+  const store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env, checkEveryMs: config.watch.interval }, log, clock);
   const local = embeddedOf(store);
   const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory, clock);
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
@@ -88,18 +91,24 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   const pump = new OutboxPump(local.outbox, transport, clock, log);
   wa?.onOpen(() => pump.kick());
 
-  const alert = async (text: string, dedupeKey?: string) => {
+  // Jaga watches itself (store/health.ts, watch/self.ts): when the store cannot be written,
+  // alerts go straight to the transport and incidents live in memory until it can again.
+  const health = storeHealth(store);
+  const direct = new DirectSend(transport, log, clock);
+  const incidents = new IncidentsWithMemory(store.incidents, (d) => direct.send(d.chatId, d.text, d.dedupeKey));
+  const queueAlert = async (text: string, dedupeKey?: string) => {
     const queued = await local.outbox.enqueue({ chatId: alertChat, text, dedupeKey, at: clock.now() });
     pump.kick();
     return queued;
   };
+  const alert = queueOrSendDirect(queueAlert, direct, alertChat);
 
   const t = translator(config.language);
   const watch: WatchServices | undefined = config.watch.enabled
     ? createWatch({
         config,
         hosts,
-        incidents: store.incidents,
+        incidents,
         state: local.watch,
         alert,
         alerts: { chatId: alertChat, queued: () => pump.kick() },
@@ -109,6 +118,8 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
       })
     : undefined;
   if (wa && watch) followWhatsApp(wa, watch, t);
+  const onWritable = () => direct.requeue((m) => queueAlert(m.text, m.dedupeKey));
+  followStoreHealth({ health, incidents, desk: watch?.desk, alert, onWritable, t, clock, log });
 
   const pipeline = new Pipeline({
     commands: options.commands ?? allCommands,
@@ -137,6 +148,8 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
           whatsapp: wa?.control,
           backlog: () => local.outbox.backlog(),
           replication: store.replication,
+          store: () => health.status(),
+          diskCritical: config.watch.disk.critical,
           hosts: () =>
             config.hosts.map((h) => ({ name: h.name, reachable: watch ? !watch.unreachable().includes(h.name) : null })),
         },

@@ -18,6 +18,8 @@
 import type { Clock } from "../clock.js";
 import { failpoint } from "../failpoint.js";
 import type { Logger } from "../log.js";
+import { LogLimit } from "../log-limit.js";
+import { isStorageError } from "../store/sqlite/db.js";
 import type { Outbox, OutboxMessage } from "../store/store.js";
 import { SendError, type DeliveryReport, type PumpTransport } from "./transport.js";
 
@@ -45,6 +47,9 @@ export class OutboxPump {
   /** Failed sends in a row: the pause doubles with each, so a long outage is not a busy loop. */
   private failures = 0;
   private readonly stopSignal = new AbortController();
+  /** Sent, but the store could not record it (disk full): never sent twice by this process. */
+  private readonly sentUnrecorded = new Set<number>();
+  private readonly limit: LogLimit;
 
   constructor(
     private readonly outbox: Outbox,
@@ -56,7 +61,8 @@ export class OutboxPump {
     private readonly maxRetryMs = 60_000,
     private readonly policy: DeliveryPolicy = {},
   ) {
-    transport.onDelivery?.((e) => void this.reported(e).catch((err: unknown) => this.log.warn({ err }, "recording a delivery report failed")));
+    this.limit = new LogLimit(log, clock);
+    transport.onDelivery?.((e) => void this.reported(e).catch((err: unknown) => this.limit.warn("outbox.delivery", err, "recording a delivery report failed")));
   }
 
   private get maxAttempts(): number {
@@ -79,13 +85,15 @@ export class OutboxPump {
       this.pause?.abort();
       return;
     }
-    this.running = this.round().finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        this.kick();
-      }
-    });
+    this.running = this.round()
+      .catch((err: unknown) => void this.limit.error("outbox.round", err, "outbox round failed"))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
   }
 
   /** Resolves once the current round is over. */
@@ -149,18 +157,20 @@ export class OutboxPump {
   private async round(): Promise<void> {
     for (;;) {
       if (this.transport.confirmsDelivery) await this.resendUnacked();
-      const batch = await this.outbox.pending(20, this.clock.now());
+      const batch = await this.pending();
       if (batch.length === 0) return this.comeBackLater();
       for (const m of batch) {
         if (this.stopped) return;
+        let ids: string[] | void = undefined;
         try {
           if (m.sendingAt !== null) this.log.warn({ outboxId: m.id }, "resending a message whose last send was cut short; it may arrive twice");
-          await this.outbox.markSending(m.id, this.clock.now());
-          let ids: string[] | void = undefined;
+          await this.outbox.markSending(m.id, this.clock.now()).catch((err: unknown) => {
+            // A full disk must not hold alerts back: send unmarked (only a crash now could repeat it).
+            if (!isStorageError(err)) throw err;
+          });
           if (this.transport.sendOnce) ids = await this.transport.sendOnce(m.chatId, m.text, `outbox:${m.id}`);
           else await this.transport.send(m.chatId, m.text);
           failpoint("outbox.after-send");
-          await this.outbox.markSent(m.id, this.clock.now(), ids ?? []);
           this.failures = 0;
         } catch (err) {
           // This message's own failure: the others go on (no head-of-line block).
@@ -168,11 +178,12 @@ export class OutboxPump {
             await this.failed(m, m.attempts + 1, err.code ?? "error", err.message, err.permanent);
             continue;
           }
-          await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now());
+          await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now()).catch(() => undefined);
           this.failures++;
-          // Say it once per outage, not every few seconds while WhatsApp is away.
-          if (this.failures === 1) this.log.warn({ err, outboxId: m.id }, "outbox send failed; will retry");
-          else this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
+          // Once a minute at most, not every few seconds while WhatsApp is away.
+          if (!this.limit.warn("outbox.send", err, "outbox send failed; will retry", { outboxId: m.id })) {
+            this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
+          }
           const wait = Math.min(this.maxRetryMs, this.retryMs * 2 ** (this.failures - 1));
           this.pause = new AbortController();
           await this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
@@ -180,7 +191,30 @@ export class OutboxPump {
           this.again = true;
           return;
         }
+        await this.markSent(m.id, ids ?? []);
       }
     }
+  }
+
+  /** Records a sent message; when the store cannot (disk full), remembers it in memory instead. */
+  private async markSent(id: number, msgIds: readonly string[] = []): Promise<void> {
+    try {
+      await this.outbox.markSent(id, this.clock.now(), msgIds);
+      this.sentUnrecorded.delete(id);
+    } catch (err) {
+      this.sentUnrecorded.add(id);
+      this.limit.error("outbox.record", err, "outbox: a sent message could not be recorded", { outboxId: id });
+    }
+  }
+
+  /** The unsent messages, less those sent already but not yet recorded (recording them again). */
+  private async pending(): Promise<OutboxMessage[]> {
+    const batch = await this.outbox.pending(20 + this.sentUnrecorded.size, this.clock.now());
+    const fresh: OutboxMessage[] = [];
+    for (const m of batch) {
+      if (this.sentUnrecorded.has(m.id)) await this.markSent(m.id);
+      else fresh.push(m);
+    }
+    return fresh;
   }
 }

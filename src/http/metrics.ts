@@ -19,6 +19,10 @@ export function renderMetrics(h: HealthSnapshot): string {
   metric("jaga_up", "gauge", "Jaga is running.", [["", 1]]);
   metric("jaga_uptime_seconds", "gauge", "Seconds since Jaga started.", [["", h.uptimeSeconds]]);
   metric("jaga_outbox_backlog", "gauge", "Outgoing messages waiting in the outbox.", [["", h.queuedOutgoing]]);
+  if (h.store) {
+    metric("jaga_store_writable", "gauge", "1 while Jaga can write its data.", [["", h.store.writable ? 1 : 0]]);
+    if (h.store.dataDir) metric("jaga_data_disk_used_percent", "gauge", "Use of the disk holding the data directory.", [["", h.store.dataDir.usedPercent]]);
+  }
   if (h.replication) metric("jaga_replication_backlog", "gauge", "Writes waiting for Supabase.", [["", h.replication.backlog]]);
   if (wa) {
     metric("jaga_whatsapp_connected", "gauge", "1 when the WhatsApp socket is open.", [["", wa.state === "open" ? 1 : 0]]);

@@ -18,6 +18,7 @@ import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
 import { redact } from "../text.js";
 import { blockedTable } from "./sqlite/blocked.js";
+import { isStorageError } from "./sqlite/db.js";
 import type { SqliteStore } from "./sqlite/index.js";
 import { incidentsTable } from "./sqlite/incidents.js";
 import { replicationQueue, type ReplicationQueue } from "./sqlite/replication.js";
@@ -225,6 +226,11 @@ export class ReplicatedStore implements LocalStore {
         } catch (err) {
           const message = redact(err instanceof Error ? err.message : String(err));
           this.lastError = message;
+          // Jaga's own disk, not Supabase: try again later (ops are idempotent, see ops.ts).
+          if (isStorageError(err)) {
+            this.failures++;
+            return false;
+          }
           if (!isRetryable(err)) {
             this.queue.reject(row.id, message, this.clock.now());
             this.log.error({ op: describeOp(op), error: message }, "Supabase refused a replicated write for good; kept aside");
