@@ -40,6 +40,8 @@ export interface DeliveryPolicy {
 
 export class OutboxPump {
   private running?: Promise<void>;
+  /** The planned look at retries and unacked messages (comeBackLater). */
+  private wake?: AbortController;
   /** Aborted by kick() to cut a retry pause short (e.g. WhatsApp just reconnected). */
   private pause?: AbortController;
   private again = false;
@@ -143,15 +145,24 @@ export class OutboxPump {
     }
   }
 
-  /** Retries and unacked messages wait for their time: look again then, not in a loop. */
+  /**
+   * Retries and unacked messages wait for their time: one wake-up is planned for then (outside
+   * the round, so `idle()` does not wait for it), never a busy loop.
+   */
   private async comeBackLater(): Promise<void> {
+    if (this.wake || this.stopped) return;
     const s = await this.outbox.stats();
-    if (this.stopped || (s.queued === 0 && s.unacked === 0)) return;
+    if (s.queued === 0 && s.unacked === 0) return;
     const wait = s.unacked > 0 ? Math.min(this.retryMs, this.ackTimeoutMs / 2) : this.retryMs;
-    this.pause = new AbortController();
-    await this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
-    this.pause = undefined;
-    if (!this.stopped) this.again = true;
+    const wake = new AbortController();
+    this.wake = wake;
+    this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, wake.signal])).then(
+      () => {
+        this.wake = undefined;
+        this.kick();
+      },
+      () => (this.wake = undefined),
+    );
   }
 
   private async round(): Promise<void> {
