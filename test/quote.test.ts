@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { shellQuote } from "../src/hosts/quote.js";
-import { SshExecutor } from "../src/hosts/ssh.js";
+import { SshExecutor } from "../src/hosts/ssh/index.js";
 import { startSshd, type TestSshd } from "./helpers/sshd.js";
 
 /** Prints every argument NUL-terminated, as hex: what the far side received, byte for byte. */

@@ -14,6 +14,7 @@
  */
 import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
+import { exponentialBackoff } from "../policy/backoff.js";
 import type { Outbox } from "../store/store.js";
 import type { Transport } from "./transport.js";
 
@@ -93,7 +94,7 @@ export class OutboxPump {
           // Say it once per outage, not every few seconds while WhatsApp is away.
           if (this.failures === 1) this.log.warn({ err, outboxId: m.id }, "outbox send failed; will retry");
           else this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
-          const wait = Math.min(this.maxRetryMs, this.retryMs * 2 ** (this.failures - 1));
+          const wait = exponentialBackoff({ baseMs: this.retryMs, capMs: this.maxRetryMs }).delay(this.failures);
           this.pause = new AbortController();
           await this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
           this.pause = undefined;
