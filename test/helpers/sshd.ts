@@ -46,6 +46,13 @@ export interface TestSshd {
   /** Starts the server again on the same port with the same keys. */
   start(): Promise<void>;
   restart(): Promise<void>;
+  /**
+   * Freezes the server and every session with SIGSTOP: TCP stays open (the kernel still accepts
+   * and acknowledges), nothing answers. What a hung host looks like to a client.
+   */
+  freeze(): void;
+  /** Lets a frozen server and its sessions go on (SIGCONT). */
+  thaw(): void;
   stop(): Promise<void>;
 }
 
@@ -98,6 +105,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
 
   let child: ChildProcess | undefined;
   let stderr = "";
+  let frozen: number[] = [];
   const sshd: TestSshd = {
     dir,
     port,
@@ -127,6 +135,16 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       for (const pid of pids) tryKill(pid, "SIGSTOP");
       for (const pid of pids) tryKill(pid, "SIGKILL");
       await waitFor(async () => !(await canConnect(port)) && pids.every((p) => !alive(p)), 10_000, "sshd to die");
+    },
+    freeze() {
+      if (!child?.pid) return;
+      frozen = [child.pid, ...descendants(child.pid)];
+      for (const pid of frozen) tryKill(pid, "SIGSTOP");
+    },
+    thaw() {
+      const pids = new Set([...frozen, ...(child?.pid ? [child.pid, ...descendants(child.pid)] : [])]);
+      frozen = [];
+      for (const pid of pids) tryKill(pid, "SIGCONT");
     },
     async restart() {
       await sshd.kill();
