@@ -168,6 +168,27 @@ describe("ssh faults: a frozen host", () => {
   });
 });
 
+describe("ssh faults: close() on a healthy link", () => {
+  it("kills a remote process group that ignores TERM, and still resolves within its bound", async () => {
+    const closeTimeoutMs = 1_500;
+    const ex = executor({ closeTimeoutMs });
+    await ex.connect();
+    const rtt = await roundTrip(ex);
+    const pidFile = join(sshd.dir, "stubborn.pid");
+    const result = ex.run(["sh", "-c", `trap "" TERM; echo $$ > ${pidFile}; while :; do sleep 0.2; done`]);
+    await waitFor(() => readFileSync(pidFile, { flag: "a+" }).length > 0, 10_000, "remote loop");
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    remotePids.push(pid);
+    const t = Date.now();
+    await ex.close();
+    const took = Date.now() - t;
+    assert.ok(took <= closeTimeoutMs + margin(rtt), `close() took ${took} ms, bound ${closeTimeoutMs} ms (rtt ${rtt} ms)`);
+    assert.equal((await result).timedOut, true);
+    // TERM was ignored; the KILL that followed it over the same connection was not.
+    await waitFor(() => !alive(pid), 5_000, "the TERM-proof remote shell to be gone");
+  });
+});
+
 describe("ssh faults: sshd killed", () => {
   it("fails the running command with a clear reason, retries on the backoff, logs each transition once, and comes back", async () => {
     const { log, msgs, raw } = capturedLog();
@@ -207,6 +228,7 @@ describe("ssh faults: sshd killed", () => {
     assert.equal(failed.length, 1, "a streak of refusals is logged once");
     assert.equal(failed[0]!.code, "ssh.refused");
     assert.equal(msgs("ssh reconnected").length, 1);
+    assert.ok(Number(msgs("ssh reconnected")[0]!.attempts) >= 5, "the reconnect says how many attempts it took");
     const key = readFileSync(sshd.userKey, "utf8");
     const body = key.split("\n")[1]!;
     assert.ok(!raw.join("").includes(body), "no key material in the log");

@@ -56,6 +56,8 @@ export class SshConnection {
   private silent = false;
   private lastAttemptAt = Number.NEGATIVE_INFINITY;
   private downSince: number | null = null;
+  /** `attempts` when the host went down, so "reconnected" can say how many it took. */
+  private attemptsAtDown = 0;
   private reconnecting = false;
   private closed = false;
   private readonly closing = new AbortController();
@@ -184,7 +186,10 @@ export class SshConnection {
     this.client = client;
     client.on("close", () => this.dropped(client));
     if (wasDown === null) this.o.log?.info({ host: this.o.name, address: this.address }, "ssh connected");
-    else this.o.log?.info({ host: this.o.name, address: this.address, downMs: this.clock.now() - wasDown }, "ssh reconnected");
+    else {
+      const fields = { host: this.o.name, address: this.address, downMs: this.clock.now() - wasDown, attempts: this.attempts - this.attemptsAtDown };
+      this.o.log?.info(fields, "ssh reconnected");
+    }
     return client;
   }
 
@@ -194,7 +199,10 @@ export class SshConnection {
     this.failures++;
     this.lastError = e;
     this.silent = e.code === "ssh.timeout";
-    this.downSince ??= this.clock.now();
+    if (this.downSince === null) {
+      this.downSince = this.clock.now();
+      this.attemptsAtDown = this.attempts - 1;
+    }
     if (!this.closed) {
       // Once per transition: the first failure, or a different reason; the retries themselves go to debug.
       const fields = { host: this.o.name, address: this.address, code: e.code, detail: e.detail, failures: this.failures, retryInMs: this.delay() };
@@ -214,6 +222,7 @@ export class SshConnection {
     if (this.closed) return;
     this.o.log?.warn({ host: this.o.name, address: this.address, reason: reason.detail }, "ssh connection dropped");
     this.downSince = this.clock.now();
+    this.attemptsAtDown = this.attempts;
     // A drop is news, not a failure streak: the first attempt goes out at once. A peer that
     // closed the link is probably restarting, so callers wait for that attempt; a silent one
     // is known down until it answers again.
