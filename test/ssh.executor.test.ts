@@ -257,8 +257,11 @@ describe("ssh executor: reconnect", () => {
   it("a command in flight when the link drops fails with ssh.lost, not a silent empty answer", async () => {
     const ex = executor();
     await ex.connect();
-    const p = refusal(ex.run(["sleep", "30"]));
-    await new Promise((r) => setTimeout(r, 200));
+    const pidFile = join(sshd.dir, "inflight.pid");
+    const p = refusal(ex.run(["sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`]));
+    // Kill only once the command runs: a login shell killed while its rc files still run can
+    // leave their locks behind (pyenv's rehash lock makes every later login wait a minute).
+    await waitFor(() => readFileSync(pidFile, { flag: "a+" }).length > 0, 10_000, "remote command");
     await sshd.restart();
     const err = await p;
     assert.equal(err.code, "ssh.lost");

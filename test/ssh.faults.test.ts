@@ -195,8 +195,10 @@ describe("ssh faults: sshd killed", () => {
     const backoff = { initialMs: 200, maxMs: 800 };
     const ex = executor({ log, backoff });
     await ex.connect();
-    const running = refusal(ex.run(["sleep", "30"]));
-    await new Promise((r) => setTimeout(r, 200));
+    const pidFile = join(sshd.dir, "killed.pid");
+    const running = refusal(ex.run(["sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`]));
+    // Kill only once the command runs, not while the login shell's rc files do (see ssh.executor.test.ts).
+    await waitFor(() => readFileSync(pidFile, { flag: "a+" }).length > 0, 10_000, "remote command");
     await sshd.kill();
     const err = await running;
     assert.equal(err.code, "ssh.lost");

@@ -31,7 +31,7 @@ import { exponentialBackoff } from "../../policy/backoff.js";
 import { deadline } from "../../policy/timeout.js";
 import { assertArgv, DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT_MS, type ExecOptions, type ExecResult, type Executor } from "../executor.js";
 import { SshConnection } from "./connection.js";
-import { execOn } from "./exec.js";
+import { execOn, type ExecEnv } from "./exec.js";
 import { Slots } from "./slots.js";
 import { openStreamLocal } from "./streamlocal.js";
 import { SSH_DEFAULTS, type SshExecutorOptions, type SshState } from "./target.js";
@@ -57,6 +57,8 @@ export class SshExecutor implements Executor {
   private readonly closing = new AbortController();
   /** Commands in flight and kill escalations still going; close() waits for them, briefly. */
   private readonly running = new Set<Promise<unknown>>();
+  /** The stop controllers of commands in flight. */
+  private readonly stops = new Set<AbortController>();
 
   constructor(options: SshExecutorOptions) {
     this.name = options.name;
@@ -118,7 +120,13 @@ export class SshExecutor implements Executor {
     const started = this.clock.now();
     // The deadline covers the whole wait: a queued or connecting command counts its time too.
     const due = deadline(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, this.clock, options.signal, "ssh command");
-    const stop = AbortSignal.any([due.signal, this.closing.signal]);
+    // Its own controller rather than AbortSignal.any with the long-lived closing signal: close()
+    // aborts the ones in flight, and nothing stays attached to it once a command is over.
+    const stopper = new AbortController();
+    const stop = stopper.signal;
+    const onDue = () => stopper.abort(due.signal.reason);
+    due.signal.addEventListener("abort", onDue, { once: true });
+    this.stops.add(stopper);
     const work = (async (): Promise<ExecResult> => {
       const release = await this.slots.acquire(stop);
       if (!release) return ended(started, this.clock);
@@ -139,6 +147,8 @@ export class SshExecutor implements Executor {
     try {
       return await work;
     } finally {
+      this.stops.delete(stopper);
+      due.signal.removeEventListener("abort", onDue);
       due.clear();
     }
   }
@@ -169,7 +179,9 @@ export class SshExecutor implements Executor {
 
   private async shutdown(): Promise<void> {
     this.closed = true;
-    this.closing.abort(new JagaError("ssh.closed", { host: this.name }));
+    const reason = new JagaError("ssh.closed", { host: this.name });
+    this.closing.abort(reason);
+    for (const stopper of this.stops) stopper.abort(reason);
     const started = this.clock.now();
     // Aborted commands answer within a second and send TERM (then KILL) first; give them that,
     // but keep part of the budget for the disconnect.
@@ -186,7 +198,7 @@ export class SshExecutor implements Executor {
     work.then(forget, forget);
   }
 
-  private execEnv(client: Client) {
+  private execEnv(client: Client): ExecEnv {
     return {
       host: this.name,
       address: this.connection.address,
