@@ -124,6 +124,21 @@ describe("ssh faults: a frozen host", () => {
     assert.equal(ex.state, "connected");
   });
 
+  it("ends a command sent to a link that froze unnoticed (its channel never opens) at its deadline", async () => {
+    const answerTimeoutMs = 1_000;
+    const ex = executor({ answerTimeoutMs });
+    await ex.connect();
+    const rtt = await roundTrip(ex);
+    sshd.freeze();
+    const timeoutMs = 1_500;
+    const t = Date.now();
+    const r = await ex.run(["echo", "never"], { timeoutMs });
+    const took = Date.now() - t;
+    assert.equal(r.timedOut, true);
+    assert.ok(took >= timeoutMs - 5 && took <= timeoutMs + RESULT_GRACE_MS + margin(rtt), `answered after ${took} ms, deadline ${timeoutMs} ms (rtt ${rtt} ms)`);
+    await waitFor(() => ex.state === "down", answerTimeoutMs + margin(rtt), "frozen host reported down");
+  });
+
   it("close() resolves within its bound while the host is frozen mid-command", async () => {
     const closeTimeoutMs = 1_500;
     const ex = executor({ closeTimeoutMs });
