@@ -4,11 +4,13 @@
  */
 import { z } from "zod";
 import { formatBytes } from "../src/duration.js";
+import { withDeadline } from "../src/hosts/deadline.js";
 import type { Host } from "../src/hosts/inventory.js";
 import type { Pm2Process } from "../src/ops/pm2.js";
 import { appName, hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
+import { findApp, hostCall, hostFailure } from "../src/pipeline/host-call.js";
 
 export default defineCommand({
   name: "flush",
@@ -25,18 +27,26 @@ export default defineCommand({
   },
   async run(ctx, { app, host }) {
     if (app) {
-      const found = await ctx.hosts.findApp(app, host, "flush", ctx.exec);
+      const found = await findApp(ctx, app, host, "flush");
       return { host: found.host.name, text: await flushOn(ctx, found.host, app, found.processes) };
     }
     const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
-    const lines = await Promise.all(hosts.map((h) => flushOn(ctx, h, undefined)));
-    return { host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined), text: lines.join("\n") };
+    if (hosts.length === 1) return { host: hosts[0]!.name, text: await flushOn(ctx, hosts[0]!, undefined) };
+    // Every host: one that cannot be asked costs its own line, not the others' answers.
+    const call = hostCall(ctx);
+    const lines = await Promise.all(
+      hosts.map((h) => flushOn(ctx, h, undefined, undefined, call).catch((err: unknown) => hostFailure(ctx.t, h.name, err))),
+    );
+    return { text: lines.join("\n") };
   },
 });
 
-/** `processes`: the host's list when the caller already has it (findApp fetched it). */
-async function flushOn(ctx: Context, host: Host, app: string | undefined, known?: Pm2Process[]): Promise<string> {
-  const processes = known ?? (await host.pm2.list(ctx.exec));
+/**
+ * `processes`: the host's list when the caller already has it (findApp fetched it); `call`: the
+ * per-host deadline for fetching it otherwise.
+ */
+async function flushOn(ctx: Context, host: Host, app: string | undefined, known?: Pm2Process[], call = hostCall(ctx)): Promise<string> {
+  const processes = known ?? (await withDeadline(host.name, call, ctx.clock, (o) => host.pm2.list(o)));
   const freed = await host.pm2.flush(app, processes, ctx.exec);
   return ctx.t("flush.done", { what: app ? `\`${app}\`` : ctx.t("flush.all"), host: host.name, freed: formatBytes(freed) });
 }

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { appName, count, hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
+import { findApp } from "../src/pipeline/host-call.js";
 
 /** Room for one message on a phone screen, well under WhatsApp's own limit. */
 const MAX_CHARS = 3_500;
@@ -29,7 +30,7 @@ export default defineCommand({
     return raw;
   },
   async run(ctx, { app, lines, host }) {
-    const found = await ctx.hosts.findApp(app, host, "logs", ctx.exec);
+    const found = await findApp(ctx, app, host, "logs");
     const all = await found.host.pm2.errorLines(app, lines, ctx.exec);
     const where = { app, host: found.host.name };
     if (all.length === 0) return { host: found.host.name, text: ctx.t("logs.empty", where) };

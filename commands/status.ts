@@ -2,12 +2,15 @@
 import { z } from "zod";
 import { formatBytes, formatDuration } from "../src/duration.js";
 import { errorId, isJagaError } from "../src/errors.js";
+import { isNoAnswer, withDeadline } from "../src/hosts/deadline.js";
+import type { ExecOptions } from "../src/hosts/executor.js";
 import type { Host } from "../src/hosts/inventory.js";
 import { groupApps, type Pm2App } from "../src/ops/pm2.js";
 import { readVitals, vitalsPaths, type Vitals } from "../src/ops/vitals.js";
 import { hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
+import { hostCall } from "../src/pipeline/host-call.js";
 
 export default defineCommand({
   name: "status",
@@ -19,8 +22,10 @@ export default defineCommand({
   positional: ["host"],
   async run(ctx, { host }) {
     const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
-    // Hosts are asked in parallel; one slow or dead host never holds up or fails the others.
-    const [sections, backlog] = await Promise.all([Promise.all(hosts.map((h) => hostSection(ctx, h))), backlogLines(ctx)]);
+    // Hosts are asked in parallel, each with its own deadline inside the command's: a silent host
+    // costs its own "no answer in N s" line, never the others' lines or the whole reply.
+    const call = hostCall(ctx);
+    const [sections, backlog] = await Promise.all([Promise.all(hosts.map((h) => hostSection(ctx, h, call))), backlogLines(ctx)]);
     const text = [sections.join("\n\n"), ...(backlog.length ? [backlog.join("\n")] : [])].join("\n\n");
     return { text, host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
   },
@@ -42,14 +47,18 @@ async function backlogLines(ctx: Context): Promise<string[]> {
   return lines;
 }
 
-async function hostSection(ctx: Context, host: Host): Promise<string> {
+async function hostSection(ctx: Context, host: Host, call: ExecOptions): Promise<string> {
   const paths = vitalsPaths(host.config);
   // A running watcher reads every host's vitals each interval: serve those while fresh, so a
   // /status costs the host nothing but PM2's answer.
   const cached = ctx.services.watch?.freshVitals(host.name, ctx.config.watch.interval * 2);
-  const [vitals, list] = await Promise.allSettled([cached ?? readVitals(host.executor, paths, ctx.exec), host.pm2.list(ctx.exec)]);
-  // An unreachable host is one line with the reason (it names the host), not two failures.
-  if (list.status === "rejected" && isJagaError(list.reason) && list.reason.code.startsWith("ssh.")) {
+  const ask = <T>(read: (o: ExecOptions) => Promise<T>) => withDeadline(host.name, call, ctx.clock, read);
+  const [vitals, list] = await Promise.allSettled([
+    cached ?? ask((o) => readVitals(host.executor, paths, o)),
+    ask((o) => host.pm2.list(o)),
+  ]);
+  // An unreachable or silent host is one line with the reason (it names the host), not two failures.
+  if (list.status === "rejected" && isJagaError(list.reason) && (list.reason.code.startsWith("ssh.") || isNoAnswer(list.reason))) {
     return ctx.t(list.reason.code, list.reason.params);
   }
   const lines = [vitals.status === "fulfilled" ? vitalsLine(ctx, host.name, vitals.value) : ctx.t("status.host_vitals_unknown", { host: host.name })];

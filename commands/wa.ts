@@ -9,6 +9,7 @@
  */
 import { z } from "zod";
 import { formatDuration } from "../src/duration.js";
+import { groupLine } from "../src/chat/baileys/transport.js";
 import { defineCommand } from "../src/pipeline/command.js";
 
 export default defineCommand({
@@ -43,6 +44,8 @@ export default defineCommand({
     }
     if (s.nextAttemptAt !== null) lines.push(ctx.t("wa.status_next", { in: formatDuration(Math.max(0, s.nextAttemptAt - now)) }));
     if (s.systemDnsBroken) lines.push(ctx.t("wa.status_dns", { resolver: s.resolver }));
+    const group = wa.alertGroup?.();
+    if (group) lines.push(groupLine(group, ctx.t));
     return lines.join("\n");
   },
 });

@@ -11,6 +11,7 @@
 import type { Readable, Writable } from "node:stream";
 import { commands as allCommands } from "../commands/index.js";
 import { buildWhatsApp, type WhatsAppParts } from "./chat/baileys/build.js";
+import { haltText } from "./chat/baileys/transport.js";
 import { ConsoleTransport } from "./chat/console.js";
 import { OutboxPump } from "./chat/outbox-pump.js";
 import { DEFAULT_ALERT_CHAT, type Transport } from "./chat/transport.js";
@@ -101,6 +102,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
         incidents: store.incidents,
         state: local.watch,
         alert,
+        alerts: { chatId: alertChat, queued: () => pump.kick() },
         clock,
         log,
         whatsappHealth: wa ? () => whatsappLine(wa) : undefined,
@@ -185,10 +187,14 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
 /** WhatsApp's own troubles become incidents like any other: logged out, replaced, system DNS. */
 function followWhatsApp(wa: WhatsAppParts, watch: WatchServices, t: ReturnType<typeof translator>): void {
   const host = wa.control.host;
+  wa.onDecryptStorm((failures) => {
+    void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp_decrypt" }, { summary: t("wa.decrypt_storm", { failures }) });
+  });
   wa.whatsapp.reconnector.onChange((e) => {
     if (e.type === "halt") {
-      const key = e.kind === "logged-out" ? "wa.logged_out" : e.kind === "forbidden" ? "wa.forbidden" : "wa.replaced";
-      void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp" }, { summary: t(key, { code: e.close.code ?? "?" }) });
+      void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp" }, { summary: haltText(e.kind, t, e.close.code) });
+    } else if (e.type === "bad-session") {
+      void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp" }, { summary: t("wa.bad_session", { count: e.count }) });
     } else if (e.type === "open") {
       void watch.desk.clear({ host: "whatsapp", app: "", kind: "whatsapp" });
     } else if (e.type === "system-dns") {

@@ -7,6 +7,7 @@ import { it } from "node:test";
 import { DEFAULT_CONNECTION_CONFIG } from "@whiskeysockets/baileys";
 import { sqliteAuthState } from "../src/chat/baileys/auth-state.js";
 import { WHATSAPP_DEFAULT_URL } from "../src/config/schema.js";
+import { systemClock } from "../src/clock.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 
 it("keeps credentials, keys and the LID map across a restart", async () => {
@@ -17,6 +18,11 @@ it("keeps credentials, keys and the LID map across a restart", async () => {
     const first = sqliteAuthState(store.waAuth);
     assert.equal(store.waAuth.hasSession(), false);
     first.state.creds.me = { id: "6281234567890:1@s.whatsapp.net", name: "Jaga" };
+    first.saveCreds();
+    assert.equal(store.waAuth.pairing(), "unfinished", "me alone is not a session (requestPairingCode sets it)");
+    assert.equal(store.waAuth.hasSession(), false);
+    // What pair-success stores (validate-connection.ts configureSuccessfulPairing): the signed account.
+    first.state.creds.account = { details: new Uint8Array([1]), accountSignatureKey: new Uint8Array([2]), accountSignature: new Uint8Array([3]), deviceSignature: new Uint8Array([4]) };
     first.saveCreds();
     await first.state.keys.set({ session: { "6281234567890.0": new Uint8Array([1, 2, 3]) }, "pre-key": { "7": { public: new Uint8Array([9]), private: new Uint8Array([8]) } } });
     store.waAuth.rememberLid("123456789012345", "6281234567890", 1);
@@ -41,4 +47,28 @@ it("keeps credentials, keys and the LID map across a restart", async () => {
 
 it("defaults whatsapp.url to Baileys' own", () => {
   assert.equal(WHATSAPP_DEFAULT_URL, DEFAULT_CONNECTION_CONFIG.waWebSocketUrl);
+});
+
+it("an abandoned pairing code leaves a clean state: the half-made session is discarded at start with a clear message", async () => {
+  const { buildWhatsApp } = await import("../src/chat/baileys/build.js");
+  const { loadConfig } = await import("../src/config/load.js");
+  const { PassThrough } = await import("node:stream");
+  const { pino } = await import("pino");
+  const store = openSqliteStore(":memory:");
+  // As requestPairingCode leaves it when the code is never typed on the phone.
+  const auth = sqliteAuthState(store.waAuth);
+  auth.state.creds.pairingCode = "ABCD1234";
+  auth.state.creds.me = { id: "6281234567890@s.whatsapp.net", name: "~" };
+  auth.saveCreds();
+  assert.equal(store.waAuth.pairing(), "unfinished");
+  const lines: string[] = [];
+  const log = pino({ level: "info" }, { write: (l: string) => void lines.push(l) });
+  const loaded = loadConfig({ JAGA_TRANSPORT: "whatsapp" });
+  assert.ok(loaded.ok);
+  const config = { ...loaded.config, whatsapp: { ...loaded.config.whatsapp, url: "ws://127.0.0.1:9/ws/chat" } };
+  const wa = buildWhatsApp({ config, store, clock: systemClock, log, input: new PassThrough(), output: new PassThrough(), keepReply: () => Promise.resolve() });
+  assert.equal(store.waAuth.pairing(), "none");
+  assert.ok(lines.some((l) => /never finished; it was discarded|tidak selesai; sudah dibuang/.test(l)));
+  await wa.whatsapp.stop();
+  await store.close();
 });

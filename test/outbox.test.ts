@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { OutboxPump } from "../src/chat/outbox-pump.js";
 import { ManualClock } from "../src/clock.js";
-import { silentLogger } from "../src/log.js";
+import { createLogger, silentLogger } from "../src/log.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 import { waitFor } from "./helpers/pm2.js";
 
@@ -66,6 +66,49 @@ describe("outbox", () => {
     await clock.advance(5_000);
     await pump.idle();
     assert.deepEqual(transport.delivered, ["m1", "m2", "m3"]);
+    await pump.stop();
+    await store.close();
+  });
+});
+
+describe("outbox sending step", () => {
+  it("a send cut short by a crash is sent again, recognised as the one possible duplicate", async () => {
+    const file = join(dir, "sending.db");
+    const clock = new ManualClock(1_000);
+    let store = openSqliteStore(file);
+    await store.outbox.enqueue({ chatId: "g", text: "cut short", dedupeKey: "a", at: clock.now() });
+    await store.outbox.enqueue({ chatId: "g", text: "failed", dedupeKey: "b", at: clock.now() });
+    const [cut, failed] = await store.outbox.pending(10);
+    // The pump's steps, as a crash would leave them: one row handed to the transport and never
+    // marked sent; one whose send failed (known not delivered).
+    await store.outbox.markSending(cut!.id, 2_000);
+    await store.outbox.markSending(failed!.id, 2_000);
+    await store.outbox.markFailed(failed!.id, "not connected", 2_000);
+    store.db.close(); // kill -9: nothing else happens
+
+    store = openSqliteStore(file);
+    const rows = await store.outbox.pending(10);
+    assert.deepEqual(
+      rows.map((m) => [m.text, m.sendingAt, m.attempts]),
+      [
+        ["cut short", 2_000, 1],
+        ["failed", null, 1],
+      ],
+    );
+    const lines: string[] = [];
+    const log = createLogger("info", { write: (line: string) => void lines.push(line) });
+    const transport = flakyTransport();
+    const pump = new OutboxPump(store.outbox, transport, clock, log);
+    pump.start();
+    await pump.idle();
+    assert.deepEqual(transport.delivered, ["cut short", "failed"]);
+    const warnings = lines.map((l) => JSON.parse(l) as { msg: string; outboxId?: number }).filter((l) => /may arrive twice/.test(l.msg));
+    assert.deepEqual(
+      warnings.map((w) => w.outboxId),
+      [cut!.id],
+      "only the row cut short between the transport and markSent is flagged",
+    );
+    assert.equal(await store.outbox.backlog(), 0);
     await pump.stop();
     await store.close();
   });

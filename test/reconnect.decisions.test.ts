@@ -10,7 +10,7 @@ import type { ResolverSpec } from "../src/dns/resolvers.js";
 import { fullJitter } from "../src/policy/backoff.js";
 import { CircuitBreaker } from "../src/reconnect/breaker.js";
 import { classifyClose, type CloseInfo, type CloseKind } from "../src/reconnect/decide.js";
-import { Reconnector, type ManagedSocket, type ReconnectorEvent, type SocketHooks } from "../src/reconnect/reconnector.js";
+import { Reconnector, type ManagedSocket, type ReconnectorEvent, type ReconnectorOptions, type SocketHooks } from "../src/reconnect/reconnector.js";
 
 const SYSTEM: ResolverSpec = { kind: "system", label: "system" };
 const LOOP: ResolverSpec = { kind: "server", label: "127.0.0.1:5353", server: "127.0.0.1:5353" };
@@ -42,7 +42,10 @@ class FakeSockets {
   }
 }
 
-function setup(overrides: { probe?: () => Promise<ProbeResult>; probeSystem?: () => Promise<boolean>; random?: () => number } = {}) {
+function setup(
+  overrides: { probe?: () => Promise<ProbeResult>; probeSystem?: () => Promise<boolean>; random?: () => number } = {},
+  more: Partial<ReconnectorOptions> = {},
+) {
   const clock = new ManualClock(1_000_000);
   const sockets = new FakeSockets();
   const events: ReconnectorEvent[] = [];
@@ -62,6 +65,7 @@ function setup(overrides: { probe?: () => Promise<ProbeResult>; probeSystem?: ()
     breaker: { failures: 10, withinMs: 300_000, openForMs: 600_000 },
     dns: { probeIntervalMs: 1_000, recheckIntervalMs: 30_000 },
     random: overrides.random ?? (() => 0.5),
+    ...more,
   });
   r.onChange((e) => events.push(e));
   return { clock, sockets, events, r, probes: () => probes };
@@ -77,9 +81,9 @@ describe("classifyClose", () => {
     [{ code: 408, errorCode: "EAI_AGAIN" }, "dns"],
     [{ code: 408, errorCode: "ECONNREFUSED" }, "retry"],
     [{ code: 408 }, "retry"],
-    [{ code: 405 }, "retry"],
+    [{ code: 405 }, "outdated"],
     [{ code: 428 }, "retry"],
-    [{ code: 500 }, "retry"],
+    [{ code: 500 }, "bad-session"],
     [{ code: 503 }, "retry"],
     [{}, "retry"],
   ];
@@ -103,11 +107,12 @@ describe("backoff with full jitter", () => {
 describe("reconnector decisions after one close", () => {
   const table: { close: CloseInfo; state: string; next: number | null; attemptsAfter: number }[] = [
     { close: { code: 428 }, state: "backoff", next: 1_000, attemptsAfter: 1 }, // random 0.5 of 2 s
-    { close: { code: 405 }, state: "backoff", next: 1_000, attemptsAfter: 1 },
+    { close: { code: 405 }, state: "outdated", next: null, attemptsAfter: 1 }, // no version refresher: stop
+    { close: { code: 500 }, state: "backoff", next: 1_000, attemptsAfter: 1 },
     { close: { code: 408, errorCode: "ECONNREFUSED" }, state: "backoff", next: 1_000, attemptsAfter: 1 },
     { close: { code: 401 }, state: "logged-out", next: null, attemptsAfter: 1 },
     { close: { code: 403 }, state: "forbidden", next: null, attemptsAfter: 1 },
-    { close: { code: 440 }, state: "replaced", next: null, attemptsAfter: 1 },
+    { close: { code: 440 }, state: "replaced", next: 450_000, attemptsAfter: 1 }, // 5 min + 0.5 of 5 min
     { close: { code: 515 }, state: "connecting", next: null, attemptsAfter: 2 },
     { close: { code: 408, errorCode: "ENOTFOUND" }, state: "dns-wait", next: 1_000, attemptsAfter: 1 },
     { close: { code: 408, errorCode: "EAI_AGAIN" }, state: "dns-wait", next: 1_000, attemptsAfter: 1 },
@@ -279,6 +284,78 @@ describe("reconnector over time", () => {
     assert.equal(sockets.maxAlive, 1);
     await r.stop();
     assert.equal(r.status().state, "stopped");
+  });
+});
+
+describe("what real WhatsApp closes with", () => {
+  it("440 retry: a replaced session is taken back after 5–10 min; the third replacement within an hour halts", async () => {
+    const { clock, sockets, r, events } = setup();
+    r.start();
+    await flush();
+    sockets.last.close({ code: 440 });
+    await flush();
+    assert.equal(r.status().state, "replaced");
+    assert.deepEqual(events.filter((e) => e.type === "replaced").map((e) => e.type === "replaced" && e.retryAt - clock.now()), [450_000]);
+    await clock.advance(449_000);
+    assert.equal(r.status().attempts, 1, "not before the jittered delay");
+    await clock.advance(1_000);
+    await flush();
+    assert.equal(r.status().attempts, 2, "then it takes the session back");
+    sockets.last.hooks.open();
+    sockets.last.close({ code: 440 });
+    await flush();
+    await clock.advance(450_000);
+    await flush();
+    assert.equal(r.status().attempts, 3);
+    sockets.last.close({ code: 440 }); // third within the hour: someone really uses it
+    await flush();
+    assert.equal(r.status().state, "replaced");
+    assert.equal(r.status().nextAttemptAt, null);
+    assert.equal(events.filter((e) => e.type === "halt").length, 1);
+    await clock.advance(24 * 3_600_000);
+    assert.equal(r.status().attempts, 3, "halted: never fights the other client");
+    await r.stop();
+    assert.equal(sockets.maxAlive, 1);
+  });
+
+  it("405 and the version refresh: the version is refreshed and tried once; a second 405 halts as outdated", async () => {
+    let refreshed = 0;
+    const { sockets, r, events } = setup({}, { refreshVersion: () => Promise.resolve(void refreshed++) });
+    r.start();
+    await flush();
+    sockets.last.close({ code: 405, message: "Connection Failure" });
+    await flush();
+    assert.equal(refreshed, 1);
+    assert.equal(r.status().attempts, 2, "retried at once with the new version");
+    sockets.last.close({ code: 405, message: "Connection Failure" });
+    await flush();
+    assert.equal(refreshed, 1, "no refresh loop");
+    assert.equal(r.status().state, "outdated");
+    const halts = events.filter((e) => e.type === "halt");
+    assert.deepEqual(halts.map((e) => e.type === "halt" && e.kind), ["outdated"]);
+    // Once it opened with a good version, a later 405 gets its one refresh again.
+    r.reconnectNow();
+    await flush();
+    sockets.last.hooks.open();
+    sockets.last.close({ code: 405 });
+    await flush();
+    assert.equal(refreshed, 2);
+    await r.stop();
+  });
+
+  it("500 bad session: three within an hour raise one bad-session event, and backoff goes on", async () => {
+    const { clock, sockets, r, events } = setup();
+    r.start();
+    await flush();
+    for (let i = 0; i < 4; i++) {
+      sockets.last.close({ code: 500 });
+      await flush();
+      assert.equal(r.status().state, "backoff");
+      await clock.advance(r.status().nextAttemptAt! - clock.now());
+      await flush();
+    }
+    assert.deepEqual(events.filter((e) => e.type === "bad-session").map((e) => e.type === "bad-session" && e.count), [3]);
+    await r.stop();
   });
 });
 

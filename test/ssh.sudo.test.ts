@@ -1,33 +1,45 @@
 /**
  * Per-host `sudo -n` through the real sshd, with real sudo: a user allowed without a password
  * runs as root; a user sudo would ask for a password gets Jaga's clear message, not a hang.
- * Needs root here (to create the two test users) and sudo (installed by .ci/run).
+ * Needs root here (the test creates two throwaway users and a sudoers entry, all named uniquely
+ * for this run and removed afterwards) and sudo (installed by .ci/run).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { isJagaError } from "../src/errors.js";
 import { SshExecutor } from "../src/hosts/ssh/index.js";
 import { runPrivileged } from "../src/hosts/sudo.js";
+import { reapOnExit } from "./helpers/reaper.js";
 import { startSshd, type TestSshd } from "./helpers/sshd.js";
 
 const run = promisify(execFile);
-const ALLOWED = "jaga-sudo-ok";
-const REFUSED = "jaga-sudo-pw";
-const SUDOERS = "/etc/sudoers.d/jaga-test";
-const usable = process.getuid?.() === 0 && existsSync("/usr/bin/sudo");
+const usable = process.getuid?.() === 0 && existsSync("/usr/bin/sudo") && existsSync("/usr/sbin/visudo");
+const ID = ["/usr/bin/id", "/bin/id"].find((p) => existsSync(p)) ?? "/usr/bin/id";
 
-async function ensureUser(name: string): Promise<void> {
-  const exists = await run("id", [name]).then(() => true, () => false);
-  if (!exists) await run("useradd", ["--create-home", "--shell", "/bin/sh", name]);
-  // '*' is "no password login" without being "locked" (sshd refuses locked accounts).
-  await run("usermod", ["-p", "*", name]);
+/**
+ * Puts `text` into /etc/sudoers.d/`name` once `visudo -cf` accepts it. It is written under a name
+ * with a dot first, which sudo skips, and renamed into place: sudo never reads half a file.
+ */
+async function installSudoers(name: string, text: string, scratch: string): Promise<string> {
+  const staged = join(scratch, name);
+  writeFileSync(staged, text, { mode: 0o440 });
+  await run("visudo", ["-cf", staged]);
+  const path = `/etc/sudoers.d/${name}`;
+  const partial = `/etc/sudoers.d/.${name}.partial`;
+  reapOnExit({ path: partial });
+  reapOnExit({ path });
+  writeFileSync(partial, text, { mode: 0o440 });
+  renameSync(partial, path);
+  return path;
 }
 
 let sshd: TestSshd;
+let sudoers: string | undefined;
 const executors: SshExecutor[] = [];
 const hostFor = (user: string) => {
   const executor = new SshExecutor({ name: user, target: sshd.target({ user }) });
@@ -37,20 +49,18 @@ const hostFor = (user: string) => {
 
 describe("sudo over SSH", { skip: usable ? false : "needs root and sudo (.ci/run installs sudo)" }, () => {
   before(async () => {
-    await Promise.all([ensureUser(ALLOWED), ensureUser(REFUSED)]);
-    writeFileSync(SUDOERS, `${ALLOWED} ALL=(ALL) NOPASSWD: ALL\n`, { mode: 0o440 });
-    sshd = await startSshd({ extra: [`AllowUsers ${ALLOWED} ${REFUSED}`] });
-    // sshd reads the authorized keys as the logging-in user.
-    chmodSync(sshd.dir, 0o755);
-    chmodSync(join(sshd.dir, "authorized_keys"), 0o644);
+    sshd = await startSshd({ users: ["ok", "pw"] });
+    // Exactly the one command the test runs, nothing else.
+    sudoers = await installSudoers(`jaga-test-${randomBytes(4).toString("hex")}`, `${sshd.users.ok} ALL=(root) NOPASSWD: ${ID} -u\n`, sshd.dir);
   });
   after(async () => {
     await Promise.allSettled(executors.map((e) => e.close()));
+    if (sudoers) rmSync(sudoers, { force: true });
     await sshd?.stop();
   });
 
   it("runs the command as root for a user allowed without a password", async () => {
-    const r = await runPrivileged(hostFor(ALLOWED), ["id", "-u"], { timeoutMs: 20_000 });
+    const r = await runPrivileged(hostFor(sshd.users.ok!), ["id", "-u"], { timeoutMs: 20_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), "0");
   });
@@ -58,9 +68,16 @@ describe("sudo over SSH", { skip: usable ? false : "needs root and sudo (.ci/run
   it("says clearly that sudo wants a password, at once", async () => {
     const started = Date.now();
     await assert.rejects(
-      () => runPrivileged(hostFor(REFUSED), ["id", "-u"], { timeoutMs: 20_000 }),
+      () => runPrivileged(hostFor(sshd.users.pw!), ["id", "-u"], { timeoutMs: 20_000 }),
       (e) => isJagaError(e) && e.code === "sudo.password" && e.params.host === "box",
     );
     assert.ok(Date.now() - started < 15_000);
+  });
+
+  it("says the same for a command the user's sudoers entry does not allow", async () => {
+    await assert.rejects(
+      () => runPrivileged(hostFor(sshd.users.ok!), ["id", "-g"], { timeoutMs: 20_000 }),
+      (e) => isJagaError(e) && e.code === "sudo.password",
+    );
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The store contract: what every Store implementation (SQLite, Supabase, replicated) must do.
- * Imported by test/store.sqlite.test.ts and test/store.supabase.test.ts.
+ * Imported by test/store.sqlite.test.ts and test/store.supabase.test.ts; {@link alertingContract}
+ * is what only the local stores (they have an outbox) add.
  *
  * @example
  * storeContract("sqlite", async () => openSqliteStore(":memory:"));
@@ -8,7 +9,7 @@
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import type { AuditRecord, Store } from "../src/store/store.js";
+import type { AlertFor, AuditRecord, LocalStore, ReplicationStatus, Store } from "../src/store/store.js";
 
 const T0 = Date.parse("2026-11-22T01:02:03.456Z");
 let seq = 0;
@@ -171,6 +172,105 @@ export function storeContract(name: string, open: () => Promise<Store>, close?: 
         assert.equal(await store.blocked.active(nik), null);
         assert.deepEqual(await store.blocked.history(nik), []);
       });
+    });
+  });
+}
+
+/**
+ * What the local stores (SQLite alone, SQLite replicated) add for the incident desk: an
+ * incident change and its alert commit in one transaction, and incident numbers are
+ * consecutive. `rows` counts what a change may leave behind besides the incident (the outbox,
+ * the replication queue), so "neither" is checked everywhere.
+ *
+ * @example
+ * alertingContract("sqlite", async () => openSqliteStore(":memory:"));
+ */
+export function alertingContract(name: string, open: () => Promise<LocalStore & { readonly replication?: ReplicationStatus }>): void {
+  describe(`alerting incidents: ${name}`, () => {
+    let store: LocalStore & { readonly replication?: ReplicationStatus };
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    const alertFor =
+      (phase: string): AlertFor =>
+      (i) => ({ chatId: "alerts", text: `#${i.id} ${phase} ${i.host}`, dedupeKey: `incident:${i.uid}:${phase}` });
+    const queued = async () => (await store.outbox.pending(1000)).map((m) => m.text);
+    const counts = async () => ({
+      open: (await store.incidents.listOpen()).length,
+      outbox: await store.outbox.backlog(),
+      replication: (await store.replication?.backlog()) ?? 0,
+    });
+
+    it("queues the opening alert with the incident, once, numbered as the incident", async () => {
+      const host = uniqueHost();
+      const a = await store.incidents.openOrGet({ host, app: "web", kind: "restart_storm", summary: "", at: T0 }, alertFor("open"));
+      assert.equal(a.created, true);
+      let calls = 0;
+      const again = await store.incidents.openOrGet({ host, app: "web", kind: "restart_storm", summary: "", at: T0 + 1 }, (i) => {
+        calls++;
+        return alertFor("open")(i);
+      });
+      assert.equal(again.created, false);
+      assert.equal(calls, 0, "no alert for an incident already open");
+      assert.deepEqual((await queued()).filter((t) => t.endsWith(host)), [`#${a.incident.id} open ${host}`]);
+    });
+
+    it("a throw inside the transaction leaves neither incident nor alert nor replication row", async () => {
+      const host = uniqueHost();
+      const before = await counts();
+      await assert.rejects(
+        store.incidents.openOrGet({ host, app: "web", kind: "cpu", summary: "", at: T0 }, () => {
+          throw new Error("disk I/O error");
+        }),
+        /disk I\/O error/,
+      );
+      assert.deepEqual(await counts(), before);
+      const { incident } = await store.incidents.openOrGet({ host, app: "web", kind: "cpu", summary: "", at: T0 }, alertFor("open"));
+      await assert.rejects(
+        store.incidents.resolve(incident.id, T0 + 1, () => {
+          throw new Error("disk I/O error");
+        }),
+      );
+      assert.equal((await store.incidents.get(incident.id))?.state, "open", "the failed resolve changed nothing");
+      const r = await store.incidents.resolve(incident.id, T0 + 2, alertFor("resolved"));
+      assert.equal(r?.state, "resolved");
+      assert.ok((await queued()).includes(`#${incident.id} resolved ${host}`));
+    });
+
+    it("null (a muted target) records the incident and queues nothing", async () => {
+      const host = uniqueHost();
+      const before = await counts();
+      const { incident, created } = await store.incidents.openOrGet({ host, app: "", kind: "disk", summary: "91%", at: T0 }, () => null);
+      assert.equal(created, true);
+      const after = await counts();
+      assert.equal(after.open, before.open + 1);
+      assert.equal(after.outbox, before.outbox);
+      assert.equal(await store.incidents.notify(incident.id, T0, () => null), false);
+      assert.equal(await store.incidents.notify(incident.id, T0, alertFor("remind:1")), true);
+      assert.equal(await store.incidents.notify(incident.id, T0, alertFor("remind:1")), false, "a key is queued once");
+      assert.equal(await store.incidents.notify(987654321, T0, alertFor("remind:1")), false, "no such incident");
+    });
+
+    it("numbers incidents consecutively, whatever happens between them", async () => {
+      const host = uniqueHost();
+      const key = { host, app: "web", kind: "restart_storm", summary: "", at: T0 };
+      const first = (await store.incidents.openOrGet(key, alertFor("open"))).incident;
+      // What used to burn ids: raising an open incident again (every restart of a storming app) …
+      for (let n = 0; n < 20; n++) await store.incidents.openOrGet({ ...key, at: T0 + n }, alertFor("open"));
+      // … and a transaction that rolled back.
+      await assert.rejects(
+        store.incidents.openOrGet({ ...key, app: "api" }, () => {
+          throw new Error("boom");
+        }),
+      );
+      await store.incidents.resolve(first.id, T0 + 100, alertFor("resolved"));
+      const second = (await store.incidents.openOrGet({ ...key, at: T0 + 200 }, alertFor("open"))).incident;
+      const third = (await store.incidents.openOrGet({ ...key, app: "api" })).incident;
+      assert.deepEqual([second.id, third.id], [first.id + 1, first.id + 2]);
     });
   });
 }

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, startPm2, type TestPm2 } from "./helpers/pm2.js";
@@ -14,6 +14,7 @@ import { watchHarness } from "./helpers/watch.js";
 
 let pm2: TestPm2;
 const PATH = process.env.PATH;
+const dir = mkdtempSync(join(tmpdir(), "jaga-dns-"));
 before(async () => {
   process.env.PATH = `${join(ROOT, "test/fixtures/bin")}:${PATH}`;
   pm2 = await startPm2({});
@@ -22,13 +23,14 @@ before(async () => {
 after(async () => {
   process.env.PATH = PATH;
   await pm2?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 const dnsAlerts = (alerts: string[]) => alerts.filter((a) => a.startsWith("🌐 *DNS broken*"));
 
 describe("host DNS detector", () => {
   it("opens an incident when the name is not found, and resolves it when it answers again", async () => {
-    const file = join(mkdtempSync(join(tmpdir(), "jaga-dns-")), "jaga.db");
+    const file = join(dir, "jaga.db");
     const broken = watchHarness({ hosts: [pm2.hostConfig()], watch: { dns: { enabled: true, name: "broken.test" } } }, { file });
     try {
       await broken.watch.watchers[0]!.tick();

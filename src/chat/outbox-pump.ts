@@ -4,7 +4,10 @@
  * `kick()` starts a round at once (after an enqueue, or when WhatsApp reconnects).
  *
  * Delivery is at-least-once by construction (mark sent only after the send succeeds) and
- * de-duplicated upstream by the outbox's dedupe keys.
+ * de-duplicated upstream by the outbox's dedupe keys. Each send is recorded as begun
+ * (markSending) before the transport is called, so a crash between the transport and markSent
+ * — the one window in which a message can arrive twice — is recognised on the next start: the
+ * resend is logged as a possible duplicate, and goes out under the same key (`outbox:<id>`).
  *
  * @example
  * const pump = new OutboxPump(store.outbox, transport, clock, log);
@@ -13,6 +16,7 @@
  * pump.kick();
  */
 import type { Clock } from "../clock.js";
+import { failpoint } from "../failpoint.js";
 import type { Logger } from "../log.js";
 import { exponentialBackoff } from "../policy/backoff.js";
 import type { Outbox } from "../store/store.js";
@@ -84,8 +88,11 @@ export class OutboxPump {
       for (const m of batch) {
         if (this.stopped) return;
         try {
+          if (m.sendingAt !== null) this.log.warn({ outboxId: m.id }, "resending a message whose last send was cut short; it may arrive twice");
+          await this.outbox.markSending(m.id, this.clock.now());
           if (this.transport.sendOnce) await this.transport.sendOnce(m.chatId, m.text, `outbox:${m.id}`);
           else await this.transport.send(m.chatId, m.text);
+          failpoint("outbox.after-send");
           await this.outbox.markSent(m.id, this.clock.now());
           this.failures = 0;
         } catch (err) {

@@ -127,6 +127,8 @@ const whatsapp = z
       .refine((u) => /^wss?:\/\/[^\s/]+/.test(u), { message: "expected a ws:// or wss:// URL" })
       .default(WHATSAPP_DEFAULT_URL),
     connectTimeout: duration.default(20_000),
+    /** A command older than this (sent while Jaga was away, or redelivered) is not run. */
+    maxCommandAge: duration.default(120_000),
     backoff: z
       .strictObject({ base: duration.default(2_000), cap: duration.default(300_000), resetAfter: duration.default(60_000) })
       .prefault({}),
@@ -175,6 +177,13 @@ export const configSchema = z
     digest: z.strictObject({ enabled: z.boolean().default(true), cron: cron.default("0 7 * * *") }).prefault({}),
     /** How long one chat command may run before it is stopped. */
     commandTimeout: duration.default(30_000),
+    /**
+     * How long one host may take to answer one call (inside the command's own time): a silent
+     * host costs its own line, "no answer in 8 s", never the whole reply.
+     */
+    hostTimeout: duration
+      .refine((ms) => ms >= 1_000 && ms <= 120_000, { message: "expected a duration from 1s to 2m" })
+      .default(8_000),
     whatsapp,
     dns,
   })

@@ -7,7 +7,7 @@
  */
 import type { HealthSnapshot } from "./health.js";
 
-const STATES = ["idle", "connecting", "open", "backoff", "dns-wait", "breaker-open", "logged-out", "forbidden", "replaced", "stopped"];
+const STATES = ["idle", "connecting", "open", "backoff", "dns-wait", "breaker-open", "logged-out", "forbidden", "replaced", "outdated", "stopped"];
 
 export function renderMetrics(h: HealthSnapshot): string {
   const out: string[] = [];

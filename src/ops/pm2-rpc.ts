@@ -11,7 +11,8 @@
  * @example
  * const list = await pm2Rpc(executor, "/root/.pm2", "getMonitorData", [{}], { timeoutMs: 10_000 });
  */
-import { JagaError } from "../errors.js";
+import type { Duplex } from "node:stream";
+import { noAnswer } from "../hosts/deadline.js";
 import type { ExecOptions, Executor } from "../hosts/executor.js";
 import { AmpDecoder, ampEncode } from "../watch/pm2-bus.js";
 
@@ -24,62 +25,81 @@ export class Pm2DaemonAbsent extends Error {
 
 let seq = 0;
 
-export async function pm2Rpc(
+/**
+ * One call to the daemon. `options.timeoutMs` (default 15 s) bounds the whole call, opening the
+ * socket included: over SSH a frozen host may never answer the channel open, and locally a
+ * stopped daemon may accept and never reply. Past it the call fails with `host.no_answer`;
+ * an abort ends it at once with the signal's reason. The socket is destroyed either way.
+ *
+ * @example
+ * await pm2Rpc(executor, home, "getMonitorData", [{}], { timeoutMs: 8_000, signal, host: "stb" });
+ */
+export function pm2Rpc(
   executor: Executor,
   pm2Home: string,
   method: string,
   args: unknown[],
   options: ExecOptions & { host?: string } = {},
 ): Promise<unknown> {
-  if (!executor.openUnixSocket) throw new Error("this executor cannot open Unix sockets");
-  let socket;
-  try {
-    socket = await executor.openUnixSocket(`${pm2Home}/rpc.sock`);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const message = err instanceof Error ? err.message : String(err);
-    // Locally ENOENT/ECONNREFUSED; over SSH sshd answers "connect failed" when nothing listens
-    // there (a server that forbids streamlocal says "administratively prohibited": not absent).
-    if (code === "ENOENT" || code === "ECONNREFUSED" || /connect failed/i.test(message)) {
-      throw new Pm2DaemonAbsent(message);
-    }
-    throw err;
-  }
+  if (!executor.openUnixSocket) return Promise.reject(new Error("this executor cannot open Unix sockets"));
+  const signal = options.signal;
+  if (signal?.aborted) return Promise.reject(signal.reason as Error);
+  const opening = executor.openUnixSocket(`${pm2Home}/rpc.sock`);
   const id = `jaga-${process.pid}:${++seq}`;
   const timeoutMs = options.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
     const decoder = new AmpDecoder();
+    let socket: Duplex | null = null;
     let settled = false;
     const finish = (fn: () => void) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
-      socket.removeAllListeners("data");
-      socket.on("error", () => undefined);
-      socket.destroy();
+      signal?.removeEventListener("abort", onAbort);
+      if (socket) drop(socket);
       fn();
     };
-    const onAbort = () => finish(() => reject(options.signal?.reason as Error));
-    const timer = setTimeout(
-      () => finish(() => reject(new JagaError("pm2.failed", { host: options.host ?? "?", detail: "timeout" }, `rpc ${method} timed out`))),
-      timeoutMs,
+    const onAbort = () => finish(() => reject(signal?.reason as Error));
+    const timer = setTimeout(() => finish(() => reject(noAnswer(options.host ?? "?", timeoutMs))), timeoutMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+
+    opening.then(
+      (opened) => {
+        // Opened after the deadline or the abort: nobody waits for it any more.
+        if (settled) return drop(opened);
+        socket = opened;
+        opened.on("data", (chunk: Buffer) => {
+          try {
+            for (const msg of decoder.push(chunk)) {
+              if (msg.at(-1) !== id) continue;
+              const reply = msg[0] as { error?: string; args?: unknown[] } | null;
+              if (reply?.error) finish(() => reject(new Error(`pm2 ${method}: ${reply.error}`)));
+              else finish(() => resolve(reply?.args?.[0]));
+            }
+          } catch (err) {
+            finish(() => reject(err instanceof Error ? err : new Error(String(err))));
+          }
+        });
+        opened.once("error", (err) => finish(() => reject(err)));
+        opened.once("close", () => finish(() => reject(new Error(`pm2 ${method}: connection closed before the answer`))));
+        opened.write(ampEncode([{ type: "call", method, args }, id]));
+      },
+      (err: unknown) => finish(() => reject(openError(err))),
     );
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    socket.on("data", (chunk: Buffer) => {
-      try {
-        for (const msg of decoder.push(chunk)) {
-          if (msg.at(-1) !== id) continue;
-          const reply = msg[0] as { error?: string; args?: unknown[] } | null;
-          if (reply?.error) finish(() => reject(new Error(`pm2 ${method}: ${reply.error}`)));
-          else finish(() => resolve(reply?.args?.[0]));
-        }
-      } catch (err) {
-        finish(() => reject(err instanceof Error ? err : new Error(String(err))));
-      }
-    });
-    socket.once("error", (err) => finish(() => reject(err)));
-    socket.once("close", () => finish(() => reject(new Error(`pm2 ${method}: connection closed before the answer`))));
-    socket.write(ampEncode([{ type: "call", method, args }, id]));
   });
+}
+
+/** Locally ENOENT/ECONNREFUSED; over SSH sshd answers "connect failed" when nothing listens
+ * there (a server that forbids streamlocal says "administratively prohibited": not absent). */
+function openError(err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === "ENOENT" || code === "ECONNREFUSED" || /connect failed/i.test(message)) return new Pm2DaemonAbsent(message);
+  return err instanceof Error ? err : new Error(message);
+}
+
+function drop(socket: Duplex): void {
+  socket.removeAllListeners("data");
+  socket.on("error", () => undefined);
+  socket.destroy();
 }

@@ -16,6 +16,7 @@
  */
 import { z } from "zod";
 import { isJagaError, JagaError } from "../errors.js";
+import { noAnswer } from "../hosts/deadline.js";
 import { Pm2DaemonAbsent, pm2Rpc } from "./pm2-rpc.js";
 import type { ExecOptions, ExecResult, Executor } from "../hosts/executor.js";
 
@@ -148,11 +149,12 @@ export class Pm2 {
   }
 
   private async exec(args: string[], options: ExecOptions): Promise<ExecResult> {
-    const r = await this.target.executor.run(this.argv(args), this.execOptions(options));
+    const execOptions = this.execOptions(options);
+    const r = await this.target.executor.run(this.argv(args), execOptions);
     throwIfAborted(r, options);
     const { host, bin, home } = this.target;
     if (r.code === NO_DAEMON && r.stderr.includes(NO_DAEMON_MARK)) throw new JagaError("pm2.not_running", { host, home: home ?? "?" });
-    if (r.timedOut) throw new JagaError("pm2.failed", { host, detail: "timeout" }, `pm2 ${args[0]} timed out`);
+    if (r.timedOut) throw noAnswer(host, execOptions.timeoutMs ?? 0);
     if (r.code === 127) throw new JagaError("pm2.not_found", { host, bin }, r.stderr.trim());
     if (r.code !== 0) {
       const detail = lastLine(r.stderr) || lastLine(r.stdout) || `exit ${r.code}`;

@@ -38,6 +38,11 @@ export interface Context {
   readonly services: Services;
   /** Every command, for /help. */
   readonly commands: readonly Command[];
+  /**
+   * When the command's time is up (epoch ms on `clock`). Host calls take their own, shorter
+   * deadline inside it: see `hostCall` in host-call.ts.
+   */
+  readonly deadline: number;
   /** Aborted when the command's time is up; pass `exec` to every host call. */
   readonly signal: AbortSignal;
   /** Executor options carrying `signal`: a timed-out command ends its remote processes too. */

@@ -160,7 +160,8 @@ export class Pipeline {
     // A fleet-wide command hands this signal to one remote call per host: more than Node's
     // default of 10 listeners is expected, not a leak (each call removes its own).
     setMaxListeners(0, controller.signal);
-    const ctx = this.context(message, sender, t, controller.signal);
+    const timeoutMs = command.timeoutMs ?? this.deps.config.commandTimeout;
+    const ctx = this.context(message, sender, t, controller.signal, this.deps.clock.now() + timeoutMs);
     const usage = t("args.usage", { usage: command.usage });
     const raw = command.toRaw(parsed.tokens, ctx);
     if (raw === "too_many") {
@@ -175,7 +176,6 @@ export class Pipeline {
     const args = valid.data;
     const argHost = typeof args.host === "string" ? args.host : null;
 
-    const timeoutMs = command.timeoutMs ?? this.deps.config.commandTimeout;
     try {
       const reply = await this.runWithTimeout(command, ctx, args, timeoutMs, controller);
       const { text, host } = typeof reply === "string" ? { text: reply, host: undefined } : reply;
@@ -229,7 +229,7 @@ export class Pipeline {
     }
   }
 
-  private context(message: IncomingMessage, sender: Person, t: Translate, signal: AbortSignal): Context {
+  private context(message: IncomingMessage, sender: Person, t: Translate, signal: AbortSignal, deadline: number): Context {
     const { hosts, store, config, clock, log, commands } = this.deps;
     return {
       message,
@@ -243,6 +243,7 @@ export class Pipeline {
       log,
       commands,
       services: this.deps.services ?? {},
+      deadline,
       signal,
       exec: { signal },
     };

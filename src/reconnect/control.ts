@@ -6,6 +6,7 @@
  * @example
  * ctx.services.whatsapp?.reconnectNow();
  */
+import type { GroupReport } from "../chat/baileys/group.js";
 import type { ReconnectorStatus } from "./reconnector.js";
 
 export interface WhatsAppControl {
@@ -17,6 +18,8 @@ export interface WhatsAppControl {
   backlog(): Promise<number>;
   /** Messages ignored by the transport, by reason. */
   ignored(): Record<string, number>;
+  /** Whether Jaga is in the alert group and may post there; null without one. */
+  alertGroup?(): GroupReport | null;
   /** The WhatsApp host, for messages and /health. */
   readonly host: string;
 }

@@ -23,8 +23,12 @@ export type CloseKind =
   | "logged-out"
   /** 403: WhatsApp refuses this account. Stop. */
   | "forbidden"
-  /** 440: another client took the session. Stop; never fight it. */
+  /** 440: another client took the session. Wait long (never fight it); stop after repeats. */
   | "replaced"
+  /** 405: WhatsApp refuses this client version. Refresh the version once, then stop. */
+  | "outdated"
+  /** 500: the session's keys are bad. Retry with backoff; repeats become an incident. */
+  | "bad-session"
   /** 515: restart required (after pairing). Reconnect at once. */
   | "restart"
   /** The name did not resolve: open no socket until DNS answers. */
@@ -42,6 +46,10 @@ export function classifyClose(info: CloseInfo): CloseKind {
       return "forbidden";
     case 440:
       return "replaced";
+    case 405:
+      return "outdated";
+    case 500:
+      return "bad-session";
     case 515:
       return "restart";
     case 408:
@@ -51,7 +59,10 @@ export function classifyClose(info: CloseInfo): CloseKind {
   }
 }
 
-/** Whether this kind stops the reconnector until someone acts (re-pairing, or a manual reconnect). */
-export function isHalt(kind: CloseKind): kind is "logged-out" | "forbidden" | "replaced" {
-  return kind === "logged-out" || kind === "forbidden" || kind === "replaced";
+/** Whether this kind stops the reconnector at once until someone acts (re-pairing, or a manual reconnect). */
+export function isHalt(kind: CloseKind): kind is "logged-out" | "forbidden" {
+  return kind === "logged-out" || kind === "forbidden";
 }
+
+/** Every way the reconnector can stop and wait for a person. */
+export type HaltKind = "logged-out" | "forbidden" | "replaced" | "outdated";

@@ -20,7 +20,7 @@ import type { Route } from "../dns/lookup.js";
 import type { ProbeResult } from "../dns/probe.js";
 import { exponentialBackoff, type Backoff } from "../policy/backoff.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
-import { classifyClose, isHalt, type CloseInfo, type CloseKind } from "./decide.js";
+import { classifyClose, isHalt, type CloseInfo, type CloseKind, type HaltKind } from "./decide.js";
 
 export interface ManagedSocket {
   /** Resolves (never rejects) once the socket is CLOSED and its listeners are removed. */
@@ -47,6 +47,7 @@ export type ConnectionState =
   | "logged-out"
   | "forbidden"
   | "replaced"
+  | "outdated"
   | "stopped";
 
 export interface ReconnectorOptions {
@@ -64,7 +65,20 @@ export interface ReconnectorOptions {
   random?: () => number;
   /** 515s in a row (without an open between them) answered at once before backing off. */
   maxImmediateRestarts?: number;
+  /**
+   * 440 (another client took the session): wait a long jittered delay, then take it back; after
+   * `haltAfter` replacements within `withinMs`, stop for good (someone really uses it elsewhere).
+   */
+  replaced?: { retryMinMs: number; retryMaxMs: number; haltAfter: number; withinMs: number };
+  /** 500 (bad session): `alertAfter` of them within `withinMs` emit one "bad-session" event. */
+  badSession?: { alertAfter: number; withinMs: number };
+  /** 405: fetch the current WA Web version; the next socket uses it. */
+  refreshVersion?: () => Promise<void>;
 }
+
+/** Defaults for 440 and 500 (issue: a single spurious 440 must not silence a bot for good). */
+export const REPLACED_DEFAULTS = { retryMinMs: 5 * 60_000, retryMaxMs: 10 * 60_000, haltAfter: 3, withinMs: 3_600_000 };
+export const BAD_SESSION_DEFAULTS = { alertAfter: 3, withinMs: 3_600_000 };
 
 export interface ReconnectorStatus {
   state: ConnectionState;
@@ -89,7 +103,11 @@ export type ReconnectorEvent =
   | { type: "state"; status: ReconnectorStatus }
   | { type: "open" }
   | { type: "system-dns"; broken: boolean; resolver: string }
-  | { type: "halt"; kind: "logged-out" | "forbidden" | "replaced"; close: CloseInfo };
+  | { type: "halt"; kind: HaltKind; close: CloseInfo }
+  /** A 440 that will be answered by taking the session back at `retryAt`. */
+  | { type: "replaced"; count: number; retryAt: number }
+  /** Repeated 500s: the session's keys look broken (re-pairing may be needed). */
+  | { type: "bad-session"; count: number };
 
 export class Reconnector {
   private readonly breaker: CircuitBreaker;
@@ -101,6 +119,9 @@ export class Reconnector {
   private attempts = 0;
   private failures = 0;
   private immediateRestarts = 0;
+  private replacements: number[] = [];
+  private badSessions: number[] = [];
+  private versionRefreshed = false;
   private dnsProbes = 0;
   private lastClose: ReconnectorStatus["lastClose"] = null;
   private nextAttemptAt: number | null = null;
@@ -209,6 +230,23 @@ export class Reconnector {
         await this.wait(kind, null);
         continue;
       }
+      if (kind === "replaced") {
+        await this.onReplaced(close);
+        continue;
+      }
+      if (kind === "outdated") {
+        // A stale built-in WA Web version: refresh it and try once more; a second 405 in a row
+        // is not going to change by retrying, so stop and say so.
+        if (!this.versionRefreshed && this.o.refreshVersion) {
+          this.versionRefreshed = true;
+          await this.o.refreshVersion().catch(() => undefined);
+          continue;
+        }
+        this.emit({ type: "halt", kind: "outdated", close });
+        await this.wait("outdated", null);
+        continue;
+      }
+      if (kind === "bad-session") this.countBadSession();
       if (kind === "restart" && this.immediateRestarts < (this.o.maxImmediateRestarts ?? 3)) {
         this.immediateRestarts++;
         continue;
@@ -234,6 +272,7 @@ export class Reconnector {
         if (this.current !== socket || this.stopped) return;
         openedAt = this.o.clock.now();
         this.immediateRestarts = 0;
+        this.versionRefreshed = false;
         this.breaker.recordSuccess();
         this.setState("open");
         this.emit({ type: "open" });
@@ -249,6 +288,29 @@ export class Reconnector {
     }
     this.current = undefined;
     return { close, openedFor: openedAt === null ? null : this.o.clock.now() - openedAt };
+  }
+
+  /** 440: take the session back after a long jittered wait, unless it keeps being taken. */
+  private async onReplaced(close: CloseInfo): Promise<void> {
+    const p = this.o.replaced ?? REPLACED_DEFAULTS;
+    const now = this.o.clock.now();
+    this.replacements = [...this.replacements.filter((t) => now - t < p.withinMs), now];
+    if (this.replacements.length >= p.haltAfter) {
+      this.emit({ type: "halt", kind: "replaced", close });
+      await this.wait("replaced", null);
+      this.replacements = [];
+      return;
+    }
+    const delay = p.retryMinMs + Math.floor(this.random() * (p.retryMaxMs - p.retryMinMs));
+    this.emit({ type: "replaced", count: this.replacements.length, retryAt: now + delay });
+    await this.wait("replaced", delay);
+  }
+
+  private countBadSession(): void {
+    const p = this.o.badSession ?? BAD_SESSION_DEFAULTS;
+    const now = this.o.clock.now();
+    this.badSessions = [...this.badSessions.filter((t) => now - t < p.withinMs), now];
+    if (this.badSessions.length === p.alertAfter) this.emit({ type: "bad-session", count: this.badSessions.length });
   }
 
   /** DNS is down: no socket; probe every few seconds and connect through whoever answers. */

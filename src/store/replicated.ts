@@ -23,10 +23,11 @@ import type { SqliteStore } from "./sqlite/index.js";
 import { incidentsTable } from "./sqlite/incidents.js";
 import { replicationQueue, type ReplicationQueue } from "./sqlite/replication.js";
 import type {
+  AlertFor,
+  AlertingIncidents,
   AuditLog,
   BlockedKtp,
   BlockRecord,
-  Incidents,
   LocalStore,
   Outbox,
   ReplicationStatus,
@@ -53,7 +54,7 @@ export type Remote = OpTarget & Pick<Store, "blocked" | "close">;
 export class ReplicatedStore implements LocalStore {
   readonly kind = "replicated" as const;
   readonly audit: AuditLog;
-  readonly incidents: Incidents;
+  readonly incidents: AlertingIncidents;
   readonly blocked: BlockedKtp;
   readonly outbox: Outbox;
   readonly replication: ReplicationStatus;
@@ -97,25 +98,29 @@ export class ReplicatedStore implements LocalStore {
       }),
       recent: (limit) => local.audit.recent(limit),
     };
+    // An incident change, its alert (outbox row, see AlertingIncidents) and its replication row
+    // commit together: incidentsTable's own transaction nests inside tx as a savepoint.
     this.incidents = {
-      openOrGet: tx((o) => {
-        const r = incidents.openOrGet(o);
+      openOrGet: tx((o, alert?: AlertFor) => {
+        const r = incidents.openOrGet(o, alert);
         if (r.created) {
           const i = r.incident;
           push({ type: "incident.open", uid: i.uid, host: i.host, app: i.app, kind: i.kind, summary: i.summary, at: i.openedAt });
         }
         return r;
       }),
-      ack: tx((id: number, by: string, at: number) => {
-        const r = incidents.ack(id, by, at);
+      ack: tx((id: number, by: string, at: number, alert?: AlertFor) => {
+        const r = incidents.ack(id, by, at, alert);
         if (r?.changed) push({ type: "incident.ack", uid: r.incident.uid, by, at });
         return r?.incident ?? null;
       }),
-      resolve: tx((id: number, at: number) => {
-        const r = incidents.resolve(id, at);
+      resolve: tx((id: number, at: number, alert?: AlertFor) => {
+        const r = incidents.resolve(id, at, alert);
         if (r?.changed) push({ type: "incident.resolve", uid: r.incident.uid, at });
         return r?.incident ?? null;
       }),
+      // A reminder changes no incident: nothing to replicate.
+      notify: (id, at, alert) => local.incidents.notify(id, at, alert),
       get: (id) => local.incidents.get(id),
       listOpen: () => local.incidents.listOpen(),
       listSince: (since) => local.incidents.listSince(since),

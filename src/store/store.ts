@@ -38,24 +38,52 @@ export interface AuditLog {
   recent(limit: number): Promise<StoredAudit[]>;
 }
 
+/** A message to queue: where it goes, what it says, and the key that makes it one message. */
+export interface OutboxDraft {
+  chatId: string;
+  text: string;
+  /** Same key, same message: queued once however often it is enqueued (e.g. `incident:<uid>:open`). */
+  dedupeKey?: string | null;
+}
+
 /** A message waiting to go out (an alert, a digest): durable, in order, de-duplicated. */
 export interface OutboxMessage {
   id: number;
   chatId: string;
   text: string;
-  /** Same key, same message: queued once however often it is enqueued (e.g. `incident:42:open`). */
   dedupeKey: string | null;
   createdAt: number;
+  /**
+   * When a send of this message began and did not end (no markSent, no markFailed): after a
+   * crash it may already have been delivered, so the next send is a possible duplicate.
+   */
+  sendingAt: number | null;
+  /** Sends begun (markSending calls). */
   attempts: number;
   lastError: string | null;
 }
 
+/**
+ * The outbox. A send goes markSending -> transport -> markSent (or markFailed): delivery is
+ * at-least-once, and `sendingAt` tells a possible duplicate (crash between the transport and
+ * markSent) from a first send.
+ *
+ * @example
+ * for (const m of await outbox.pending(20)) {
+ *   await outbox.markSending(m.id, now);
+ *   await transport.send(m.chatId, m.text);
+ *   await outbox.markSent(m.id, now);
+ * }
+ */
 export interface Outbox {
   /** Queues a message; false when its dedupeKey was queued before (sent or not). */
-  enqueue(message: { chatId: string; text: string; dedupeKey?: string; at: number }): Promise<boolean>;
+  enqueue(message: OutboxDraft & { at: number }): Promise<boolean>;
   /** Unsent messages, oldest first. */
   pending(limit: number): Promise<OutboxMessage[]>;
+  /** A send begins (written before the transport is called). */
+  markSending(id: number, at: number): Promise<void>;
   markSent(id: number, at: number): Promise<void>;
+  /** The send failed: not delivered, retried later. */
   markFailed(id: number, error: string, at: number): Promise<void>;
   /** How many messages wait to be sent. */
   backlog(): Promise<number>;
@@ -73,7 +101,7 @@ export interface IncidentKey {
 }
 
 export interface Incident extends IncidentKey {
-  /** Short number for chat (`/ack 12`); local to each store. */
+  /** Short number for chat (`/ack 12`), local to each store: consecutive there (the n-th incident is #n). */
   id: number;
   /** The same incident in every store (SQLite copy and Supabase): chosen when it opens. */
   uid: string;
@@ -92,7 +120,7 @@ export interface Incident extends IncidentKey {
  *
  * @example
  * const { incident, created } = await store.incidents.openOrGet({ host: "stb", app: "bot-kjp", kind: "restart_storm", summary: "6 restarts in 41 min", at });
- * if (created) await alert(...);
+ * // (an alert goes with it in one transaction: see AlertingIncidents)
  * await store.incidents.ack(incident.id, "Budi", at);
  */
 export interface Incidents {
@@ -107,6 +135,48 @@ export interface Incidents {
   listOpen(): Promise<Incident[]>;
   /** Incidents opened or resolved at or after `since` (the digest's window), oldest opened first. */
   listSince(since: number): Promise<Incident[]>;
+}
+
+/**
+ * The message an incident change sends, built inside the transaction that makes the change,
+ * from the incident as that transaction leaves it (its number, its uid). Synchronous: whatever
+ * it needs (log lines, the likely cause) is gathered before. Null sends nothing (a muted target):
+ * the change is still recorded.
+ */
+export type AlertFor = (incident: Incident) => (OutboxDraft & { dedupeKey: string }) | null;
+
+/**
+ * Incidents of a store that has an outbox — the embedded SQLite store, alone or replicated to
+ * Supabase. Every change that sends a message takes an {@link AlertFor}, and the change, its
+ * outbox row (and, replicated, its replication-queue row) commit in ONE SQLite transaction: a
+ * crash keeps all of them or none, so no incident exists whose alert was never queued.
+ *
+ * Why a separate interface rather than an optional argument on {@link Incidents}: the Supabase
+ * store has no outbox (messages leave from the machine that sends them, through its own
+ * embedded outbox), so it could only ignore the argument — an alert silently dropped. The
+ * incident desk therefore takes AlertingIncidents, which only the local stores implement, and
+ * the type system keeps it off the Supabase store. Without an AlertFor these behave exactly
+ * as {@link Incidents} (the contract suite runs them both ways).
+ *
+ * @example
+ * const { incident, created } = await local.incidents.openOrGet(
+ *   { host: "stb", app: "bot-kjp", kind: "restart_storm", summary, at },
+ *   (i) => ({ chatId: group, text: `… #${i.id}`, dedupeKey: `incident:${i.uid}:open` }),
+ * );
+ */
+export interface AlertingIncidents extends Incidents {
+  /** As {@link Incidents.openOrGet}; `alert` runs only when the incident is created. */
+  openOrGet(o: IncidentKey & { summary: string; at: number; uid?: string }, alert?: AlertFor): Promise<{ incident: Incident; created: boolean }>;
+  /** As {@link Incidents.ack}; `alert` runs only when the incident moved to acknowledged. */
+  ack(id: number, by: string, at: number, alert?: AlertFor): Promise<Incident | null>;
+  /** As {@link Incidents.resolve}; `alert` runs only when the incident moved to resolved. */
+  resolve(id: number, at: number, alert?: AlertFor): Promise<Incident | null>;
+  /**
+   * Queues a message about an incident without changing it (a reminder), reading its state in
+   * the same transaction. True when a row was queued (false: no such incident, `alert` said
+   * null, or the dedupe key was queued before).
+   */
+  notify(id: number, at: number, alert: AlertFor): Promise<boolean>;
 }
 
 /** One block of a NIK. Unblocking closes it (unblockedAt set); rows are never deleted. */
@@ -162,6 +232,8 @@ export interface Store {
 /** The embedded store also holds what only makes sense on this machine. */
 export interface LocalStore extends Store {
   readonly outbox: Outbox;
+  /** The local stores' incidents queue their alerts atomically (see {@link AlertingIncidents}). */
+  readonly incidents: AlertingIncidents;
   /** Present on every store openStore() returns; backlog 0 when Supabase is not configured. */
   readonly replication?: ReplicationStatus;
 }

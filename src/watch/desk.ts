@@ -2,8 +2,18 @@
  * The incident desk: turns "this condition holds" into incidents and alerts, and "it has been
  * quiet" into resolutions. One open incident per (host, app, kind); the alert when it opens, at
  * most one reminder per `remindEvery` while it lasts and nobody acknowledged it, one when it
- * resolves. Alerts go through the durable outbox with dedupe keys derived from the incident, so
- * a Jaga restarted mid-storm never sends the same alert twice.
+ * resolves.
+ *
+ * No alert is lost, by construction: every change that sends a message commits together with
+ * its outbox row, in one SQLite transaction ({@link AlertingIncidents}). The cause (pm2 logs,
+ * ss) is gathered BEFORE that transaction, and only for a key with no open incident; nothing
+ * slow happens between the write and the queueing, so a crash leaves either neither or both.
+ * Dedupe keys derived from the incident's uid keep a restarted Jaga from queueing the same
+ * alert twice. A muted target still gets its incident, without an alert.
+ *
+ * The open incidents are kept in memory (loaded from the store on first use, then maintained
+ * by the desk, their only writer), so a restart event or a DNS check for a known incident costs
+ * no query.
  *
  * @example
  * await desk.raise({ host: "stb", app: "bot-kjp", kind: "restart_storm" }, {
@@ -13,19 +23,27 @@
  * await desk.sweep(); // resolves incidents quiet for watch.resolveAfter
  */
 import type { Clock } from "../clock.js";
+import { failpoint } from "../failpoint.js";
 import { isMessageKey, translator, type Lang, type Translate } from "../i18n/index.js";
 import type { Logger } from "../log.js";
 import type { WatchState } from "../store/sqlite/watch.js";
-import type { Incident, IncidentKey, Incidents } from "../store/store.js";
+import type { AlertFor, AlertingIncidents, Incident, IncidentKey } from "../store/store.js";
 import { formatDuration } from "../duration.js";
 import { redact } from "../text.js";
 
+/** Queues a message for the alert group (the digest's way of sending). */
 export type AlertSink = (text: string, dedupeKey: string) => Promise<unknown>;
 
+/** Where the desk's alerts go, and who to wake once one is queued (the outbox pump). */
+export interface AlertRoute {
+  chatId: string;
+  queued(): void;
+}
+
 export interface DeskOptions {
-  incidents: Incidents;
+  incidents: AlertingIncidents;
   state: WatchState;
-  alert: AlertSink;
+  alerts: AlertRoute;
   clock: Clock;
   log: Logger;
   language: Lang;
@@ -37,7 +55,7 @@ export interface DeskOptions {
 export interface Raise {
   /** One line, masked, e.g. "6 restarts in 41 min". */
   summary: string;
-  /** The lines under the headline (cause, command to try); only called when an alert goes out. */
+  /** The lines under the headline (cause, command to try); only called when an incident opens. */
   describe?: () => Promise<string[]>;
 }
 
@@ -58,6 +76,10 @@ export class IncidentDesk {
   private readonly remindEveryMs: number;
   /** Serializes raises and sweeps: two events for one app must not race to open two alerts. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Open (and acknowledged) incidents by key; undefined until loaded from the store. */
+  private open?: Map<string, Incident>;
+  /** The last reminder bucket queued per incident uid, so a raise does not ask the store each time. */
+  private readonly reminded = new Map<string, number>();
 
   constructor(private readonly o: DeskOptions) {
     this.t = translator(o.language);
@@ -67,47 +89,53 @@ export class IncidentDesk {
   /** The condition holds now: open (and alert) or keep open (and maybe remind). */
   raise(key: IncidentKey, r: Raise): Promise<Incident> {
     return this.serial(async () => {
-      const now = this.o.clock.now();
+      failpoint("desk.after-condition");
+      const open = await this.openIncidents();
       const summary = redact(r.summary);
-      const { incident, created } = await this.o.incidents.openOrGet({ ...key, summary, at: now });
+      const known = open.get(keyOf(key));
+      if (known) {
+        const now = this.o.clock.now();
+        this.o.state.set(`seen:${keyOf(key)}`, now);
+        await this.remind(known, summary, now);
+        return known;
+      }
+      const now = this.o.clock.now();
+      const details = await this.describe(r, key); // before the transaction, never inside or after
+      failpoint("desk.after-describe");
+      let queued = false; // the callback runs inside the transaction, only when the incident is new
+      const { incident, created } = await this.o.incidents.openOrGet({ ...key, summary, at: now }, (i) => {
+        const draft = this.draft(i, "open", this.openText(i, summary, details));
+        queued = draft !== null;
+        return draft;
+      });
+      failpoint("desk.after-open");
+      open.set(keyOf(key), incident);
       this.o.state.set(`seen:${keyOf(key)}`, now);
-      if (created) {
-        this.o.log.warn({ ...key, id: incident.id, summary }, "incident opened");
-        await this.send(incident, "open", `incident:${incident.uid}:open`, async () => this.openText(incident, summary, r));
-        return incident;
-      }
-      if (incident.state === "open") {
-        const bucket = Math.floor((now - incident.openedAt) / this.remindEveryMs);
-        if (bucket >= 1) {
-          await this.send(incident, "remind", `incident:${incident.uid}:remind:${bucket}`, () =>
-            Promise.resolve(this.remindText(incident, summary, now)),
-          );
-        }
-      }
+      if (created) this.o.log.warn({ ...key, id: incident.id, summary }, "incident opened");
+      if (queued) this.o.alerts.queued();
       return incident;
     });
   }
 
   /** The condition was seen again (e.g. one more restart): an open incident stays open. */
   async touch(key: IncidentKey): Promise<void> {
-    const open = (await this.o.incidents.listOpen()).some((i) => keyOf(i) === keyOf(key));
-    if (open) this.o.state.set(`seen:${keyOf(key)}`, this.o.clock.now());
+    if ((await this.openIncidents()).has(keyOf(key))) this.o.state.set(`seen:${keyOf(key)}`, this.o.clock.now());
   }
 
   /** The condition is over right now (a host answers again): resolve at once. */
   clear(key: IncidentKey): Promise<void> {
     return this.serial(async () => {
-      const incident = (await this.o.incidents.listOpen()).find((i) => keyOf(i) === keyOf(key));
+      const incident = (await this.openIncidents()).get(keyOf(key));
       if (incident) await this.resolve(incident, this.o.clock.now());
     });
   }
 
-  /** Resolves every incident quiet for `resolveAfter`; `kinds` limits it to some kinds. */
+  /** Resolves every incident quiet for `resolveAfter`; `filter` limits it to some. */
   sweep(filter: (i: Incident) => boolean = () => true): Promise<Incident[]> {
     return this.serial(async () => {
       const now = this.o.clock.now();
       const resolved: Incident[] = [];
-      for (const incident of await this.o.incidents.listOpen()) {
+      for (const incident of [...(await this.openIncidents()).values()]) {
         if (!filter(incident)) continue;
         const seen = this.o.state.get<number>(`seen:${keyOf(incident)}`) ?? incident.openedAt;
         if (now - seen >= this.o.resolveAfterMs) {
@@ -125,37 +153,65 @@ export class IncidentDesk {
     return [key.host, key.app].filter(Boolean).some((target) => (this.o.state.get<number>(`mute:${target}`) ?? 0) > now);
   }
 
-  private async resolve(incident: Incident, now: number, quietMs?: number): Promise<void> {
-    await this.o.incidents.resolve(incident.id, now);
-    this.o.state.delete(`seen:${keyOf(incident)}`);
-    this.o.log.info({ id: incident.id, host: incident.host, app: incident.app, kind: incident.kind }, "incident resolved");
-    await this.send(incident, "resolved", `incident:${incident.uid}:resolved`, () =>
-      Promise.resolve(
-        this.t("alert.resolved", {
-          id: incident.id,
-          what: this.what(incident),
-          quiet: quietMs === undefined ? this.t("alert.back") : this.t("alert.quiet", { duration: formatDuration(quietMs) }),
-          lasted: formatDuration(now - incident.openedAt),
-        }),
-      ),
-    );
+  /** The open incidents, loaded once; a failed load is retried by the next call. */
+  private async openIncidents(): Promise<Map<string, Incident>> {
+    if (this.open) return this.open;
+    const list = await this.o.incidents.listOpen();
+    // A concurrent call (touch is not serialized) may have loaded it meanwhile: keep the first.
+    this.open ??= new Map(list.map((i) => [keyOf(i), i]));
+    return this.open;
   }
 
-  private async send(incident: Incident, phase: string, dedupeKey: string, text: () => Promise<string>): Promise<void> {
+  private async remind(incident: Incident, summary: string, now: number): Promise<void> {
+    const bucket = Math.floor((now - incident.openedAt) / this.remindEveryMs);
+    if (bucket < 1 || (this.reminded.get(incident.uid) ?? 0) >= bucket) return;
+    // Reads the incident's state in the same transaction: an acknowledged one gets no reminder.
+    const queued = await this.o.incidents.notify(incident.id, now, (i) =>
+      i.state === "open" ? this.draft(i, `remind:${bucket}`, this.remindText(i, summary, now)) : null,
+    );
+    this.reminded.set(incident.uid, bucket);
+    if (queued) this.o.alerts.queued();
+  }
+
+  private async resolve(incident: Incident, now: number, quietMs?: number): Promise<void> {
+    const quiet = quietMs === undefined ? this.t("alert.back") : this.t("alert.quiet", { duration: formatDuration(quietMs) });
+    let changed = false; // the callback runs inside the transaction, only when this call resolved it
+    let queued = false;
+    await this.o.incidents.resolve(incident.id, now, (i) => {
+      changed = true;
+      const text = this.t("alert.resolved", { id: i.id, what: this.what(i), quiet, lasted: formatDuration(now - i.openedAt) });
+      const draft = this.draft(i, "resolved", text);
+      queued = draft !== null;
+      return draft;
+    });
+    failpoint("desk.after-resolve");
+    this.open?.delete(keyOf(incident));
+    this.reminded.delete(incident.uid);
+    this.o.state.delete(`seen:${keyOf(incident)}`);
+    if (changed) this.o.log.info({ id: incident.id, host: incident.host, app: incident.app, kind: incident.kind }, "incident resolved");
+    if (queued) this.o.alerts.queued();
+  }
+
+  /** The outbox row for a phase of an incident, or null when its target is muted. Runs inside the transaction. */
+  private draft(incident: Incident, phase: string, text: string): ReturnType<AlertFor> {
     if (this.muted(incident)) {
       this.o.log.info({ id: incident.id, phase }, "alert muted");
-      return;
+      return null;
     }
-    await this.o.alert(redact(await text()), dedupeKey);
+    return { chatId: this.o.alerts.chatId, text: redact(text), dedupeKey: `incident:${incident.uid}:${phase}` };
   }
 
-  private async openText(incident: Incident, summary: string, r: Raise): Promise<string> {
-    let details: string[] = [];
+  /** The cause, gathered before anything is written; a failure leaves it out, the alert goes anyway. */
+  private async describe(r: Raise, key: IncidentKey): Promise<string[]> {
     try {
-      details = (await r.describe?.()) ?? [];
+      return (await r.describe?.()) ?? [];
     } catch (err) {
-      this.o.log.warn({ err, id: incident.id }, "could not describe incident");
+      this.o.log.warn({ err, ...key }, "could not describe incident");
+      return [];
     }
+  }
+
+  private openText(incident: Incident, summary: string, details: string[]): string {
     return [
       `${KIND_ICONS[incident.kind] ?? "🚨"} *${this.kindName(incident.kind)}* · ${this.where(incident)}`,
       summary,

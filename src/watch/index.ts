@@ -3,7 +3,7 @@
  * the morning digest. Commands reach it as `ctx.services.watch`.
  *
  * @example
- * const watch = createWatch({ config, hosts, incidents: store.incidents, state: local.watch, alert, clock, log });
+ * const watch = createWatch({ config, hosts, incidents: store.incidents, state: local.watch, alert, alerts: { chatId, queued: () => pump.kick() }, clock, log });
  * watch.start();
  * ...
  * await watch.stop();
@@ -15,14 +15,14 @@ import type { Inventory } from "../hosts/inventory.js";
 import type { Logger } from "../log.js";
 import type { Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
-import type { Incidents } from "../store/store.js";
-import { IncidentDesk, type AlertSink } from "./desk.js";
+import type { AlertingIncidents } from "../store/store.js";
+import { IncidentDesk, type AlertRoute, type AlertSink } from "./desk.js";
 import { HostWatcher } from "./watcher.js";
 
 export interface WatchServices {
   readonly desk: IncidentDesk;
   readonly state: WatchState;
-  readonly incidents: Incidents;
+  readonly incidents: AlertingIncidents;
   readonly digest: Digest;
   readonly watchers: readonly HostWatcher[];
   /** Names of hosts whose last check failed (for /health). */
@@ -36,9 +36,12 @@ export interface WatchServices {
 export interface WatchOptions {
   config: Config;
   hosts: Inventory;
-  incidents: Incidents;
+  incidents: AlertingIncidents;
   state: WatchState;
+  /** How the digest sends. */
   alert: AlertSink;
+  /** Where the desk queues its alerts, in the same transaction as the incident change. */
+  alerts: AlertRoute;
   clock: Clock;
   log: Logger;
   whatsappHealth?: () => string | null;
@@ -51,7 +54,7 @@ export function createWatch(o: WatchOptions): WatchServices {
   const desk = new IncidentDesk({
     incidents: o.incidents,
     state: o.state,
-    alert: o.alert,
+    alerts: o.alerts,
     clock: o.clock,
     log: o.log,
     language: o.config.language,

@@ -15,6 +15,8 @@ import type { Clock } from "../clock.js";
 import type { Config } from "../config/load.js";
 import { formatBytes, formatDuration } from "../duration.js";
 import { isJagaError } from "../errors.js";
+import { isNoAnswer, withDeadline } from "../hosts/deadline.js";
+import type { ExecOptions } from "../hosts/executor.js";
 import type { Host } from "../hosts/inventory.js";
 import { translator, type Translate } from "../i18n/index.js";
 import type { Logger } from "../log.js";
@@ -102,9 +104,10 @@ export class HostWatcher {
   /** One round: vitals and their detectors, a reconcile when due, the quiet sweep. */
   async tick(): Promise<void> {
     this.ticks++;
-    await this.checkVitals();
+    const answered = await this.checkVitals();
     const every = this.o.reconcileEvery ?? 10;
-    if (this.reconcileWanted || !this.bus?.connected || this.ticks % every === 0) {
+    // A host that just did not answer would only make the reconcile wait out its deadline too.
+    if (answered && (this.reconcileWanted || !this.bus?.connected || this.ticks % every === 0)) {
       this.reconcileWanted = false;
       await this.serial(() => this.reconcile());
     }
@@ -112,14 +115,34 @@ export class HostWatcher {
   }
 
   private async run(): Promise<void> {
+    const { clock, config } = this.o;
     while (!this.stopSignal.signal.aborted) {
+      const started = clock.now();
       try {
         await this.tick();
       } catch (err) {
         this.o.log.error({ err, host: this.name }, "watch round failed");
       }
-      await this.o.clock.sleep(this.o.config.watch.interval, this.stopSignal.signal).catch(() => undefined);
+      // Rounds start every interval, however long this one waited on a silent host: a frozen
+      // host then fails its checks as fast as one that refuses.
+      const wait = Math.max(0, config.watch.interval - (clock.now() - started));
+      await clock.sleep(wait, this.stopSignal.signal).catch(() => undefined);
     }
+  }
+
+  /**
+   * One read from the host, bounded by the per-call deadline min(`watch.interval`,
+   * `hostTimeout`) on the injected clock, and ended when the watcher stops. A silent host fails
+   * it with `host.no_answer`, so `unreachableAfter` rounds in a row fail within about
+   * `unreachableAfter` intervals, frozen or refusing.
+   *
+   * @example
+   * const v = await this.read((o) => readVitals(host.executor, paths, o));
+   */
+  private read<T>(call: (options: ExecOptions) => Promise<T>): Promise<T> {
+    const { config, clock, host } = this.o;
+    const timeoutMs = Math.min(config.watch.interval, config.hostTimeout);
+    return withDeadline(host.name, { timeoutMs, signal: this.stopSignal.signal }, clock, call);
   }
 
   private async onBusEvent(e: Pm2BusEvent): Promise<void> {
@@ -137,7 +160,7 @@ export class HostWatcher {
   private async reconcile(): Promise<void> {
     let processes;
     try {
-      processes = await this.o.host.pm2.list({ timeoutMs: 20_000 });
+      processes = await this.read((o) => this.o.host.pm2.list(o));
     } catch (err) {
       this.o.log.debug({ err, host: this.name }, "reconcile: pm2 list failed");
       return;
@@ -168,7 +191,7 @@ export class HostWatcher {
     const host = this.name;
     let lines: string[] = [];
     try {
-      lines = await this.o.host.pm2.errorLines(app, 30, { timeoutMs: 15_000 });
+      lines = await this.read((o) => this.o.host.pm2.errorLines(app, 30, o));
     } catch {
       // the alert goes out anyway
     }
@@ -207,17 +230,19 @@ export class HostWatcher {
   }
 
   private async portHolder(port: number): Promise<string | null> {
-    const r = await this.o.host.executor.run(["ss", "-Hltnp", `sport = :${port}`], { timeoutMs: 5_000 }).catch(() => null);
+    const r = await this.read((o) => this.o.host.executor.run(["ss", "-Hltnp", `sport = :${port}`], o)).catch(() => null);
     return r && r.code === 0 ? parsePortHolder(r.stdout) : null;
   }
 
-  private async checkVitals(): Promise<void> {
+  /** False when the host could not be reached or did not answer (or the watcher is stopping). */
+  private async checkVitals(): Promise<boolean> {
     const { host, config, desk, clock } = this.o;
     const paths = vitalsPaths(host.config);
     let v: Vitals;
     try {
-      v = await readVitals(host.executor, paths, { timeoutMs: 15_000 });
+      v = await this.read((o) => readVitals(host.executor, paths, o));
     } catch (err) {
+      if (this.stopSignal.signal.aborted) return false; // stopping, not a failed check
       this.failures++;
       if (this.failures >= config.watch.unreachableAfter) {
         const reason = isJagaError(err) ? this.t(err.code, err.params) : err instanceof Error ? err.message : String(err);
@@ -226,7 +251,7 @@ export class HostWatcher {
           { summary: this.t("unreachable.summary", { count: this.failures, reason: echo(reason, 120) }) },
         );
       }
-      return;
+      return !(isNoAnswer(err) || (isJagaError(err) && err.code.startsWith("ssh.")));
     }
     if (this.failures >= config.watch.unreachableAfter) await desk.clear({ host: this.name, app: "", kind: "unreachable" });
     this.failures = 0;
@@ -264,12 +289,13 @@ export class HostWatcher {
     if (mem >= config.watch.memory.percent) {
       await desk.raise({ host: this.name, app: "", kind: "memory" }, { summary: this.t("memory.summary", { percent: mem }) });
     }
+    return true;
   }
 
   /** `getent hosts` asks the host's own resolver, exactly as its apps do (report 001). */
   private async checkDns(): Promise<void> {
     const name = this.o.config.watch.dns.name;
-    const r = await this.o.host.executor.run(["getent", "hosts", name], { timeoutMs: 10_000 }).catch(() => null);
+    const r = await this.read((o) => this.o.host.executor.run(["getent", "hosts", name], o)).catch(() => null);
     const key = { host: this.name, app: "", kind: "dns" };
     if (r?.code === 0) return this.o.desk.clear(key);
     // Only getent's "not found" (2) means the name does not resolve; a check that timed out, a
@@ -283,7 +309,7 @@ export class HostWatcher {
 
   private async describeCpu(): Promise<string[]> {
     try {
-      const top = (await this.o.host.pm2.list({ timeoutMs: 15_000 })).sort((a, b) => b.cpu - a.cpu)[0];
+      const top = (await this.read((o) => this.o.host.pm2.list(o))).sort((a, b) => b.cpu - a.cpu)[0];
       if (!top) return [];
       return [
         this.t("cpu.top", { app: top.name, cpu: Math.round(top.cpu) }),

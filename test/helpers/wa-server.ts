@@ -39,12 +39,26 @@ export async function startWsServer(kind: "close" | "silent", host = "127.0.0.1"
   const state = { url: "", port: 0, connections: 0, maxConcurrent: 0, close: () => Promise.resolve() };
   tcp.on("connection", (s: Socket) => {
     sockets.add(s);
-    state.connections++;
-    open++;
-    state.maxConcurrent = Math.max(state.maxConcurrent, open);
     s.on("error", () => undefined);
+    // A WhatsApp socket starts with its WebSocket upgrade request; Jaga's check of the WA Web
+    // version (GET /sw.js, a plain HTTP request to the same host) is not a WhatsApp socket.
+    let counted = false;
+    s.once("data", (chunk: Buffer) => {
+      if (chunk.subarray(0, 11).toString("latin1") === "GET /sw.js ") return;
+      counted = true;
+      state.connections++;
+      open++;
+      state.maxConcurrent = Math.max(state.maxConcurrent, open);
+    });
+    // The client has closed once its FIN arrives ('end'); 'close' can come a tick after the next
+    // connection is accepted, which would count one closed socket as still open.
+    const gone = () => {
+      if (counted) open--;
+      counted = false;
+    };
+    s.on("end", gone);
     s.on("close", () => {
-      open--;
+      gone();
       sockets.delete(s);
     });
   });

@@ -38,6 +38,7 @@ export function waTransport(o: {
     alertFallback: [],
     isKnown: (p) => known.has(p),
     backlog: () => store.outbox.backlog(),
+    versionTimeoutMs: 300,
     ...o.overrides,
   });
   return { transport, store };

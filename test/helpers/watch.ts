@@ -37,7 +37,7 @@ export function watchHarness(raw: Record<string, unknown>, o: { clock?: Clock; f
   const store = openSqliteStore(o.file ?? ":memory:");
   const hosts = Inventory.fromConfig(config.hosts, defaultExecutorFactory);
   const alert = (text: string, dedupeKey: string) => store.outbox.enqueue({ chatId: "alerts", text, dedupeKey, at: clock.now() });
-  const watch = createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, clock, log: silentLogger, reconcileEvery: o.reconcileEvery });
+  const watch = createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, alerts: { chatId: "alerts", queued: () => undefined }, clock, log: silentLogger, reconcileEvery: o.reconcileEvery });
   const pipeline = new Pipeline({ commands, directory: new Directory(config), hosts, store, config, clock, log: silentLogger, services: { watch } });
   let seq = 0;
   return {

@@ -21,6 +21,7 @@ import { ConsoleTransport } from "../console.js";
 import { DEFAULT_ALERT_CHAT, type Transport } from "../transport.js";
 import { WhatsAppTransport } from "./transport.js";
 import { WithConsole } from "./with-console.js";
+import { SignalConsole } from "./signal-console.js";
 
 export interface WhatsAppParts {
   transport: Transport & { sendOnce?(chatId: string, text: string, key: string): Promise<void> };
@@ -28,6 +29,10 @@ export interface WhatsAppParts {
   control: WhatsAppControl;
   /** Calls `f` every time the socket opens (kick the outbox pump here). */
   onOpen(f: () => void): void;
+  /** libsignal's console output, counted instead of printed (signal-console.ts). */
+  signal: SignalConsole;
+  /** Calls `f` with the count when a minute had more decrypt failures than is healthy. */
+  onDecryptStorm(f: (failures: number) => void): void;
 }
 
 export function buildWhatsApp(o: {
@@ -41,7 +46,16 @@ export function buildWhatsApp(o: {
 }): WhatsAppParts {
   const { config } = o;
   const directory = new Directory(config);
+  // Before the first socket: libsignal prints session keys to the console otherwise.
+  const stormListeners: ((n: number) => void)[] = [];
+  const signal = SignalConsole.install({ log: o.log, onStorm: (n) => stormListeners.forEach((f) => f(n)) });
   const { specs } = parseResolvers(config.dns.resolvers);
+  // An abandoned pairing code leaves `creds.me` without an account; logging in with it would
+  // end in 401 and a wiped session. Start clean instead, and say why.
+  if (o.store.waAuth.pairing() === "unfinished") {
+    o.store.waAuth.clear();
+    o.log.warn(translator(config.language)("wa.pairing_abandoned"));
+  }
   const hasSession = o.store.waAuth.hasSession();
   const whatsapp = new WhatsAppTransport({
     url: config.whatsapp.url,
@@ -62,6 +76,12 @@ export function buildWhatsApp(o: {
     output: o.output,
     pairPhone: config.pairPhone,
     keepReply: o.keepReply,
+    inbound: o.store.waInbound,
+    sent: o.store.waSent,
+    people: config.people.map((p) => p.phone),
+    admins: config.people.filter((p) => p.role === "admin").map((p) => ({ name: p.name, phone: p.phone })),
+    maxCommandAgeMs: config.whatsapp.maxCommandAge,
+    timezone: config.timezone,
   });
   const transport =
     !hasSession && o.input.isTTY ? new WithConsole(whatsapp, new ConsoleTransport(o.input, o.output, config.alerts.group ?? DEFAULT_ALERT_CHAT)) : whatsapp;
@@ -69,6 +89,8 @@ export function buildWhatsApp(o: {
     transport,
     whatsapp,
     control: whatsapp.control,
+    signal,
+    onDecryptStorm: (f) => void stormListeners.push(f),
     onOpen: (f) => {
       whatsapp.reconnector.onChange((e) => {
         if (e.type === "open") f();

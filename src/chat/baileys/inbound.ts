@@ -26,6 +26,8 @@ import type { IncomingMessage } from "../transport.js";
 
 export type IgnoreReason =
   | "history"
+  | "duplicate"
+  | "stale"
   | "own"
   | "status"
   | "broadcast"
@@ -35,7 +37,10 @@ export type IgnoreReason =
   | "other-group"
   | "unknown-sender";
 
-export type Verdict = { accept: true; message: IncomingMessage; lid?: { lid: string; phone: string } } | { accept: false; reason: IgnoreReason };
+export type Verdict =
+  | { accept: true; message: IncomingMessage; lid?: { lid: string; phone: string } }
+  /** `unresolvedLid`: the sender came as a LID nobody has mapped yet (ask Baileys, then decide). */
+  | { accept: false; reason: IgnoreReason; unresolvedLid?: string };
 
 export interface LidLookup {
   /** Phone number for a LID user part, if known. */
@@ -50,11 +55,17 @@ export interface InboundContext {
   lids: LidLookup;
 }
 
-/** Reads an upsert'ed message; `type` is Baileys' upsert type (`notify` = live, `append` = history). */
+/**
+ * Reads an upsert'ed message. `type` is Baileys' upsert type: `notify` is live, `append` is a
+ * message delivered late — sent while Jaga was offline (the server's offline queue) or a stub —
+ * which is taken like a live one: whether it is still fresh enough to run is the transport's
+ * call (`whatsapp.maxCommandAge`), not the delivery path's. History sync never comes here
+ * (rc14 emits it as `messaging-history.set`).
+ */
 export function interpretMessage(msg: WAMessage, type: string, ctx: InboundContext): Verdict {
   const key = msg.key;
   const remote = key?.remoteJid;
-  if (type !== "notify") return { accept: false, reason: "history" };
+  if (type !== "notify" && type !== "append") return { accept: false, reason: "history" };
   if (!key || !remote || !key.id) return { accept: false, reason: "malformed" };
   if (key.fromMe) return { accept: false, reason: "own" };
   if (isJidStatusBroadcast(remote)) return { accept: false, reason: "status" };
@@ -72,7 +83,8 @@ export function interpretMessage(msg: WAMessage, type: string, ctx: InboundConte
   const alt = isGroup ? key.participantAlt : key.remoteJidAlt;
   if (!sender) return { accept: false, reason: "malformed" };
   const { phone, lid } = phoneOf(sender, alt ?? undefined, ctx.lids);
-  if (!phone || !ctx.isKnown(phone)) return { accept: false, reason: "unknown-sender" };
+  if (!phone) return { accept: false, reason: "unknown-sender", unresolvedLid: isLidUser(sender) ? sender : undefined };
+  if (!ctx.isKnown(phone)) return { accept: false, reason: "unknown-sender" };
   const ts = Number(msg.messageTimestamp ?? 0);
   return {
     accept: true,
@@ -96,4 +108,34 @@ export function phoneOf(sender: string, alt: string | undefined, lids: LidLookup
     return { phone: lidUser ? lids.get(lidUser) : undefined };
   }
   return {};
+}
+
+/**
+ * Baileys' `shouldIgnoreJid`: chats Jaga never reads are dropped before decryption (acked,
+ * not decrypted, no Signal session work), which is what keeps a bot in a busy account from
+ * drowning in status posts and "Bad MAC" retries (Baileys #2234). Kept: direct chats with people
+ * (phone number or LID) and the alert group. Dropped: status, broadcast lists, newsletters,
+ * every other group. WhatsApp's own server jid is never passed here by Baileys.
+ *
+ * @example
+ * ignoreJid("status@broadcast", "1203…@g.us"); // true
+ * ignoreJid("62812…@s.whatsapp.net", undefined); // false
+ */
+export function ignoreJid(jid: string, alertGroup: string | undefined): boolean {
+  if (isJidStatusBroadcast(jid) || isJidBroadcast(jid) || isJidNewsletter(jid)) return true;
+  if (isJidGroup(jid)) return jid !== alertGroup;
+  return false;
+}
+
+/**
+ * How late a message is: `null` when it may still run, else its age in ms. A phone's clock may
+ * run ahead of Jaga's, so a message "from the future" counts as fresh.
+ *
+ * @example
+ * lateBy(now - 38 * 60_000, now, 120_000); // 2280000: too old to run
+ * lateBy(now - 5_000, now, 120_000);       // null
+ */
+export function lateBy(sentAt: number, now: number, maxAgeMs: number): number | null {
+  const age = now - sentAt;
+  return age > maxAgeMs ? age : null;
 }

@@ -11,7 +11,7 @@
  */
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import { makeWASocket, Browsers, type WASocket } from "@whiskeysockets/baileys";
+import { makeWASocket, Browsers, type CacheStore, type GroupMetadata, type WAMessageKey, type WASocket, type WAVersion, type proto } from "@whiskeysockets/baileys";
 import type WebSocket from "ws";
 import type { Logger } from "../../log.js";
 import { makeLookup, type Route } from "../../dns/lookup.js";
@@ -29,6 +29,16 @@ export interface BaileysSocketOptions {
   onQr?: (qr: string, sock: WASocket) => void;
   /** The socket was built: attach message listeners here. */
   onSocket?: (sock: WASocket) => void;
+  /** The WA Web version to announce (version.ts); Baileys' built-in one when absent. */
+  version?: WAVersion;
+  /** Answers a recipient's retry request with what was sent (undefined when unknown). */
+  getMessage?: (key: WAMessageKey) => Promise<proto.IMessage | undefined>;
+  /** The alert group's metadata from Jaga's cache (group.ts), so sends do not query it. */
+  cachedGroupMetadata?: (jid: string) => Promise<GroupMetadata | undefined>;
+  /** Caches that outlive the socket (caches.ts). */
+  caches?: { msgRetryCounterCache: CacheStore; userDevicesCache: CacheStore; placeholderResendCache: CacheStore };
+  /** Chats never read: dropped by Baileys before decryption (see inbound.ts ignoreJid). */
+  shouldIgnoreJid?: (jid: string) => boolean;
   /** Baileys' keep-alive ping interval (tests shorten it). */
   keepAliveIntervalMs?: number;
   /** How long to wait for a closing WebSocket before terminating it. */
@@ -77,6 +87,11 @@ export function openBaileysSocket(route: Route, hooks: SocketHooks, o: BaileysSo
       logger: o.logger,
       browser: Browsers.ubuntu("Jaga"),
       markOnlineOnConnect: false,
+      ...(o.version ? { version: o.version } : {}),
+      ...(o.getMessage ? { getMessage: o.getMessage } : {}),
+      ...(o.cachedGroupMetadata ? { cachedGroupMetadata: o.cachedGroupMetadata } : {}),
+      ...o.caches,
+      shouldIgnoreJid: o.shouldIgnoreJid ?? (() => false),
       syncFullHistory: false,
       // History sync stays on (Baileys learns LID mappings from it); the transport ignores
       // history messages, so nothing old is ever run as a command.

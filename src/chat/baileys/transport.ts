@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Writable } from "node:stream";
-import type { WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
+import { BufferJSON, isLidUser, isPnUser, jidDecode, proto, type WAMessage, type WAMessageKey, type WASocket } from "@whiskeysockets/baileys";
 import type { Clock } from "../../clock.js";
 import type { Route } from "../../dns/lookup.js";
 import { probeName } from "../../dns/probe.js";
@@ -24,12 +24,21 @@ import type { Translate } from "../../i18n/index.js";
 import type { Logger } from "../../log.js";
 import type { WhatsAppControl } from "../../reconnect/control.js";
 import { Reconnector, type ReconnectorOptions } from "../../reconnect/reconnector.js";
+import type { HaltKind } from "../../reconnect/decide.js";
 import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
+import type { InboundLedger } from "../../store/sqlite/wa-inbound.js";
+import type { SentMessages } from "../../store/sqlite/wa-sent.js";
+import { baileysCaches } from "./caches.js";
+import { baileysLogger } from "./log.js";
+import { AlertGroupCache, idsOf, type GroupReport } from "./group.js";
+import { formatDuration } from "../../duration.js";
+import { redact } from "../../text.js";
 import { DEFAULT_ALERT_CHAT, type IncomingMessage, type MessageHandler, type Transport } from "../transport.js";
 import { sqliteAuthState } from "./auth-state.js";
-import { interpretMessage, type IgnoreReason } from "./inbound.js";
+import { ignoreJid, interpretMessage, lateBy, type IgnoreReason } from "./inbound.js";
 import { makePairing } from "./pairing.js";
 import { openBaileysSocket } from "./socket.js";
+import { versionUrlOf, WaVersion } from "./version.js";
 
 export interface WhatsAppTransportOptions {
   url: string;
@@ -55,7 +64,23 @@ export interface WhatsAppTransportOptions {
   /** A reply that cannot go out now is handed here to be kept durably (the outbox). */
   keepReply?: (chatId: string, text: string, dedupeKey: string) => Promise<void>;
   reactAfterMs?: number;
+  /** Messages already taken, across restarts: a redelivered message never runs twice. */
+  inbound?: InboundLedger;
+  /** A command older than this is not run; its sender is told (whatsapp.maxCommandAge). */
+  maxCommandAgeMs?: number;
+  /** What was sent, kept for retry requests (getMessage). */
+  sent?: SentMessages;
+  /** The configured admins: /wa and the start-up line say which of them are in the alert group. */
+  admins?: readonly { name: string; phone: string }[];
+  /** ⏳/✅/❌ reactions in the alert group too (default off: every reaction is a message to the group). */
+  reactInGroups?: boolean;
+  /** The configured people's phone numbers: their LIDs are resolved when the socket opens. */
+  people?: readonly string[];
+  /** For "from 14:02" in the stale-command reply. */
+  timezone?: string;
   keepAliveIntervalMs?: number;
+  /** How long the WA Web version check may take (default 5 s). */
+  versionTimeoutMs?: number;
   random?: () => number;
 }
 
@@ -69,6 +94,8 @@ export class WhatsAppTransport implements Transport {
   readonly reconnector: Reconnector;
   readonly ignored: Record<IgnoreReason, number> = {
     history: 0,
+    duplicate: 0,
+    stale: 0,
     own: 0,
     status: 0,
     broadcast: 0,
@@ -80,6 +107,13 @@ export class WhatsAppTransport implements Transport {
   };
   readonly control: WhatsAppControl;
   readonly host: string;
+  /** The WA Web version each new socket announces (refreshed daily and after a 405). */
+  readonly version: WaVersion;
+  /** Baileys' retry-counter and device caches, kept across sockets. */
+  readonly caches = baileysCaches();
+  /** The alert group's metadata (cachedGroupMetadata), when there is an alert group. */
+  readonly group?: AlertGroupCache;
+  private route: Route;
   private sock?: WASocket;
   private handler?: MessageHandler;
   private readonly chats = new Map<string, Promise<void>>();
@@ -93,20 +127,26 @@ export class WhatsAppTransport implements Transport {
     for (const [lid, phone] of safe(() => o.kv.lidMap(), new Map<string, string>())) this.lids.set(lid, phone);
     const first = o.resolvers[0] ?? { kind: "system" as const, label: "system" as const };
     const onQr = o.output ? makePairing({ output: o.output, t: o.t, log: o.log, pairPhone: o.pairPhone }) : undefined;
-    // Baileys is chatty at info; keep it at warn unless Jaga itself logs at debug (or is quieter).
-    const lv = o.log.levelVal;
-    const baileysLog = o.log.child({ module: "baileys" }, { level: lv <= 20 || lv > 40 ? o.log.level : "warn" });
+    const baileysLog = baileysLogger(o.log);
+    this.version = new WaVersion({ url: versionUrlOf(o.url), kv: o.kv, clock: o.clock, log: o.log, timeoutMs: o.versionTimeoutMs ?? 5_000 });
+    this.route = { resolver: first, hostname: this.host };
+    if (o.alertGroup) this.group = new AlertGroupCache({ jid: o.alertGroup, clock: o.clock, log: o.log });
     this.reconnector = new Reconnector({
       clock: o.clock,
-      route: { resolver: first, hostname: this.host } satisfies Route,
+      route: this.route,
+      refreshVersion: () => this.version.refresh(this.route),
       backoff: o.backoff,
       breaker: o.breaker,
       dns: o.dns,
       random: o.random,
       probe: () => probeName(o.resolvers, this.host, o.dns.timeoutMs),
       probeSystem: async () => (await resolveWith({ kind: "system", label: "system" }, this.host, o.dns.timeoutMs)).ok,
-      connect: (route, hooks) =>
-        openBaileysSocket(
+      connect: (route, hooks) => {
+        this.route = route;
+        // Checked at start and then once a day, in the background: the socket being opened
+        // uses the last good version; a 405 waits for a fresh one (refreshVersion above).
+        if (this.version.stale()) void this.version.refresh(route);
+        return openBaileysSocket(
           route,
           {
             open: () => {
@@ -120,10 +160,16 @@ export class WhatsAppTransport implements Transport {
             auth: sqliteAuthState(o.kv),
             logger: baileysLog,
             keepAliveIntervalMs: o.keepAliveIntervalMs,
+            shouldIgnoreJid: (jid) => ignoreJid(jid, o.alertGroup),
             onQr,
             onSocket: (sock) => this.attach(sock),
+            version: this.version.current(),
+            getMessage: (key) => this.getMessage(key),
+            cachedGroupMetadata: (jid) => this.group?.cached(jid) ?? Promise.resolve(undefined),
+            caches: this.caches,
           },
-        ),
+        );
+      },
     });
     this.reconnector.onChange((e) => this.onEvent(e));
     this.control = {
@@ -132,6 +178,7 @@ export class WhatsAppTransport implements Transport {
       resetBreaker: () => this.reconnector.resetBreaker(),
       backlog: () => o.backlog(),
       ignored: () => ({ ...this.ignored }),
+      alertGroup: () => this.groupReport(),
       host: this.host,
     };
   }
@@ -150,7 +197,8 @@ export class WhatsAppTransport implements Transport {
    * The event path for `messages.upsert`: every live message goes through here (tests feed
    * real proto.WebMessageInfo objects in). Accepted commands are handled one chat at a time.
    */
-  handleUpsert(upsert: { messages: WAMessage[]; type: string }): void {
+  handleUpsert(upsert: { messages: WAMessage[]; type: string }, retried = false): void {
+    const type = upsert.type;
     for (const raw of upsert.messages ?? []) {
       let verdict;
       try {
@@ -161,22 +209,59 @@ export class WhatsAppTransport implements Transport {
         continue;
       }
       if (!verdict.accept) {
+        // A LID Jaga has not mapped: Baileys may know it (its own LID store); ask, then read
+        // the message again. A configured admin is never dropped just for arriving as a LID.
+        const lid = verdict.unresolvedLid;
+        const mapping = this.sock?.signalRepository?.lidMapping;
+        if (lid && mapping && !retried) {
+          this.inChat(raw.key?.remoteJid ?? lid, async () => {
+            const pn = await mapping.getPNForLID(lid).catch(() => null);
+            if (pn && this.learnLid(lid, pn)) this.handleUpsert({ messages: [raw], type }, true);
+            else this.ignored["unknown-sender"]++;
+          });
+          continue;
+        }
         this.ignored[verdict.reason]++;
         continue;
       }
-      if (verdict.lid && this.lids.get(verdict.lid.lid) !== verdict.lid.phone) {
-        this.lids.set(verdict.lid.lid, verdict.lid.phone);
-        safe(() => this.o.kv.rememberLid(verdict.lid!.lid, verdict.lid!.phone, this.o.clock.now()), undefined);
-      }
+      if (verdict.lid) this.learnLid(`${verdict.lid.lid}@lid`, `${verdict.lid.phone}@s.whatsapp.net`);
       const message = verdict.message;
+      const now = this.o.clock.now();
+      // Exactly once: a redelivery (decrypt retry, offline replay, placeholder resend) of a
+      // message already taken is dropped before anything runs. If the ledger cannot be written
+      // (disk full) the in-memory window still catches in-process repeats.
+      const first = !this.recent.has(message.id) && safe(() => this.o.inbound?.first(message.chatId, message.id, now) ?? true, true);
+      if (!first) {
+        this.ignored.duplicate++;
+        continue;
+      }
       this.remember(message.id, raw);
-      const previous = this.chats.get(message.chatId) ?? Promise.resolve();
-      const next = previous.then(() => this.run(message, raw)).catch(() => undefined);
-      this.chats.set(message.chatId, next);
-      void next.then(() => {
-        if (this.chats.get(message.chatId) === next) this.chats.delete(message.chatId);
-      });
+      const late = lateBy(message.at, now, this.o.maxCommandAgeMs ?? DEFAULT_MAX_COMMAND_AGE_MS);
+      if (late !== null) {
+        this.ignored.stale++;
+        // Never run an old /restart; say so, so the sender is not left waiting.
+        if (/^\s*[/!]/.test(message.text)) this.inChat(message.chatId, () => this.refuseStale(message, late));
+        continue;
+      }
+      this.inChat(message.chatId, () => this.run(message, raw));
     }
+  }
+
+  /** Runs `work` after everything already queued for the chat: one chat's messages in order. */
+  private inChat(chatId: string, work: () => Promise<void>): void {
+    const previous = this.chats.get(chatId) ?? Promise.resolve();
+    const next = previous.then(work).catch(() => undefined);
+    this.chats.set(chatId, next);
+    void next.then(() => {
+      if (this.chats.get(chatId) === next) this.chats.delete(chatId);
+    });
+  }
+
+  private async refuseStale(message: IncomingMessage, ageMs: number): Promise<void> {
+    const command = redact(message.text.trim().split("\n")[0]!.replace(/`/g, "").slice(0, 60));
+    const text = this.o.t("wa.stale_command", { command, time: clockTime(message.at, ageMs, this.o.timezone), age: formatDuration(ageMs) });
+    this.o.log.info({ chat: message.chatId, ageMs }, "stale WhatsApp command not run");
+    await this.reply(message, text, false).catch((err: unknown) => this.o.log.warn({ err }, "stale-command reply not sent"));
   }
 
   async reply(to: IncomingMessage, text: string, ok?: boolean): Promise<void> {
@@ -188,7 +273,7 @@ export class WhatsAppTransport implements Transport {
     const sock = this.sock;
     try {
       if (!sock || !this.connected) throw new Error("WhatsApp not connected");
-      await sock.sendMessage(to.chatId, { text }, entry ? { quoted: entry.raw } : {});
+      this.keepSent(await sock.sendMessage(to.chatId, { text }, entry ? { quoted: entry.raw } : {}));
     } catch (err) {
       // Not lost: the reply goes to the outbox and out after reconnecting (without the quote).
       this.o.log.warn({ err, chat: to.chatId }, "reply could not be sent now; kept in the outbox");
@@ -211,6 +296,8 @@ export class WhatsAppTransport implements Transport {
     this.stopping = true;
     await this.reconnector.stop();
     await Promise.allSettled([...this.chats.values()]);
+    for (const cache of Object.values(this.caches)) cache.flushAll();
+    this.group?.stop();
   }
 
   private async deliver(chatId: string, text: string, key?: string): Promise<void> {
@@ -219,7 +306,7 @@ export class WhatsAppTransport implements Transport {
     const jids = this.jidsFor(chatId);
     for (const [i, jid] of jids.entries()) {
       const messageId = key ? this.messageId(`${key}#${i}`) : undefined;
-      await sock.sendMessage(jid, { text }, messageId ? { messageId } : {});
+      this.keepSent(await sock.sendMessage(jid, { text }, messageId ? { messageId } : {}));
     }
   }
 
@@ -244,8 +331,9 @@ export class WhatsAppTransport implements Transport {
     if (!this.handler) return;
     const timer = new AbortController();
     let waiting = false;
-    const hourglass = this.o.clock
-      .sleep(this.o.reactAfterMs ?? 2_000, timer.signal)
+    // In the group every reaction is one more message to everyone: off unless asked for.
+    const reacts = !message.isGroup || this.o.reactInGroups === true;
+    const hourglass = (reacts ? this.o.clock.sleep(this.o.reactAfterMs ?? 2_000, timer.signal) : Promise.reject(new Error("no reactions")))
       .then(async () => {
         waiting = true;
         await this.react(raw.key, "⏳");
@@ -270,10 +358,27 @@ export class WhatsAppTransport implements Transport {
 
   private async react(key: WAMessageKey, emoji: string): Promise<void> {
     try {
-      if (this.sock && this.connected && key.remoteJid) await this.sock.sendMessage(key.remoteJid, { react: { text: emoji, key } });
+      if (this.sock && this.connected && key.remoteJid) this.keepSent(await this.sock.sendMessage(key.remoteJid, { react: { text: emoji, key } }));
     } catch (err) {
       this.o.log.debug({ err }, "reaction not sent");
     }
+  }
+
+  /**
+   * Baileys' `getMessage`: a recipient that could not decrypt a message asks for it again;
+   * the answer is the content Jaga sent, or undefined (never an empty message, which would be
+   * re-sent as a blank).
+   */
+  getMessage(key: WAMessageKey): Promise<proto.IMessage | undefined> {
+    const json = key.id ? safe(() => this.o.sent?.get(key.id!), undefined) : undefined;
+    if (!json) return Promise.resolve(undefined);
+    return Promise.resolve(proto.Message.fromObject(JSON.parse(json, BufferJSON.reviver) as object));
+  }
+
+  private keepSent(msg: WAMessage | undefined): void {
+    if (!msg?.key?.id || !msg.message) return;
+    const { id, remoteJid } = msg.key;
+    safe(() => this.o.sent?.keep(id, remoteJid ?? "", this.o.clock.now(), JSON.stringify(msg.message, BufferJSON.replacer)), undefined);
   }
 
   private remember(id: string, raw: WAMessage): void {
@@ -286,10 +391,67 @@ export class WhatsAppTransport implements Transport {
     sock.ev.on("messages.upsert", (u) => {
       if (this.sock === sock) this.handleUpsert(u);
     });
+    sock.ev.on("groups.update", (updates) => this.group?.changed(updates.map((g) => g.id)));
+    sock.ev.on("group-participants.update", (u) => this.group?.changed([u.id]));
+    sock.ev.on("lid-mapping.update", ({ lid, pn }) => {
+      this.learnLid(lid, pn);
+    });
     sock.ev.on("connection.update", (u) => {
-      if (u.connection === "open") this.sock = sock;
+      if (u.connection === "open") {
+        this.sock = sock;
+        void this.resolvePeopleLids(sock).then(() => this.group?.opened(sock)).then(() => this.sayWhereJagaStands());
+      }
       if (u.connection === "close" && this.sock === sock) this.sock = undefined;
     });
+  }
+
+  /**
+   * Remembers a LID ↔ phone pair (jids or bare user parts, either order as Baileys gives them).
+   * True when it is a usable pair.
+   */
+  private learnLid(a: string, b: string): boolean {
+    const [lidJid, pnJid] = isLidUser(a) ? [a, b] : [b, a];
+    const lid = isLidUser(lidJid) ? jidDecode(lidJid)?.user : undefined;
+    const phone = isPnUser(pnJid) ? jidDecode(pnJid)?.user : undefined;
+    if (!lid || !phone) return false;
+    if (this.lids.get(lid) !== phone) {
+      this.lids.set(lid, phone);
+      safe(() => this.o.kv.rememberLid(lid, phone, this.o.clock.now()), undefined);
+    }
+    return true;
+  }
+
+  /** Is Jaga in the alert group, may it post, which admins are members; null without a group. */
+  groupReport(): GroupReport | null {
+    if (!this.group) return null;
+    const user = this.sock?.user;
+    const me = [user?.id, user?.lid].map((j) => (j ? jidDecode(j)?.user : undefined)).filter((u): u is string => Boolean(u));
+    return this.group.report(me, this.o.admins ?? [], (p) => {
+      const ids = idsOf(p);
+      const pn = [p.phoneNumber, p.id].find((j) => j && isPnUser(j));
+      return pn ? jidDecode(pn)?.user : ids.map((id) => this.lids.get(id)).find(Boolean);
+    });
+  }
+
+  private sayWhereJagaStands(): void {
+    const r = this.groupReport();
+    if (!r) return;
+    const text = groupLine(r, this.o.t);
+    if (r.canPost && r.adminsMissing.length === 0) this.o.log.info({ group: r.jid }, text);
+    else this.o.log.warn({ group: r.jid }, text);
+  }
+
+  /** On open: ask WhatsApp for the LIDs of the configured people, so their first message is known. */
+  private async resolvePeopleLids(sock: WASocket): Promise<void> {
+    const phones = this.o.people ?? [];
+    const mapping = sock.signalRepository?.lidMapping;
+    if (phones.length === 0 || !mapping) return;
+    try {
+      const pairs = (await mapping.getLIDsForPNs(phones.map((p) => `${p}@s.whatsapp.net`))) ?? [];
+      for (const { lid, pn } of pairs) this.learnLid(lid, pn);
+    } catch (err) {
+      this.o.log.debug({ err }, "could not resolve the configured people's LIDs");
+    }
   }
 
   private onEvent(e: Parameters<Parameters<Reconnector["onChange"]>[0]>[0]): void {
@@ -303,16 +465,58 @@ export class WhatsAppTransport implements Transport {
     } else if (e.type === "open") {
       log.info(t("wa.connected"));
     } else if (e.type === "halt") {
-      const text = e.kind === "logged-out" ? t("wa.logged_out", { code: e.close.code ?? 401 }) : t(e.kind === "forbidden" ? "wa.forbidden" : "wa.replaced");
+      const text = haltText(e.kind, t, e.close.code);
       log.error({ code: e.close.code }, text);
       this.o.output?.write(`${text}\n`);
       // A logged-out session is worthless; forget it so the next connection pairs anew.
       if (e.kind === "logged-out") safe(() => this.o.kv.clear(), undefined);
+    } else if (e.type === "replaced") {
+      log.warn({ count: e.count, retryAt: new Date(e.retryAt).toISOString() }, t("wa.replaced_retry", { at: clockTime(e.retryAt, 0, this.o.timezone) }));
+    } else if (e.type === "bad-session") {
+      log.error({ count: e.count }, t("wa.bad_session", { count: e.count }));
     } else if (e.type === "system-dns") {
       const key = e.broken ? "wa.system_dns_broken" : "wa.system_dns_ok";
       log.warn({ resolver: e.resolver }, t(key, { host: this.host, resolver: e.resolver }));
     }
   }
+}
+
+/**
+ * What a halt tells people (console, log, incident), one place for every kind.
+ *
+ * @example
+ * haltText("outdated", t); // "⛔ WhatsApp rejected this client version (code 405) …"
+ */
+export function haltText(kind: HaltKind, t: Translate, code?: number): string {
+  if (kind === "logged-out") return t("wa.logged_out", { code: code ?? 401 });
+  return t(kind === "forbidden" ? "wa.forbidden" : kind === "outdated" ? "wa.outdated" : "wa.replaced");
+}
+
+/**
+ * One line on the alert group for the start-up log and `/wa`.
+ *
+ * @example
+ * groupLine(report, t); // "👥 Alert group *Ops*: Jaga is a member and may post · admins in it: Budi · not in it: Sari"
+ */
+export function groupLine(r: GroupReport, t: Translate): string {
+  if (r.subject === null) return t("wa.group_unknown", { group: r.jid, reason: r.lastError ?? "—" });
+  const where = !r.member ? t("wa.group_not_member") : r.canPost ? t("wa.group_can_post") : t("wa.group_announce_only");
+  const admins = [
+    r.adminsIn.length ? t("wa.group_admins_in", { names: r.adminsIn.join(", ") }) : "",
+    r.adminsMissing.length ? t("wa.group_admins_missing", { names: r.adminsMissing.join(", ") }) : "",
+  ].filter(Boolean);
+  return [t("wa.group", { subject: r.subject, where }), ...admins].join(" · ");
+}
+
+/** whatsapp.maxCommandAge's default: a command older than 2 minutes is not run. */
+export const DEFAULT_MAX_COMMAND_AGE_MS = 120_000;
+
+/** `14:02`, or `30/11 14:02` when it is not from today-ish, in Jaga's time zone. */
+function clockTime(at: number, ageMs: number, timeZone = "Asia/Jakarta"): string {
+  const parts = ageMs > 20 * 3_600_000 ? { day: "2-digit", month: "2-digit" } : {};
+  return new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hour12: false, ...parts } as Intl.DateTimeFormatOptions)
+    .format(at)
+    .replace(",", "");
 }
 
 function safe<T>(f: () => T, fallback: T): T {

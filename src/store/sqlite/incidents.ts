@@ -1,13 +1,22 @@
 /**
  * Incidents in SQLite: one not-yet-resolved incident per (host, app, kind), enforced by a
  * partial unique index; the lifecycle only moves forward (open -> acknowledged -> resolved).
+ * A change that sends a message queues it in the outbox in the same transaction (see
+ * AlertingIncidents in ../store.ts).
+ *
+ * Numbers are consecutive: the n-th incident is #n. They used to skip (356 ids for 16
+ * incidents) because openOrGet was `INSERT … ON CONFLICT DO NOTHING`: with AUTOINCREMENT a
+ * conflicting insert still advances sqlite_sequence, and the watcher calls openOrGet for every
+ * restart of an app whose incident is already open. Now the open row is looked up first and
+ * the insert only runs when there is none, in one transaction.
  *
  * {@link incidentsTable} is synchronous so the replicating store can change an incident and
  * queue the change in one transaction; everyone else uses {@link sqliteIncidents}.
  */
 import { randomUUID } from "node:crypto";
-import type { Incident, IncidentKey, Incidents, IncidentState } from "../store.js";
+import type { AlertFor, AlertingIncidents, Incident, IncidentKey, IncidentState } from "../store.js";
 import type { Db, Migration } from "./db.js";
+import { outboxTable, type OutboxTable } from "./outbox.js";
 
 export const incidentsMigrations: Migration[] = [
   {
@@ -46,11 +55,12 @@ interface Row {
 
 type OpenArgs = IncidentKey & { summary: string; at: number; uid?: string };
 
-/** The same operations as {@link Incidents}, synchronous. */
+/** The same operations as {@link AlertingIncidents}, synchronous; each one is a transaction. */
 export interface IncidentsTable {
-  openOrGet(o: OpenArgs): { incident: Incident; created: boolean };
-  ack(id: number, by: string, at: number): { incident: Incident; changed: boolean } | null;
-  resolve(id: number, at: number): { incident: Incident; changed: boolean } | null;
+  openOrGet(o: OpenArgs, alert?: AlertFor): { incident: Incident; created: boolean };
+  ack(id: number, by: string, at: number, alert?: AlertFor): { incident: Incident; changed: boolean } | null;
+  resolve(id: number, at: number, alert?: AlertFor): { incident: Incident; changed: boolean } | null;
+  notify(id: number, at: number, alert: AlertFor): boolean;
   get(id: number): Incident | null;
   listOpen(): Incident[];
   listSince(since: number): Incident[];
@@ -58,13 +68,12 @@ export interface IncidentsTable {
 
 /**
  * @example
- * const t = incidentsTable(db);
- * const { incident, created } = t.openOrGet({ host: "stb", app: "bot-kjp", kind: "restart_storm", summary: "", at });
+ * const t = incidentsTable(db, outboxTable(db));
+ * const { incident, created } = t.openOrGet({ host: "stb", app: "bot-kjp", kind: "restart_storm", summary: "", at }, alertFor);
  */
-export function incidentsTable(db: Db): IncidentsTable {
+export function incidentsTable(db: Db, outbox: OutboxTable = outboxTable(db)): IncidentsTable {
   const insert = db.prepare<[string, string, string, string, string, number], Row>(
-    `INSERT INTO incidents (uid, host, app, kind, summary, opened_at) VALUES (?, ?, ?, ?, ?, ?)
-     ON CONFLICT (host, app, kind) WHERE state <> 'resolved' DO NOTHING RETURNING *`,
+    `INSERT INTO incidents (uid, host, app, kind, summary, opened_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *`,
   );
   const current = db.prepare<[string, string, string], Row>(
     `SELECT * FROM incidents WHERE host = ? AND app = ? AND kind = ? AND state <> 'resolved'`,
@@ -84,18 +93,34 @@ export function incidentsTable(db: Db): IncidentsTable {
     const row = byId.get(id);
     return row ? fromRow(row) : null;
   };
-  const transition = (row: Row | undefined, id: number) => {
-    if (row) return { incident: fromRow(row), changed: true };
+  /** Queues what `alert` makes of the incident; a throw in it rolls the whole change back. */
+  const queue = (incident: Incident, at: number, alert: AlertFor | undefined) => {
+    const draft = alert?.(incident);
+    return draft ? outbox.enqueue({ ...draft, at }) : false;
+  };
+  const transition = (row: Row | undefined, id: number, at: number, alert: AlertFor | undefined) => {
+    if (row) {
+      const incident = fromRow(row);
+      queue(incident, at, alert);
+      return { incident, changed: true };
+    }
     const existing = get(id);
     return existing ? { incident: existing, changed: false } : null;
   };
   return {
-    openOrGet: db.transaction((o: OpenArgs) => {
-      const row = insert.get(o.uid ?? randomUUID(), o.host, o.app, o.kind, o.summary, o.at);
-      return row ? { incident: fromRow(row), created: true } : { incident: fromRow(current.get(o.host, o.app, o.kind)!), created: false };
+    openOrGet: db.transaction((o: OpenArgs, alert?: AlertFor) => {
+      const row = current.get(o.host, o.app, o.kind);
+      if (row) return { incident: fromRow(row), created: false };
+      const incident = fromRow(insert.get(o.uid ?? randomUUID(), o.host, o.app, o.kind, o.summary, o.at)!);
+      queue(incident, o.at, alert);
+      return { incident, created: true };
     }),
-    ack: (id, by, at) => transition(ack.get(at, by, id), id),
-    resolve: (id, at) => transition(resolve.get(at, id), id),
+    ack: db.transaction((id: number, by: string, at: number, alert?: AlertFor) => transition(ack.get(at, by, id), id, at, alert)),
+    resolve: db.transaction((id: number, at: number, alert?: AlertFor) => transition(resolve.get(at, id), id, at, alert)),
+    notify: db.transaction((id: number, at: number, alert: AlertFor) => {
+      const incident = get(id);
+      return incident ? queue(incident, at, alert) : false;
+    }),
     get,
     listOpen: () => open.all().map(fromRow),
     listSince: (t) => since.all(t, t).map(fromRow),
@@ -107,12 +132,13 @@ export function incidentsTable(db: Db): IncidentsTable {
  * const incidents = sqliteIncidents(db);
  * await incidents.listOpen();
  */
-export function sqliteIncidents(db: Db): Incidents {
+export function sqliteIncidents(db: Db): AlertingIncidents {
   const t = incidentsTable(db);
   return {
-    openOrGet: (o) => later(() => t.openOrGet(o)),
-    ack: (id, by, at) => later(() => t.ack(id, by, at)?.incident ?? null),
-    resolve: (id, at) => later(() => t.resolve(id, at)?.incident ?? null),
+    openOrGet: (o, alert) => later(() => t.openOrGet(o, alert)),
+    ack: (id, by, at, alert) => later(() => t.ack(id, by, at, alert)?.incident ?? null),
+    resolve: (id, at, alert) => later(() => t.resolve(id, at, alert)?.incident ?? null),
+    notify: (id, at, alert) => later(() => t.notify(id, at, alert)),
     get: (id) => later(() => t.get(id)),
     listOpen: () => later(() => t.listOpen()),
     listSince: (since) => later(() => t.listSince(since)),

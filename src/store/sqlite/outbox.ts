@@ -1,9 +1,18 @@
 /**
  * The outbox in SQLite: every alert and digest is written here first and sent from here, so a
  * WhatsApp outage or a Jaga restart loses nothing, and a dedupe key keeps a restarted Jaga from
- * sending the same alert twice.
+ * queueing the same alert twice.
+ *
+ * A send has three recorded steps: queued (the row), sending (`sending_at`, written just before
+ * the transport is called) and sent (`sent_at`). A row found with `sending_at` but no `sent_at`
+ * after a crash may already have been delivered: it is sent again (at-least-once; an alert is
+ * never dropped on a guess) and the pump says so. That resend is the only way a message can
+ * arrive twice; WhatsApp sends it under the same message id so the receiver drops the copy.
+ *
+ * {@link outboxTable} is synchronous so an incident change and its alert can commit in one
+ * transaction (see incidents.ts); everyone else uses {@link sqliteOutbox}.
  */
-import type { Outbox, OutboxMessage } from "../store.js";
+import type { Outbox, OutboxDraft, OutboxMessage } from "../store.js";
 import type { Db, Migration } from "./db.js";
 
 export const outboxMigrations: Migration[] = [
@@ -21,6 +30,10 @@ export const outboxMigrations: Migration[] = [
           );
           CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL;`,
   },
+  {
+    name: "outbox.002.sending",
+    sql: `ALTER TABLE outbox ADD COLUMN sending_at INTEGER;`,
+  },
 ];
 
 interface Row {
@@ -29,30 +42,58 @@ interface Row {
   text: string;
   dedupe_key: string | null;
   created_at: number;
+  sending_at: number | null;
   attempts: number;
   last_error: string | null;
 }
 
-export function sqliteOutbox(db: Db): Outbox {
-  const insert = db.prepare(
-    `INSERT INTO outbox (chat_id, text, dedupe_key, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(dedupe_key) DO NOTHING`,
-  );
-  const pending = db.prepare<[number], Row>(`SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?`);
-  const sent = db.prepare(`UPDATE outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?`);
-  const failed = db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?`);
-  const backlog = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL`);
+/** The outbox's writes, synchronous, for use inside another table's transaction. */
+export interface OutboxTable {
+  /** Queues a message; false when its dedupeKey was queued before (sent or not). */
+  enqueue(m: OutboxDraft & { at: number }): boolean;
+}
+
+/**
+ * @example
+ * const outbox = outboxTable(db);
+ * db.transaction(() => { change(); outbox.enqueue({ chatId, text, dedupeKey, at }); })();
+ */
+export function outboxTable(db: Db): OutboxTable {
+  const exists = db.prepare<[string], { id: number }>(`SELECT id FROM outbox WHERE dedupe_key = ?`);
+  const insert = db.prepare(`INSERT INTO outbox (chat_id, text, dedupe_key, created_at) VALUES (?, ?, ?, ?)`);
   return {
-    enqueue: (m) => Promise.resolve(insert.run(m.chatId, m.text, m.dedupeKey ?? null, m.at).changes === 1),
-    pending: (limit) => Promise.resolve(pending.all(limit).map(fromRow)),
-    markSent: (id, at) => {
-      sent.run(at, id);
-      return Promise.resolve();
+    // Look first rather than INSERT … ON CONFLICT DO NOTHING: a conflicting insert still burns an
+    // AUTOINCREMENT id (the same cause as the skipped incident numbers, see incidents.ts).
+    enqueue: (m) => {
+      if (m.dedupeKey != null && exists.get(m.dedupeKey)) return false;
+      insert.run(m.chatId, m.text, m.dedupeKey ?? null, m.at);
+      return true;
     },
-    markFailed: (id, error, _at) => {
-      failed.run(error.slice(0, 500), id);
-      return Promise.resolve();
-    },
-    backlog: () => Promise.resolve(backlog.get()!.n),
+  };
+}
+
+/**
+ * @example
+ * const outbox = sqliteOutbox(db);
+ * await outbox.enqueue({ chatId, text, dedupeKey: "incident:…:open", at });
+ */
+export function sqliteOutbox(db: Db): Outbox {
+  const table = outboxTable(db);
+  const enqueue = db.transaction((m: OutboxDraft & { at: number }) => table.enqueue(m));
+  const pending = db.prepare<[number], Row>(`SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?`);
+  const sending = db.prepare(`UPDATE outbox SET sending_at = ?, attempts = attempts + 1 WHERE id = ?`);
+  const sent = db.prepare(`UPDATE outbox SET sent_at = ? WHERE id = ?`);
+  // A failed send ended: known not delivered, so the row is no longer "maybe sent".
+  const failed = db.prepare(`UPDATE outbox SET last_error = ?, sending_at = NULL WHERE id = ?`);
+  const backlog = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL`);
+  const run = <T>(f: () => T) => new Promise<T>((resolve) => resolve(f()));
+  return {
+    enqueue: (m) => run(() => enqueue(m)),
+    pending: (limit) => run(() => pending.all(limit).map(fromRow)),
+    markSending: (id, at) => run(() => void sending.run(at, id)),
+    markSent: (id, at) => run(() => void sent.run(at, id)),
+    markFailed: (id, error, _at) => run(() => void failed.run(error.slice(0, 500), id)),
+    backlog: () => run(() => backlog.get()!.n),
   };
 }
 
@@ -63,6 +104,7 @@ function fromRow(r: Row): OutboxMessage {
     text: r.text,
     dedupeKey: r.dedupe_key,
     createdAt: r.created_at,
+    sendingAt: r.sending_at,
     attempts: r.attempts,
     lastError: r.last_error,
   };

@@ -44,6 +44,13 @@ export interface WaAuthKv {
   set(rows: readonly WaAuthRow[]): void;
   /** Whether a paired session exists (credentials with an account). */
   hasSession(): boolean;
+  /**
+   * `paired`: WhatsApp accepted this device (`creds.account` from pair-success, or
+   * `registered`). `unfinished`: a pairing was started and never completed — Baileys'
+   * requestPairingCode sets `creds.me` before the phone confirms, and logging in with those
+   * credentials ends in 401 and a wiped session. `none`: nothing stored.
+   */
+  pairing(): "none" | "unfinished" | "paired";
   /** Forgets the session (after a logout) so the next start pairs again. */
   clear(): void;
   lidToPhone(lid: string): string | undefined;
@@ -53,6 +60,17 @@ export interface WaAuthKv {
 
 export function sqliteWaAuth(db: Db): WaAuthKv {
   const getOne = db.prepare<[string, string], { value: string }>(`SELECT value FROM wa_auth WHERE kind = ? AND id = ?`);
+  const pairing = (): "none" | "unfinished" | "paired" => {
+    const row = getOne.get("creds", "");
+    if (!row) return "none";
+    try {
+      const creds = JSON.parse(row.value) as { me?: { id?: string }; registered?: boolean; account?: unknown };
+      if (!creds.me?.id) return "none"; // keys made, no QR scanned yet: nothing to undo
+      return creds.account || creds.registered === true ? "paired" : "unfinished";
+    } catch {
+      return "unfinished";
+    }
+  };
   const put = db.prepare(`INSERT INTO wa_auth (kind, id, value) VALUES (?, ?, ?) ON CONFLICT(kind, id) DO UPDATE SET value = excluded.value`);
   const del = db.prepare(`DELETE FROM wa_auth WHERE kind = ? AND id = ?`);
   const getLid = db.prepare<[string], { phone: string }>(`SELECT phone FROM wa_lid WHERE lid = ?`);
@@ -76,15 +94,8 @@ export function sqliteWaAuth(db: Db): WaAuthKv {
       return out;
     },
     set: (rows) => write(rows),
-    hasSession() {
-      const row = getOne.get("creds", "");
-      if (!row) return false;
-      try {
-        return Boolean((JSON.parse(row.value) as { me?: { id?: string }; registered?: boolean }).me?.id);
-      } catch {
-        return false;
-      }
-    },
+    hasSession: () => pairing() === "paired",
+    pairing,
     clear: () => {
       db.exec(`DELETE FROM wa_auth`);
     },

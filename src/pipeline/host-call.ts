@@ -1,0 +1,60 @@
+/**
+ * Host calls from a command: each gets its own deadline inside the command's (see
+ * src/hosts/deadline.ts), and "which host runs this app?" answered in the reader's language,
+ * naming the hosts that could not be asked instead of calling the app unknown.
+ *
+ * @example
+ * const found = await findApp(ctx, "web", undefined, "restart");
+ * const list = await withDeadline(host.name, hostCall(ctx), ctx.clock, (o) => host.pm2.list(o));
+ */
+import { JagaError, isJagaError } from "../errors.js";
+import { hostDeadline } from "../hosts/deadline.js";
+import type { ExecOptions } from "../hosts/executor.js";
+import { AppNotAsked, type FoundApp } from "../hosts/inventory.js";
+import type { Translate } from "../i18n/index.js";
+import type { Context } from "./context.js";
+
+/**
+ * Executor options for one host call made now: the command's signal, and as `timeoutMs` the
+ * per-host deadline, min(`hostTimeout`, what is left of the command's time minus the reply margin).
+ * A call known to take longer on a healthy host (a DNS check waits out resolver timeouts) may
+ * ask for more than `hostTimeout`; it still ends inside the command's time.
+ *
+ * @example
+ * await host.pm2.list(hostCall(ctx));         // 8 s at most with the defaults
+ * hostCall(ctx, 15_000).timeoutMs;             // 15000 with 30 s to go
+ */
+export function hostCall(ctx: Context, hostTimeoutMs = ctx.config.hostTimeout): ExecOptions {
+  const timeoutMs = hostDeadline({ hostTimeoutMs, deadline: ctx.deadline, now: ctx.clock.now() });
+  return { ...ctx.exec, timeoutMs };
+}
+
+/**
+ * `ctx.hosts.findApp` with per-host deadlines; when hosts could not be asked, the error lists
+ * each one's own reason ("⏳ *stb*: no answer in 8 s.") under the "not found on …" line.
+ *
+ * @example
+ * const { host, processes } = await findApp(ctx, app, hostArg, "restart");
+ */
+export async function findApp(ctx: Context, app: string, host: string | undefined, command: string): Promise<FoundApp> {
+  try {
+    return await ctx.hosts.findApp(app, host, command, hostCall(ctx));
+  } catch (err) {
+    if (err instanceof AppNotAsked) {
+      const reasons = err.failures.map((f) => `\n${hostFailure(ctx.t, f.host, f.error)}`).join("");
+      throw new JagaError(err.code, { ...err.params, reasons });
+    }
+    throw err;
+  }
+}
+
+/**
+ * One host's failure as a line: its own message when it is an expected one (it names the
+ * host), otherwise the host and a generic "could not be asked".
+ *
+ * @example
+ * hostFailure(t, "stb", noAnswer("stb", 8_000)); // "⏳ *stb*: no answer in 8 s."
+ */
+export function hostFailure(t: Translate, host: string, err: unknown): string {
+  return isJagaError(err) ? t(err.code, err.params) : t("host.not_asked", { host });
+}
