@@ -85,14 +85,14 @@ describe("policy: deadlines on the injected clock", () => {
 
   it("deadline() marks expiry apart from the parent's abort, and clear() disarms it", async () => {
     const clock = new ManualClock(0);
-    const d = deadline(100, clock, undefined, "ssh command");
+    const d = deadline(100, clock, { what: "ssh command" });
     await clock.advance(100);
     assert.equal(d.signal.aborted, true);
     assert.equal(d.expired, true);
     assert.match(String((d.signal.reason as Error).message), /ssh command timed out after 100 ms/);
 
     const parent = new AbortController();
-    const e = deadline(100, clock, parent.signal);
+    const e = deadline(100, clock, { signal: parent.signal });
     parent.abort();
     assert.equal(e.signal.aborted, true);
     assert.equal(e.expired, false);

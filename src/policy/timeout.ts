@@ -29,8 +29,17 @@ export function isDeadlineError(err: unknown): err is DeadlineError {
   return err instanceof DeadlineError;
 }
 
+export interface DeadlineOptions {
+  /** The caller's own signal: when it fires first, so does the deadline's, with its reason. */
+  signal?: AbortSignal;
+  /** What is being waited for, for the default error's message. */
+  what?: string;
+  /** The error to abort and reject with at the deadline. Default: a {@link DeadlineError}. */
+  error?: Error;
+}
+
 export interface Deadline {
-  /** Fires with a {@link DeadlineError} at the deadline, or with `parent`'s reason when it fires first. */
+  /** Fires with the deadline's error at the deadline, or with the parent's reason when that fires first. */
   readonly signal: AbortSignal;
   /** True once the deadline itself (not the parent) fired. */
   readonly expired: boolean;
@@ -39,13 +48,14 @@ export interface Deadline {
 }
 
 /**
- * A signal that fires `ms` from now (on `clock`), or when `parent` fires. Always `clear()` it.
+ * A signal that fires `ms` from now (on `clock`), or when `options.signal` fires. Always `clear()` it.
  *
  * @example
- * const d = deadline(30_000, clock, options.signal);
+ * const d = deadline(30_000, clock, { signal: options.signal, what: "ssh command" });
  * try { await work(d.signal); } finally { d.clear(); }
  */
-export function deadline(ms: number, clock: Clock, parent?: AbortSignal, what?: string): Deadline {
+export function deadline(ms: number, clock: Clock, options: DeadlineOptions = {}): Deadline {
+  const parent = options.signal;
   const controller = new AbortController();
   const timer = new AbortController();
   let expired = false;
@@ -60,7 +70,7 @@ export function deadline(ms: number, clock: Clock, parent?: AbortSignal, what?: 
     clock.sleep(Math.max(0, ms), timer.signal).then(
       () => {
         expired = !controller.signal.aborted;
-        controller.abort(new DeadlineError(ms, what));
+        controller.abort(options.error ?? new DeadlineError(ms, options.what));
         clear();
       },
       () => undefined,
@@ -76,26 +86,28 @@ export function deadline(ms: number, clock: Clock, parent?: AbortSignal, what?: 
 }
 
 /**
- * Runs `fn` with a signal that fires after `ms`; resolves with its value, or rejects with a
- * {@link DeadlineError} at the deadline (or with `options.signal`'s reason when that fires
- * first) without waiting for `fn` to notice. `fn` should stop what it does when its signal fires.
+ * Runs `fn` with a signal that fires after `ms`; resolves or rejects as `fn` does, but never
+ * later than the deadline: then it rejects with a {@link DeadlineError} (or `options.error`), or
+ * with `options.signal`'s reason when that fires first, without waiting for `fn` to notice.
+ * `fn` should stop what it does when its signal fires.
  *
  * @example
  * const client = await withDeadline(10_000, clock, (signal) => handshake(sock, signal), { what: "ssh connect" });
  */
-export async function withDeadline<T>(
-  ms: number,
-  clock: Clock,
-  fn: (signal: AbortSignal) => Promise<T>,
-  options: { signal?: AbortSignal; what?: string } = {},
-): Promise<T> {
-  const d = deadline(ms, clock, options.signal, options.what);
+export async function withDeadline<T>(ms: number, clock: Clock, fn: (signal: AbortSignal) => Promise<T>, options: DeadlineOptions = {}): Promise<T> {
+  const d = deadline(ms, clock, options);
   try {
     if (d.signal.aborted) throw d.signal.reason;
     return await new Promise<T>((resolve, reject) => {
       const onAbort = () => reject(d.signal.reason as Error);
       d.signal.addEventListener("abort", onAbort, { once: true });
-      fn(d.signal).then(resolve, reject).finally(() => d.signal.removeEventListener("abort", onAbort));
+      let running: Promise<T>;
+      try {
+        running = fn(d.signal);
+      } catch (err) {
+        running = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      running.then(resolve, reject).finally(() => d.signal.removeEventListener("abort", onAbort));
     });
   } finally {
     d.clear();

@@ -119,7 +119,7 @@ export class SshExecutor implements Executor {
     if (this.closed) throw new JagaError("ssh.closed", { host: this.name });
     const started = this.clock.now();
     // The deadline covers the whole wait: a queued or connecting command counts its time too.
-    const due = deadline(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, this.clock, options.signal, "ssh command");
+    const due = deadline(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, this.clock, { signal: options.signal, what: "ssh command" });
     // Its own controller rather than AbortSignal.any with the long-lived closing signal: close()
     // aborts the ones in flight, and nothing stays attached to it once a command is over.
     const stopper = new AbortController();
