@@ -72,7 +72,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   const clock = options.clock ?? systemClock;
   const store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env }, log, clock);
   const local = embeddedOf(store);
-  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? ((host) => defaultExecutorFactory(host, log)));
+  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? ((host) => defaultExecutorFactory(host, log)), clock);
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
 
   // Transport. With WhatsApp, a reply that cannot go out now waits in the outbox.

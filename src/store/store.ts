@@ -61,7 +61,29 @@ export interface OutboxMessage {
   /** Sends begun (markSending calls). */
   attempts: number;
   lastError: string | null;
+  /** The transport took it (WhatsApp: the stanza was written), and under which message ids. */
+  sentAt: number | null;
+  msgIds: string[];
 }
+
+/** Where a message stands, for /wa, /health and /metrics. */
+export interface OutboxStats {
+  /** Waiting to be sent (including ones to be retried). */
+  queued: number;
+  /** Written, no server ack yet (WhatsApp only). */
+  unacked: number;
+  /** Failed once or more and waiting for their next try. */
+  retrying: number;
+  /** Given up for good: a permanent error (463, 479, …) or too many tries. */
+  dead: number;
+  /** Epoch ms of the oldest message still queued; null when none. */
+  oldestQueuedAt: number | null;
+}
+
+/** What a delivery report did to its outbox row. */
+export type DeliveryChange =
+  | { outboxId: number; state: "acked" | "delivered" | "read" }
+  | { outboxId: number; state: "failed"; code: string; attempts: number };
 
 /**
  * The outbox. A send goes markSending -> transport -> markSent (or markFailed): delivery is
@@ -78,13 +100,23 @@ export interface OutboxMessage {
 export interface Outbox {
   /** Queues a message; false when its dedupeKey was queued before (sent or not). */
   enqueue(message: OutboxDraft & { at: number }): Promise<boolean>;
-  /** Unsent messages, oldest first. */
-  pending(limit: number): Promise<OutboxMessage[]>;
+  /** Unsent messages due by `now` (retries wait for their time; default: all), oldest first; never dead ones. */
+  pending(limit: number, now?: number): Promise<OutboxMessage[]>;
   /** A send begins (written before the transport is called). */
   markSending(id: number, at: number): Promise<void>;
-  markSent(id: number, at: number): Promise<void>;
+  /** The transport took it; `msgIds` are the ids it was sent under (WhatsApp), for its acks. */
+  markSent(id: number, at: number, msgIds?: readonly string[]): Promise<void>;
   /** The send failed: not delivered, retried later. */
   markFailed(id: number, error: string, at: number): Promise<void>;
+  /** The send failed for this message alone: retry it at `nextAt`; later messages go on meanwhile. */
+  retryAt(id: number, error: string, code: string | null, nextAt: number): Promise<void>;
+  /** Never re-sent: the row is kept, counted and shown, and blocks nothing. */
+  deadLetter(id: number, code: string, error: string, at: number): Promise<void>;
+  /** A server ack, receipt or error for a WhatsApp message id; null when the id is not the outbox's. */
+  recordDelivery(msgId: string, state: "acked" | "delivered" | "read" | "failed", code: string | null, at: number): Promise<DeliveryChange | null>;
+  /** Written before `before` and still without a server ack (WhatsApp), oldest first. */
+  unacked(before: number, limit: number): Promise<OutboxMessage[]>;
+  stats(): Promise<OutboxStats>;
   /** How many messages wait to be sent. */
   backlog(): Promise<number>;
 }

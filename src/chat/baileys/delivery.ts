@@ -49,7 +49,8 @@ export function watchDelivery(sock: Pick<WASocket, "ev" | "ws">, emit: (e: Deliv
     for (const { key, update } of updates) {
       if (!key?.fromMe || !key.id || update.status === undefined || update.status === null) continue;
       const status = update.status;
-      if (status === Status.ERROR) emit({ msgId: key.id, state: "failed", code: String(update.messageStubParameters?.[0] ?? "error") });
+      const first: unknown = (update.messageStubParameters as unknown[] | null | undefined)?.[0];
+      if (status === Status.ERROR) emit({ msgId: key.id, state: "failed", code: typeof first === "string" || typeof first === "number" ? String(first) : "error" });
       else if (status === Status.SERVER_ACK) emit({ msgId: key.id, state: "acked" });
       else if (status === Status.DELIVERY_ACK) emit({ msgId: key.id, state: "delivered" });
       else if (status === Status.READ || status === Status.PLAYED) emit({ msgId: key.id, state: "read" });

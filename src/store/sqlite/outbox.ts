@@ -34,6 +34,28 @@ export const outboxMigrations: Migration[] = [
     name: "outbox.002.sending",
     sql: `ALTER TABLE outbox ADD COLUMN sending_at INTEGER;`,
   },
+  {
+    // Delivery you can verify: queued → sending → sent (written) → acked → delivered/read, or
+    // retried later (next_at), or dead (dead_at, error_code). One row may be several WhatsApp
+    // messages (alerts to each admin when there is no group); outbox_wa maps their ids back.
+    name: "outbox.003.delivery",
+    sql: `ALTER TABLE outbox ADD COLUMN next_at INTEGER;
+          ALTER TABLE outbox ADD COLUMN acked_at INTEGER;
+          ALTER TABLE outbox ADD COLUMN delivered_at INTEGER;
+          ALTER TABLE outbox ADD COLUMN dead_at INTEGER;
+          ALTER TABLE outbox ADD COLUMN error_code TEXT;
+          CREATE TABLE outbox_wa (
+            msg_id    TEXT    PRIMARY KEY,
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            state     TEXT    NOT NULL DEFAULT 'written',
+            code      TEXT,
+            at        INTEGER NOT NULL
+          ) WITHOUT ROWID;
+          CREATE INDEX outbox_wa_row ON outbox_wa(outbox_id);
+          DROP INDEX outbox_unsent;
+          CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND dead_at IS NULL;
+          CREATE INDEX outbox_unacked ON outbox(sent_at) WHERE sent_at IS NOT NULL AND acked_at IS NULL AND dead_at IS NULL;`,
+  },
 ];
 
 interface Row {
@@ -43,9 +65,14 @@ interface Row {
   dedupe_key: string | null;
   created_at: number;
   sending_at: number | null;
+  sent_at: number | null;
   attempts: number;
   last_error: string | null;
+  msg_ids: string | null;
 }
+
+/** Ranks of a WhatsApp message's states: a late "acked" never undoes "read". */
+const RANK: Record<string, number> = { written: 0, acked: 1, delivered: 2, read: 3, failed: 4 };
 
 /** The outbox's writes, synchronous, for use inside another table's transaction. */
 export interface OutboxTable {
@@ -80,19 +107,77 @@ export function outboxTable(db: Db): OutboxTable {
 export function sqliteOutbox(db: Db): Outbox {
   const table = outboxTable(db);
   const enqueue = db.transaction((m: OutboxDraft & { at: number }) => table.enqueue(m));
-  const pending = db.prepare<[number], Row>(`SELECT * FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?`);
+  const select = `SELECT o.*, (SELECT group_concat(msg_id) FROM outbox_wa w WHERE w.outbox_id = o.id) AS msg_ids FROM outbox o`;
+  const pending = db.prepare<[number, number], Row>(
+    `${select} WHERE sent_at IS NULL AND dead_at IS NULL AND coalesce(next_at, 0) <= ? ORDER BY id LIMIT ?`,
+  );
   const sending = db.prepare(`UPDATE outbox SET sending_at = ?, attempts = attempts + 1 WHERE id = ?`);
-  const sent = db.prepare(`UPDATE outbox SET sent_at = ? WHERE id = ?`);
+  const sent = db.prepare(`UPDATE outbox SET sent_at = ?, next_at = NULL WHERE id = ?`);
+  const mapId = db.prepare(`INSERT INTO outbox_wa (msg_id, outbox_id, state, at) VALUES (?, ?, 'written', ?)
+                            ON CONFLICT(msg_id) DO UPDATE SET state = 'written', code = NULL, at = excluded.at`);
   // A failed send ended: known not delivered, so the row is no longer "maybe sent".
   const failed = db.prepare(`UPDATE outbox SET last_error = ?, sending_at = NULL WHERE id = ?`);
-  const backlog = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL`);
+  const retry = db.prepare(`UPDATE outbox SET last_error = ?, error_code = ?, next_at = ?, sending_at = NULL, sent_at = NULL WHERE id = ?`);
+  const dead = db.prepare(`UPDATE outbox SET error_code = ?, last_error = ?, dead_at = ?, sending_at = NULL WHERE id = ?`);
+  const msg = db.prepare<[string], { outbox_id: number; state: string }>(`SELECT outbox_id, state FROM outbox_wa WHERE msg_id = ?`);
+  const setMsg = db.prepare(`UPDATE outbox_wa SET state = ?, code = ?, at = ? WHERE msg_id = ?`);
+  const rowOf = db.prepare<[number], { attempts: number; acked_at: number | null; dead_at: number | null }>(
+    `SELECT attempts, acked_at, dead_at FROM outbox WHERE id = ?`,
+  );
+  const lowest = db.prepare<[number], { r: number | null }>(
+    `SELECT min(CASE state WHEN 'written' THEN 0 WHEN 'acked' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 ELSE 4 END) AS r FROM outbox_wa WHERE outbox_id = ?`,
+  );
+  const acked = db.prepare(`UPDATE outbox SET acked_at = coalesce(acked_at, ?) WHERE id = ?`);
+  const delivered = db.prepare(`UPDATE outbox SET delivered_at = coalesce(delivered_at, ?) WHERE id = ?`);
+  const unacked = db.prepare<[number, number], Row>(
+    `${select} WHERE sent_at IS NOT NULL AND sent_at < ? AND acked_at IS NULL AND dead_at IS NULL
+       AND EXISTS (SELECT 1 FROM outbox_wa w WHERE w.outbox_id = o.id) ORDER BY id LIMIT ?`,
+  );
+  const stats = db.prepare<[], { queued: number; unacked: number; retrying: number; dead: number; oldest: number | null }>(
+    `SELECT count(*) FILTER (WHERE sent_at IS NULL AND dead_at IS NULL) AS queued,
+            count(*) FILTER (WHERE sent_at IS NOT NULL AND acked_at IS NULL AND dead_at IS NULL
+                             AND EXISTS (SELECT 1 FROM outbox_wa w WHERE w.outbox_id = outbox.id)) AS unacked,
+            count(*) FILTER (WHERE sent_at IS NULL AND dead_at IS NULL AND next_at IS NOT NULL) AS retrying,
+            count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead,
+            min(created_at) FILTER (WHERE sent_at IS NULL AND dead_at IS NULL) AS oldest
+       FROM outbox`,
+  );
+  const backlog = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL`);
   const run = <T>(f: () => T) => new Promise<T>((resolve) => resolve(f()));
+
+  const markSent = db.transaction((id: number, at: number, msgIds: readonly string[]) => {
+    sent.run(at, id);
+    for (const m of msgIds) mapId.run(m, id, at);
+  });
+  const record = db.transaction((msgId: string, state: string, code: string | null, at: number) => {
+    const m = msg.get(msgId);
+    if (!m) return null;
+    // States only move forward (a late ack after a read changes nothing), failure aside.
+    if (state !== "failed" && RANK[state]! <= RANK[m.state]!) return null;
+    setMsg.run(state, code, at, msgId);
+    const row = rowOf.get(m.outbox_id)!;
+    if (state === "failed") return { outboxId: m.outbox_id, state: "failed" as const, code: code ?? "error", attempts: row.attempts };
+    const r = lowest.get(m.outbox_id)!.r ?? 0;
+    // The row is acked once every message of it is; delivered once every one is.
+    if (r >= 1 && row.acked_at === null) acked.run(at, m.outbox_id);
+    if (r >= 2) delivered.run(at, m.outbox_id);
+    return { outboxId: m.outbox_id, state: state as "acked" | "delivered" | "read" };
+  });
   return {
     enqueue: (m) => run(() => enqueue(m)),
-    pending: (limit) => run(() => pending.all(limit).map(fromRow)),
+    pending: (limit, now = Number.MAX_SAFE_INTEGER) => run(() => pending.all(now, limit).map(fromRow)),
     markSending: (id, at) => run(() => void sending.run(at, id)),
-    markSent: (id, at) => run(() => void sent.run(at, id)),
+    markSent: (id, at, msgIds = []) => run(() => void markSent(id, at, msgIds)),
     markFailed: (id, error, _at) => run(() => void failed.run(error.slice(0, 500), id)),
+    retryAt: (id, error, code, nextAt) => run(() => void retry.run(error.slice(0, 500), code, nextAt, id)),
+    deadLetter: (id, code, error, at) => run(() => void dead.run(code, error.slice(0, 500), at, id)),
+    recordDelivery: (msgId, state, code, at) => run(() => record(msgId, state, code, at)),
+    unacked: (before, limit) => run(() => unacked.all(before, limit).map(fromRow)),
+    stats: () =>
+      run(() => {
+        const r = stats.get()!;
+        return { queued: r.queued, unacked: r.unacked, retrying: r.retrying, dead: r.dead, oldestQueuedAt: r.oldest };
+      }),
     backlog: () => run(() => backlog.get()!.n),
   };
 }
@@ -107,5 +192,7 @@ function fromRow(r: Row): OutboxMessage {
     sendingAt: r.sending_at,
     attempts: r.attempts,
     lastError: r.last_error,
+    sentAt: r.sent_at,
+    msgIds: r.msg_ids ? r.msg_ids.split(",") : [],
   };
 }
