@@ -154,6 +154,22 @@ describe("ssh faults: a frozen host", () => {
     assert.equal(ex.state, "closed");
   });
 
+  it("close() resolves within its bound while a connect to the frozen host is still in its handshake", async () => {
+    const closeTimeoutMs = 1_500;
+    const warm = executor();
+    const rtt = await roundTrip(warm);
+    sshd.freeze();
+    const ex = executor({ closeTimeoutMs, connectTimeoutMs: 60_000 });
+    const pending = ex.run(["true"], { timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(ex.state, "connecting");
+    const t = Date.now();
+    await ex.close();
+    const took = Date.now() - t;
+    assert.ok(took <= closeTimeoutMs + margin(rtt), `close() took ${took} ms, bound ${closeTimeoutMs} ms (rtt ${rtt} ms)`);
+    assert.equal((await pending).timedOut, true, "the waiting command ends as stopped, not after its 60 s");
+  });
+
   it("detects an idle frozen host about as fast as a refused one (keepalive, not the OS timeout)", async () => {
     const other = await startSshd();
     try {
