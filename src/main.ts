@@ -22,7 +22,7 @@ import type { HostConfig } from "./config/schema.js";
 import type { Executor } from "./hosts/executor.js";
 import { Inventory, type ExecutorFactory } from "./hosts/inventory.js";
 import { LocalExecutor } from "./hosts/local.js";
-import { SshExecutor } from "./hosts/ssh.js";
+import { SshExecutor } from "./hosts/ssh/index.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
 import { translator } from "./i18n/index.js";
 import type { Logger } from "./log.js";
@@ -63,10 +63,10 @@ export interface Jaga {
   stop(reason?: string): Promise<void>;
 }
 
-/** Local hosts spawn here; SSH hosts get one pooled connection each (src/hosts/ssh.ts). */
-export function defaultExecutorFactory(host: HostConfig): Executor {
+/** Local hosts spawn here; SSH hosts get one pooled connection each (src/hosts/ssh/). */
+export function defaultExecutorFactory(host: HostConfig, log?: Logger): Executor {
   if (host.local) return new LocalExecutor();
-  if (host.ssh) return new SshExecutor({ name: host.name, target: host.ssh });
+  if (host.ssh) return new SshExecutor({ name: host.name, target: host.ssh, ...(log ? { log } : {}) });
   throw new Error(`host ${host.name}: neither local nor ssh`);
 }
 
@@ -75,7 +75,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   const clock = options.clock ?? systemClock;
   const store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env, checkEveryMs: config.watch.interval }, log, clock);
   const local = embeddedOf(store);
-  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory, clock);
+  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? ((host) => defaultExecutorFactory(host, log)), clock);
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
 
   // Transport. With WhatsApp, a reply that cannot go out now waits in the outbox.

@@ -19,6 +19,7 @@ import type { Clock } from "../clock.js";
 import { failpoint } from "../failpoint.js";
 import type { Logger } from "../log.js";
 import { LogLimit } from "../log-limit.js";
+import { exponentialBackoff } from "../policy/backoff.js";
 import { isStorageError } from "../store/sqlite/db.js";
 import type { Outbox, OutboxMessage } from "../store/store.js";
 import { SendError, type DeliveryReport, type PumpTransport } from "./transport.js";
@@ -65,6 +66,11 @@ export class OutboxPump {
   ) {
     this.limit = new LogLimit(log, clock);
     transport.onDelivery?.((e) => void this.reported(e).catch((err: unknown) => this.limit.warn("outbox.delivery", err, "recording a delivery report failed")));
+  }
+
+  /** One backoff for the pump: pauses while the transport is away, and per-message retries. */
+  private get backoff() {
+    return exponentialBackoff({ baseMs: this.retryMs, capMs: this.maxRetryMs });
   }
 
   private get maxAttempts(): number {
@@ -121,7 +127,7 @@ export class OutboxPump {
       this.policy.onDeadLetter?.(m, code, error);
       return;
     }
-    const wait = Math.min(this.maxRetryMs, this.retryMs * 2 ** (attempts - 1));
+    const wait = this.backoff.delay(attempts);
     await this.outbox.retryAt(m.id, error, code, now + wait);
     this.log.warn({ outboxId: m.id, code, attempts, retryInMs: wait }, "message failed; will retry it");
   }
@@ -195,7 +201,7 @@ export class OutboxPump {
           if (!this.limit.warn("outbox.send", err, "outbox send failed; will retry", { outboxId: m.id })) {
             this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
           }
-          const wait = Math.min(this.maxRetryMs, this.retryMs * 2 ** (this.failures - 1));
+          const wait = this.backoff.delay(this.failures);
           this.pause = new AbortController();
           await this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
           this.pause = undefined;

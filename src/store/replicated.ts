@@ -16,6 +16,7 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
+import { exponentialBackoff } from "../policy/backoff.js";
 import { redact } from "../text.js";
 import { blockedTable } from "./sqlite/blocked.js";
 import { isStorageError } from "./sqlite/db.js";
@@ -201,7 +202,7 @@ export class ReplicatedStore implements LocalStore {
       if (this.stopped) break;
       const wait = empty
         ? (this.options.idleMs ?? 30_000)
-        : Math.min((this.options.retryMs ?? 1_000) * 2 ** Math.min(this.failures - 1, 16), this.options.maxRetryMs ?? 60_000);
+        : exponentialBackoff({ baseMs: this.options.retryMs ?? 1_000, capMs: this.options.maxRetryMs ?? 60_000 }).delay(this.failures);
       this.wake = new AbortController();
       await this.clock.sleep(wait, this.wake.signal).catch(() => undefined);
       this.wake = null;
