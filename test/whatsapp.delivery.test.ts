@@ -10,6 +10,8 @@ import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
 import { proto, type WAMessage } from "@whiskeysockets/baileys";
 import { OutboxPump } from "../src/chat/outbox-pump.js";
+import { healthSnapshot } from "../src/http/health.js";
+import { renderMetrics } from "../src/http/metrics.js";
 import { ManualClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
 import type { OutboxMessage } from "../src/store/store.js";
@@ -22,7 +24,13 @@ const Status = proto.WebMessageInfo.Status;
 async function setup(policy: { maxAttempts?: number; ackTimeoutMs?: number } = {}) {
   const clock = new ManualClock(Date.parse("2026-12-01T07:00:00Z"));
   const store = openSqliteStore(":memory:");
-  const { transport } = waTransport({ url: "ws://127.0.0.1:9/ws/chat", resolvers: ["127.0.0.1:1"], clock, alertGroup: GROUP, overrides: { kv: store.waAuth } });
+  const { transport } = waTransport({
+    url: "ws://127.0.0.1:9/ws/chat",
+    resolvers: ["127.0.0.1:1"],
+    clock,
+    alertGroup: GROUP,
+    overrides: { kv: store.waAuth, delivery: () => store.outbox.stats() },
+  });
   await transport.reconnector.stop();
   const ev = new EventEmitter();
   const ws = new EventEmitter();
@@ -56,7 +64,7 @@ async function setup(policy: { maxAttempts?: number; ackTimeoutMs?: number } = {
   const serverAck = (id: string) => ws.emit("CB:ack,class:message", { tag: "ack", attrs: { id, class: "message", from: GROUP, t: "1764572400" } });
   const update = (id: string, status: number, params?: string[]) =>
     ev.emit("messages.update", [{ key: { remoteJid: GROUP, fromMe: true, id }, update: { status, ...(params ? { messageStubParameters: params } : {}) } }]);
-  return { clock, store, pump, writes, dead, alert, settle, serverAck, update };
+  return { clock, store, pump, transport, writes, dead, alert, settle, serverAck, update };
 }
 
 describe("delivery you can verify", () => {
@@ -146,6 +154,26 @@ describe("delivery you can verify", () => {
     await d.alert("fine");
     assert.deepEqual(d.dead.map((x) => x.code), ["not-whatsapp"]);
     assert.deepEqual(d.writes.map((w) => w.text), ["fine"]);
+    await d.pump.stop();
+    await d.store.close();
+  });
+
+  it("/health, /metrics and /wa show queued, unacked, retrying and dead-lettered counts and the oldest queued age", async () => {
+    const d = await setup();
+    await d.alert("acked one");
+    d.serverAck(d.writes[0]!.id);
+    await d.alert("waits for its ack");
+    await d.alert("rejected");
+    d.update(d.writes[2]!.id, Status.ERROR, ["463"]);
+    await d.settle();
+    const control = d.transport.control;
+    const snap = await healthSnapshot({ clock: d.clock, startedAt: d.clock.now(), version: "t", transport: "whatsapp", whatsapp: control, backlog: () => d.store.outbox.backlog(), hosts: () => [] });
+    assert.deepEqual(snap.whatsapp?.delivery, { queued: 0, unacked: 1, retrying: 0, dead: 1, oldestQueuedAgeSeconds: null });
+    assert.equal(snap.status, "degraded");
+    assert.ok(snap.reasons.some((r) => /1 WhatsApp message\(s\) could not be delivered/.test(r)));
+    const metrics = renderMetrics(snap);
+    assert.match(metrics, /jaga_outbox_messages\{state="dead"\} 1/);
+    assert.match(metrics, /jaga_outbox_messages\{state="unacked"\} 1/);
     await d.pump.stop();
     await d.store.close();
   });

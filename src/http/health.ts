@@ -57,6 +57,8 @@ export interface HealthSnapshot {
     nextAttemptAt: string | null;
     lastClose: { code: number | null; reason: string | null; kind: string; at: string } | null;
     ignored: Record<string, number>;
+    /** Outgoing messages: queued, written without a server ack, retrying, dead-lettered; the oldest queued. */
+    delivery: { queued: number; unacked: number; retrying: number; dead: number; oldestQueuedAgeSeconds: number | null } | null;
   }) | null;
 }
 
@@ -72,6 +74,7 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
   let whatsapp: HealthSnapshot["whatsapp"] = null;
   if (s.whatsapp) {
     const st = s.whatsapp.status();
+    const d = await s.whatsapp.delivery?.().catch(() => null);
     whatsapp = {
       ...st,
       since: iso(st.since),
@@ -80,6 +83,9 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
         ? { code: st.lastClose.code ?? null, reason: st.lastClose.errorCode ?? st.lastClose.message ?? null, kind: st.lastClose.kind, at: iso(st.lastClose.at) }
         : null,
       ignored: s.whatsapp.ignored(),
+      delivery: d
+        ? { queued: d.queued, unacked: d.unacked, retrying: d.retrying, dead: d.dead, oldestQueuedAgeSeconds: d.oldestQueuedAt === null ? null : Math.round((now - d.oldestQueuedAt) / 1000) }
+        : null,
     };
   }
   const store = safeStore(s);
@@ -90,6 +96,7 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
     reasons.push(`data disk ${store.disk.path} at ${store.disk.usedPercent}% (critical ${critical}%), ${formatBytes(store.disk.freeBytes)} free`);
   }
   if (whatsapp !== null && whatsapp.state !== "open") reasons.push(`whatsapp ${whatsapp.state}`);
+  if (whatsapp?.delivery && whatsapp.delivery.dead > 0) reasons.push(`${whatsapp.delivery.dead} WhatsApp message(s) could not be delivered`);
   for (const h of hosts) if (h.reachable === false) reasons.push(`host ${h.name} unreachable`);
   return {
     status: reasons.length > 0 ? "degraded" : "ok",

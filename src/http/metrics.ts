@@ -37,6 +37,16 @@ export function renderMetrics(h: HealthSnapshot): string {
       "The connection state (1 for the current one).",
       STATES.map((s) => [`{state="${s}"}`, wa.state === s ? 1 : 0]),
     );
+    if (wa.delivery) {
+      const d = wa.delivery;
+      metric("jaga_outbox_messages", "gauge", "Outgoing messages by delivery state.", [
+        ['{state="queued"}', d.queued],
+        ['{state="unacked"}', d.unacked],
+        ['{state="retrying"}', d.retrying],
+        ['{state="dead"}', d.dead],
+      ]);
+      metric("jaga_outbox_oldest_queued_seconds", "gauge", "Age of the oldest queued outgoing message (0 when none).", [["", d.oldestQueuedAgeSeconds ?? 0]]);
+    }
     metric(
       "jaga_whatsapp_ignored_messages_total",
       "counter",

@@ -130,6 +130,7 @@ export const en: Messages = {
   "wa.group_admins_in": "admins in it: {names}",
   "wa.group_admins_missing": "not in it: {names}",
   "wa.group_unknown": "👥 Alert group {group}: not read yet ({reason})",
+  "wa.delivery": "📬 Outgoing: queued {queued} · no server ack yet {unacked} · retrying {retrying} · undeliverable {dead} · oldest queued {oldest}",
   "wa.reconnecting": "🔄 Reconnecting WhatsApp now.",
   "wa.not_active": "ℹ️ WhatsApp is not the transport in use (JAGA_TRANSPORT={transport}).",
   "http.port_in_use": "Port {port} on 127.0.0.1 is already in use{holder}. Set JAGA_HTTP_PORT to a free port.",

@@ -128,6 +128,7 @@ export const id = {
   "wa.group_admins_in": "admin di grup: {names}",
   "wa.group_admins_missing": "belum di grup: {names}",
   "wa.group_unknown": "👥 Grup alert {group}: belum terbaca ({reason})",
+  "wa.delivery": "📬 Keluar: antre {queued} · belum di-ack server {unacked} · dicoba ulang {retrying} · tak terkirim {dead} · antrean tertua {oldest}",
   "wa.reconnecting": "🔄 Menyambung ulang WhatsApp sekarang.",
   "wa.not_active": "ℹ️ WhatsApp bukan transport yang dipakai (JAGA_TRANSPORT={transport}).",
   "http.port_in_use": "Port {port} di 127.0.0.1 sudah dipakai{holder}. Atur JAGA_HTTP_PORT ke port yang bebas.",
