@@ -3,7 +3,7 @@
  * inventory hosts (N = 1, 10, 50), against a real PM2. Compares:
  *   - Jaga warm: pooled connections already open (what a running Jaga answers with)
  *   - Jaga cold: a fresh inventory, so every host connects first
- *   - node-ssh connect-per-command: the same /status, but a new SSH connection per command
+ *   - ssh2 connect-per-command: the same /status, but a new SSH connection per command
  *   - sequential OpenSSH: `ssh host pm2 jlist` for one host after another (what an admin types)
  * Prints medians with ratios to Jaga warm, and Jaga's resident memory with 50 hosts connected.
  * "Warm" is Jaga as it runs: connections pooled, PM2 asked over its socket, and host vitals
@@ -19,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { NodeSSH } from "node-ssh";
+import ssh2 from "ssh2";
 import type { ExecOptions, ExecResult, Executor } from "../src/hosts/executor.js";
 import { shellQuote } from "../src/hosts/quote.js";
 import { Inventory } from "../src/hosts/inventory.js";
@@ -50,13 +50,27 @@ class ConnectPerCommand implements Executor {
   constructor(private readonly sshd: TestSshd) {}
   async run(argv: readonly string[], _options: ExecOptions = {}): Promise<ExecResult> {
     const started = Date.now();
-    const ssh = new NodeSSH();
-    await ssh.connect({ host: "127.0.0.1", port: this.sshd.port, username: this.sshd.user, privateKeyPath: this.sshd.userKey });
+    const ssh = new ssh2.Client();
+    await new Promise<void>((resolve, reject) => {
+      ssh.once("ready", resolve).once("error", reject);
+      ssh.connect({ host: "127.0.0.1", port: this.sshd.port, username: this.sshd.user, privateKey: readFileSync(this.sshd.userKey) });
+    });
     try {
-      const r = await ssh.execCommand(`exec ${shellQuote(argv)}`);
-      return { code: r.code, stdout: r.stdout, stderr: r.stderr, truncated: false, timedOut: false, durationMs: Date.now() - started };
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        ssh.exec(`exec ${shellQuote(argv)}`, (err, ch) => {
+          if (err) return reject(err);
+          let stdout = "";
+          let stderr = "";
+          let code: number | null = null;
+          ch.on("data", (c: Buffer) => (stdout += c.toString()));
+          ch.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+          ch.on("exit", (c: number | null) => (code = c));
+          ch.on("close", () => resolve({ code, stdout, stderr }));
+        });
+      });
+      return { ...r, truncated: false, timedOut: false, durationMs: Date.now() - started };
     } finally {
-      ssh.dispose();
+      ssh.end();
     }
   }
   close(): Promise<void> {
@@ -145,7 +159,7 @@ async function main(): Promise<void> {
     [OWN_DAEMONS]: {},
     [OVER_NETWORK]: {},
     "Jaga cold": {},
-    "node-ssh connect-per-command": {},
+    "ssh2 connect-per-command": {},
     "sequential ssh pm2 jlist": {},
   };
   let rss50: number | undefined;
@@ -174,7 +188,7 @@ async function main(): Promise<void> {
         p.push(await timeIt(() => pipeline.handle({ id: "b", chatId: "console", isGroup: false, senderId: "console", text: "/status", at: Date.now() })));
         await store.close();
       }
-      results["node-ssh connect-per-command"]![n] = median(p);
+      results["ssh2 connect-per-command"]![n] = median(p);
 
       const s: number[] = [];
       const sshArgs = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-i", sshd.userKey, "-p", String(sshd.port), `${sshd.user}@127.0.0.1`];

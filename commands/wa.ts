@@ -44,6 +44,11 @@ export default defineCommand({
     }
     if (s.nextAttemptAt !== null) lines.push(ctx.t("wa.status_next", { in: formatDuration(Math.max(0, s.nextAttemptAt - now)) }));
     if (s.systemDnsBroken) lines.push(ctx.t("wa.status_dns", { resolver: s.resolver }));
+    const d = await wa.delivery?.().catch(() => null);
+    if (d) {
+      const oldest = d.oldestQueuedAt === null ? "—" : formatDuration(now - d.oldestQueuedAt);
+      lines.push(ctx.t("wa.delivery", { queued: d.queued, unacked: d.unacked, retrying: d.retrying, dead: d.dead, oldest }));
+    }
     const group = wa.alertGroup?.();
     if (group) lines.push(groupLine(group, ctx.t));
     return lines.join("\n");

@@ -17,6 +17,7 @@ import { commands as allCommands } from "../commands/index.js";
 import { buildWhatsApp, type WhatsAppParts } from "./chat/baileys/build.js";
 import { haltText } from "./chat/baileys/transport.js";
 import { ConsoleTransport } from "./chat/console.js";
+import { DirectSend, queueOrSendDirect } from "./chat/direct-send.js";
 import { OutboxPump } from "./chat/outbox-pump.js";
 import { DEFAULT_ALERT_CHAT, type Transport } from "./chat/transport.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -25,7 +26,7 @@ import type { HostConfig } from "./config/schema.js";
 import type { Executor } from "./hosts/executor.js";
 import { Inventory, type ExecutorFactory } from "./hosts/inventory.js";
 import { LocalExecutor } from "./hosts/local.js";
-import { SshExecutor } from "./hosts/ssh.js";
+import { SshExecutor } from "./hosts/ssh/index.js";
 import { startHttpServer, type HttpServer } from "./http/server.js";
 import { translator } from "./i18n/index.js";
 import type { Logger } from "./log.js";
@@ -33,9 +34,11 @@ import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
 import { Pipeline } from "./pipeline/pipeline.js";
 import { lockDataDir } from "./store/lock.js";
-import { embeddedOf, openStore, type OpenedStore } from "./store/open.js";
+import { IncidentsWithMemory } from "./store/memory-incidents.js";
+import { embeddedOf, openStore, storeHealth, type OpenedStore } from "./store/open.js";
 import { VERSION } from "./version.js";
 import { createWatch, type WatchServices } from "./watch/index.js";
+import { followStoreHealth } from "./watch/self.js";
 
 export interface StartOptions {
   config: Config;
@@ -69,10 +72,10 @@ export interface Jaga {
   stop(reason?: string): Promise<void>;
 }
 
-/** Local hosts spawn here; SSH hosts get one pooled connection each (src/hosts/ssh.ts). */
-export function defaultExecutorFactory(host: HostConfig): Executor {
+/** Local hosts spawn here; SSH hosts get one pooled connection each (src/hosts/ssh/). */
+export function defaultExecutorFactory(host: HostConfig, log?: Logger): Executor {
   if (host.local) return new LocalExecutor();
-  if (host.ssh) return new SshExecutor({ name: host.name, target: host.ssh });
+  if (host.ssh) return new SshExecutor({ name: host.name, target: host.ssh, ...(log ? { log } : {}) });
   throw new Error(`host ${host.name}: neither local nor ssh`);
 }
 
@@ -83,7 +86,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   const lock = await lockDataDir(config.dataDir);
   let store: OpenedStore | undefined;
   try {
-    store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env }, log, clock);
+    store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env, checkEveryMs: config.watch.interval }, log, clock);
     return await assemble(options, clock, store, () => lock.release());
   } catch (err) {
     await store?.close().catch(() => undefined);
@@ -96,7 +99,7 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
 async function assemble(options: StartOptions, clock: Clock, store: OpenedStore, unlock: () => void): Promise<Jaga> {
   const { config, log } = options;
   const local = embeddedOf(store);
-  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? defaultExecutorFactory, clock);
+  const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? ((host) => defaultExecutorFactory(host, log)), clock);
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
   /** Set when the stop begins: from then on nothing new starts, nothing new is queued. */
   let stopping: Promise<void> | undefined;
@@ -114,11 +117,17 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   const pump = new OutboxPump(local.outbox, transport, clock, log);
   wa?.onOpen(() => pump.kick());
 
-  const alert = async (text: string, dedupeKey?: string) => {
+  // Jaga watches itself (store/health.ts, watch/self.ts): when the store cannot be written,
+  // alerts go straight to the transport and incidents live in memory until it can again.
+  const health = storeHealth(store);
+  const direct = new DirectSend(transport, log, clock);
+  const incidents = new IncidentsWithMemory(store.incidents, (d) => direct.send(d.chatId, d.text, d.dedupeKey));
+  const queueAlert = async (text: string, dedupeKey?: string) => {
     const queued = await local.outbox.enqueue({ chatId: alertChat, text, dedupeKey, at: clock.now() });
     pump.kick();
     return queued;
   };
+  const alert = queueOrSendDirect(queueAlert, direct, alertChat);
   // Whatever still wants to alert once the stop began (a watcher's last round) queues nothing:
   // the store is about to close.
   const alertUnlessStopping = (text: string, dedupeKey?: string) => (stopping ? Promise.resolve(false) : alert(text, dedupeKey));
@@ -128,7 +137,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
     ? createWatch({
         config,
         hosts,
-        incidents: store.incidents,
+        incidents,
         state: local.watch,
         alert: alertUnlessStopping,
         alerts: { chatId: alertChat, queued: () => pump.kick() },
@@ -138,6 +147,8 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
       })
     : undefined;
   if (wa && watch) followWhatsApp(wa, watch, t, () => stopping !== undefined);
+  const onWritable = () => direct.requeue((m) => queueAlert(m.text, m.dedupeKey));
+  followStoreHealth({ health, incidents, desk: watch?.desk, alert: alertUnlessStopping, onWritable, t, clock, log });
 
   const pipeline = new Pipeline({
     commands: options.commands ?? allCommands,
@@ -190,6 +201,8 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
           whatsapp: wa?.control,
           backlog: () => local.outbox.backlog(),
           replication: store.replication,
+          store: () => health.status(),
+          diskCritical: config.watch.disk.critical,
           hosts: () =>
             config.hosts.map((h) => ({ name: h.name, reachable: watch ? !watch.unreachable().includes(h.name) : null })),
         },
@@ -330,6 +343,7 @@ async function withTimeout<T>(ms: number, clock: Clock, work: (until: AbortSigna
 function followWhatsApp(wa: WhatsAppParts, watch: WatchServices, t: ReturnType<typeof translator>, stopping: () => boolean): void {
   const host = wa.control.host;
   wa.onDecryptStorm((failures) => {
+    if (stopping()) return;
     void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp_decrypt" }, { summary: t("wa.decrypt_storm", { failures }) });
   });
   wa.whatsapp.reconnector.onChange((e) => {

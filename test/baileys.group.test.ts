@@ -50,6 +50,7 @@ async function setup(meta: () => GroupMetadata) {
   const ev = new EventEmitter();
   const sock = {
     ev,
+    ws: new EventEmitter(),
     user: { id: `${JAGA}:7@s.whatsapp.net`, lid: "100000000000001:7@lid" },
     groupMetadata: (jid: string) => {
       queries++;

@@ -186,7 +186,7 @@ describe("LID mapping", () => {
     const store = openSqliteStore(":memory:");
     const { transport, sent, ran } = await jaga(store, clock, [ADMIN]);
     const ev = new EventEmitter();
-    const sock = { ev, signalRepository: { lidMapping }, sendMessage: () => Promise.resolve(undefined) };
+    const sock = { ev, ws: new EventEmitter(), signalRepository: { lidMapping }, sendMessage: () => Promise.resolve(undefined) };
     (transport as unknown as { attach(s: unknown): void }).attach(sock);
     ev.emit("connection.update", { connection: "open" });
     await settle();

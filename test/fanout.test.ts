@@ -15,7 +15,7 @@ import { ManualClock } from "../src/clock.js";
 import { isJagaError } from "../src/errors.js";
 import { deadlineSeconds, hostDeadline, isNoAnswer, REPLY_MARGIN_MS, withDeadline } from "../src/hosts/deadline.js";
 import type { ExecOptions } from "../src/hosts/executor.js";
-import { SshExecutor } from "../src/hosts/ssh.js";
+import { SshExecutor } from "../src/hosts/ssh/index.js";
 import { pm2Rpc } from "../src/ops/pm2-rpc.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import { hostCall } from "../src/pipeline/host-call.js";

@@ -5,6 +5,7 @@ import { after, describe, it } from "node:test";
 import { ManualClock } from "../src/clock.js";
 import { PortInUseError, startHttpServer, type HttpServer } from "../src/http/server.js";
 import type { HealthSources } from "../src/http/health.js";
+import type { StoreCondition } from "../src/store/health.js";
 import { translator } from "../src/i18n/index.js";
 import { silentLogger } from "../src/log.js";
 import type { WhatsAppControl } from "../src/reconnect/control.js";
@@ -51,10 +52,14 @@ after(async () => {
   for (const s of servers) await s.close();
 });
 
-async function start(token?: string) {
-  const s = await startHttpServer({ port: 0, token, sources, log: silentLogger, t: translator("en") });
+async function track(from: HealthSources, token?: string): Promise<HttpServer> {
+  const s = await startHttpServer({ port: 0, token, sources: from, log: silentLogger, t: translator("en") });
   servers.push(s);
-  return `http://127.0.0.1:${s.port}`;
+  return s;
+}
+
+async function start(token?: string) {
+  return `http://127.0.0.1:${(await track(sources, token)).port}`;
 }
 
 describe("health endpoint", () => {
@@ -63,9 +68,10 @@ describe("health endpoint", () => {
     await new Promise((r) => setImmediate(r));
     const base = await start();
     const res = await fetch(`${base}/health`);
-    assert.equal(res.status, 200);
+    assert.equal(res.status, 503, "degraded answers 503");
     const body = (await res.json()) as Record<string, unknown> & { whatsapp: Record<string, unknown> };
     assert.equal(body.status, "degraded");
+    assert.deepEqual(body.reasons, ["whatsapp backoff"]);
     assert.equal(body.version, VERSION);
     assert.equal(body.uptimeSeconds, 90);
     assert.equal(body.queuedOutgoing, 3);
@@ -76,6 +82,39 @@ describe("health endpoint", () => {
     assert.equal(body.whatsapp.nextAttemptAt, new Date(clock.now() + 1_000).toISOString());
     assert.deepEqual(body.whatsapp.lastClose, { code: 408, reason: "ECONNREFUSED", kind: "retry", at: new Date(clock.now()).toISOString() });
     assert.deepEqual((body.whatsapp.breaker as { state: string }).state, "closed");
+  });
+
+  it("answers 200 when ok, 503 with the reason when the store cannot be written or its disk is critical", async () => {
+    const disk = { path: "/srv/jaga/data", sizeBytes: 4 * 2 ** 20, freeBytes: 2 * 2 ** 20, usedPercent: 50 };
+    let store: StoreCondition = { writable: true, since: null, problem: null, lastError: null, disk };
+    const base = `http://127.0.0.1:${(await track({ ...sources, whatsapp: undefined, transport: "console", store: () => store, diskCritical: 90 })).port}`;
+    const ok = await fetch(`${base}/health`);
+    assert.equal(ok.status, 200);
+    const okBody = (await ok.json()) as { status: string; reasons: string[]; store: Record<string, unknown> };
+    assert.equal(okBody.status, "ok");
+    assert.deepEqual(okBody.reasons, []);
+    assert.deepEqual(okBody.store, { writable: true, since: null, problem: null, lastError: null, dataDir: { path: disk.path, usedPercent: 50, freeBytes: disk.freeBytes, sizeBytes: disk.sizeBytes } });
+
+    store = { ...store, writable: false, since: clock.now(), problem: "full", lastError: "database or disk is full", disk: { ...disk, freeBytes: 0, usedPercent: 100 } };
+    const full = await fetch(`${base}/health`);
+    assert.equal(full.status, 503);
+    const fullBody = (await full.json()) as { status: string; reasons: string[]; store: Record<string, unknown> };
+    assert.equal(fullBody.status, "degraded");
+    assert.deepEqual(fullBody.reasons, [
+      "Jaga cannot write its data (disk full: /srv/jaga/data, 0 B free of 4.0 MB)",
+      "data disk /srv/jaga/data at 100% (critical 90%), 0 B free",
+    ]);
+    assert.equal(fullBody.store.since, new Date(clock.now()).toISOString());
+    assert.equal(fullBody.store.lastError, "database or disk is full");
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    assert.match(metrics, /^jaga_store_writable 0$/m);
+    assert.match(metrics, /^jaga_data_disk_used_percent 100$/m);
+
+    // Writable again, but the disk past critical: still degraded, for that reason alone.
+    store = { writable: true, since: null, problem: null, lastError: null, disk: { ...disk, freeBytes: 300_000, usedPercent: 93 } };
+    const critical = await fetch(`${base}/health`);
+    assert.equal(critical.status, 503);
+    assert.deepEqual(((await critical.json()) as { reasons: string[] }).reasons, ["data disk /srv/jaga/data at 93% (critical 90%), 293 KB free"]);
   });
 
   it("GET /metrics speaks Prometheus text", async () => {

@@ -6,17 +6,25 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { shellQuote } from "../src/hosts/quote.js";
-import { SshExecutor } from "../src/hosts/ssh.js";
+import { SshExecutor } from "../src/hosts/ssh/index.js";
 import { startSshd, type TestSshd } from "./helpers/sshd.js";
 
 /** Prints every argument NUL-terminated, as hex: what the far side received, byte for byte. */
 const ECHO_HEX = 'printf "%s\\000" "$@" | od -An -v -tx1';
 
+/**
+ * These tests prove quoting, not speed: the deadlines only catch a hang, so they are far past
+ * anything load can cause. The handshake (the CPU-heavy part) happens once, in before(), under
+ * its own deadline, so it never eats into a round trip's.
+ */
+const HANG_MS = 120_000;
+
 let sshd: TestSshd;
 let ssh: SshExecutor;
 before(async () => {
   sshd = await startSshd();
-  ssh = new SshExecutor({ name: "box", target: sshd.target() });
+  ssh = new SshExecutor({ name: "box", target: sshd.target(), connectTimeoutMs: HANG_MS });
+  await ssh.connect();
 });
 after(async () => {
   await ssh?.close();
@@ -24,7 +32,8 @@ after(async () => {
 });
 
 async function roundTrip(args: string[]): Promise<string[]> {
-  const r = await ssh.run(["sh", "-c", ECHO_HEX, "sh", ...args], { timeoutMs: 10_000 });
+  const r = await ssh.run(["sh", "-c", ECHO_HEX, "sh", ...args], { timeoutMs: HANG_MS });
+  assert.equal(r.timedOut, false, "no answer within the hang deadline");
   assert.equal(r.code, 0, r.stderr);
   // Arguments hold no NUL, so each 00 byte ends exactly one argument.
   const bytes = r.stdout.split(/\s+/).filter(Boolean);

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { ManualClock } from "../src/clock.js";
 import type { ProbeResult } from "../src/dns/probe.js";
 import type { ResolverSpec } from "../src/dns/resolvers.js";
-import { fullJitter } from "../src/reconnect/backoff.js";
+import { fullJitter } from "../src/policy/backoff.js";
 import { CircuitBreaker } from "../src/reconnect/breaker.js";
 import { classifyClose, type CloseInfo, type CloseKind } from "../src/reconnect/decide.js";
 import { Reconnector, type ManagedSocket, type ReconnectorEvent, type ReconnectorOptions, type SocketHooks } from "../src/reconnect/reconnector.js";

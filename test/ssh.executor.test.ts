@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { ManualClock } from "../src/clock.js";
 import { isJagaError, type JagaError } from "../src/errors.js";
-import { SshExecutor, passphraseVars, type SshExecutorOptions } from "../src/hosts/ssh.js";
+import { SshExecutor, passphraseVars, type SshExecutorOptions } from "../src/hosts/ssh/index.js";
 import { Pm2 } from "../src/ops/pm2.js";
 import { translator } from "../src/i18n/index.js";
 import { alive, freePort, startSshd, type TestSshd } from "./helpers/sshd.js";
@@ -245,7 +245,9 @@ describe("ssh executor: reconnect", () => {
     await sshd.start();
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(ex.attempts, attempts + 1, "nothing retries before the clock says so");
-    await clock.advance(8_000);
+    // Exactly the second backoff step (1 s doubled): more would also run out the connect deadline,
+    // which lives on the same injected clock.
+    await clock.advance(2_000);
     await waitFor(() => ex.state === "connected", 5_000, "reconnected");
     assert.equal(ex.connects, 2);
     assert.equal((await ex.run(["echo", "after"])).stdout, "after\n");
@@ -255,8 +257,11 @@ describe("ssh executor: reconnect", () => {
   it("a command in flight when the link drops fails with ssh.lost, not a silent empty answer", async () => {
     const ex = executor();
     await ex.connect();
-    const p = refusal(ex.run(["sleep", "30"]));
-    await new Promise((r) => setTimeout(r, 200));
+    const pidFile = join(sshd.dir, "inflight.pid");
+    const p = refusal(ex.run(["sh", "-c", `echo $$ > ${pidFile}; exec sleep 30`]));
+    // Kill only once the command runs: a login shell killed while its rc files still run can
+    // leave their locks behind (pyenv's rehash lock makes every later login wait a minute).
+    await waitFor(() => readFileSync(pidFile, { flag: "a+" }).length > 0, 10_000, "remote command");
     await sshd.restart();
     const err = await p;
     assert.equal(err.code, "ssh.lost");

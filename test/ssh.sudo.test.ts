@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { isJagaError } from "../src/errors.js";
-import { SshExecutor } from "../src/hosts/ssh.js";
+import { SshExecutor } from "../src/hosts/ssh/index.js";
 import { runPrivileged } from "../src/hosts/sudo.js";
 import { reapOnExit } from "./helpers/reaper.js";
 import { startSshd, type TestSshd } from "./helpers/sshd.js";

@@ -18,6 +18,9 @@
 import type { Clock } from "../clock.js";
 import { failpoint } from "../failpoint.js";
 import type { Logger } from "../log.js";
+import { LogLimit } from "../log-limit.js";
+import { exponentialBackoff } from "../policy/backoff.js";
+import { isStorageError } from "../store/sqlite/db.js";
 import type { Outbox, OutboxMessage } from "../store/store.js";
 import { SendError, type DeliveryReport, type PumpTransport } from "./transport.js";
 
@@ -38,6 +41,8 @@ export interface DeliveryPolicy {
 
 export class OutboxPump {
   private running?: Promise<void>;
+  /** The planned look at retries and unacked messages (comeBackLater). */
+  private wake?: AbortController;
   /** Aborted by kick() to cut a retry pause short (e.g. WhatsApp just reconnected). */
   private pause?: AbortController;
   private again = false;
@@ -48,6 +53,9 @@ export class OutboxPump {
   /** Failed sends in a row: the pause doubles with each, so a long outage is not a busy loop. */
   private failures = 0;
   private readonly stopSignal = new AbortController();
+  /** Sent, but the store could not record it (disk full): never sent twice by this process. */
+  private readonly sentUnrecorded = new Set<number>();
+  private readonly limit: LogLimit;
 
   constructor(
     private readonly outbox: Outbox,
@@ -59,7 +67,13 @@ export class OutboxPump {
     private readonly maxRetryMs = 60_000,
     private readonly policy: DeliveryPolicy = {},
   ) {
-    transport.onDelivery?.((e) => void this.reported(e).catch((err: unknown) => this.log.warn({ err }, "recording a delivery report failed")));
+    this.limit = new LogLimit(log, clock);
+    transport.onDelivery?.((e) => void this.reported(e).catch((err: unknown) => this.limit.warn("outbox.delivery", err, "recording a delivery report failed")));
+  }
+
+  /** One backoff for the pump: pauses while the transport is away, and per-message retries. */
+  private get backoff() {
+    return exponentialBackoff({ baseMs: this.retryMs, capMs: this.maxRetryMs });
   }
 
   private get maxAttempts(): number {
@@ -88,7 +102,7 @@ export class OutboxPump {
   private run(): void {
     const round = this.round().catch((err: unknown) => {
       // After stop the store may be closed under a send that outlived the budget: nothing to say.
-      if (!this.stopped) this.log.error({ err }, "outbox round failed");
+      if (!this.stopped) this.limit.error("outbox.round", err, "outbox round failed");
     });
     this.running = round.finally(() => {
       this.running = undefined;
@@ -139,7 +153,7 @@ export class OutboxPump {
       this.policy.onDeadLetter?.(m, code, error);
       return;
     }
-    const wait = Math.min(this.maxRetryMs, this.retryMs * 2 ** (attempts - 1));
+    const wait = this.backoff.delay(attempts);
     await this.outbox.retryAt(m.id, error, code, now + wait);
     this.log.warn({ outboxId: m.id, code, attempts, retryInMs: wait }, "message failed; will retry it");
   }
@@ -163,33 +177,44 @@ export class OutboxPump {
     }
   }
 
-  /** Retries and unacked messages wait for their time: look again then, not in a loop. */
+  /**
+   * Retries and unacked messages wait for their time: one wake-up is planned for then (outside
+   * the round, so `idle()` does not wait for it), never a busy loop.
+   */
   private async comeBackLater(): Promise<void> {
+    if (this.wake || this.stopped) return;
     const s = await this.outbox.stats();
     // Stopping: what waits for a later time waits for the next start, not for this stop.
     if (this.closing || (s.queued === 0 && s.unacked === 0)) return;
     const wait = s.unacked > 0 ? Math.min(this.retryMs, this.ackTimeoutMs / 2) : this.retryMs;
-    this.pause = new AbortController();
-    await this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
-    this.pause = undefined;
-    if (!this.stopped) this.again = true;
+    const wake = new AbortController();
+    this.wake = wake;
+    this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, wake.signal])).then(
+      () => {
+        this.wake = undefined;
+        this.kick();
+      },
+      () => (this.wake = undefined),
+    );
   }
 
   private async round(): Promise<void> {
     for (;;) {
       if (this.transport.confirmsDelivery) await this.resendUnacked();
-      const batch = await this.outbox.pending(20, this.clock.now());
+      const batch = await this.pending();
       if (batch.length === 0) return this.comeBackLater();
       for (const m of batch) {
         if (this.stopped) return;
+        let ids: string[] | void = undefined;
         try {
           if (m.sendingAt !== null) this.log.warn({ outboxId: m.id }, "resending a message whose last send was cut short; it may arrive twice");
-          await this.outbox.markSending(m.id, this.clock.now());
-          let ids: string[] | void = undefined;
+          await this.outbox.markSending(m.id, this.clock.now()).catch((err: unknown) => {
+            // A full disk must not hold alerts back: send unmarked (only a crash now could repeat it).
+            if (!isStorageError(err)) throw err;
+          });
           if (this.transport.sendOnce) ids = await this.transport.sendOnce(m.chatId, m.text, `outbox:${m.id}`);
           else await this.transport.send(m.chatId, m.text);
           failpoint("outbox.after-send");
-          await this.outbox.markSent(m.id, this.clock.now(), ids ?? []);
           this.failures = 0;
         } catch (err) {
           // This message's own failure: the others go on (no head-of-line block).
@@ -197,20 +222,44 @@ export class OutboxPump {
             await this.failed(m, m.attempts + 1, err.code ?? "error", err.message, err.permanent);
             continue;
           }
-          await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now());
+          await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now()).catch(() => undefined);
           this.failures++;
-          // Say it once per outage, not every few seconds while WhatsApp is away.
-          if (this.failures === 1) this.log.warn({ err, outboxId: m.id }, "outbox send failed; will retry");
-          else this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
+          // Once a minute at most, not every few seconds while WhatsApp is away.
+          if (!this.limit.warn("outbox.send", err, "outbox send failed; will retry", { outboxId: m.id })) {
+            this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
+          }
           if (this.closing) return; // kept for the next start
-          const wait = Math.min(this.maxRetryMs, this.retryMs * 2 ** (this.failures - 1));
+          const wait = this.backoff.delay(this.failures);
           this.pause = new AbortController();
           await this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, this.pause.signal])).catch(() => undefined);
           this.pause = undefined;
           this.again = true;
           return;
         }
+        await this.markSent(m.id, ids ?? []);
       }
     }
+  }
+
+  /** Records a sent message; when the store cannot (disk full), remembers it in memory instead. */
+  private async markSent(id: number, msgIds: readonly string[] = []): Promise<void> {
+    try {
+      await this.outbox.markSent(id, this.clock.now(), msgIds);
+      this.sentUnrecorded.delete(id);
+    } catch (err) {
+      this.sentUnrecorded.add(id);
+      this.limit.error("outbox.record", err, "outbox: a sent message could not be recorded", { outboxId: id });
+    }
+  }
+
+  /** The unsent messages, less those sent already but not yet recorded (recording them again). */
+  private async pending(): Promise<OutboxMessage[]> {
+    const batch = await this.outbox.pending(20 + this.sentUnrecorded.size, this.clock.now());
+    const fresh: OutboxMessage[] = [];
+    for (const m of batch) {
+      if (this.sentUnrecorded.has(m.id)) await this.markSent(m.id);
+      else fresh.push(m);
+    }
+    return fresh;
   }
 }

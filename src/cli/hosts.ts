@@ -18,7 +18,7 @@ import type { HostConfig } from "../config/schema.js";
 import { isJagaError } from "../errors.js";
 import type { Executor } from "../hosts/executor.js";
 import { LocalExecutor } from "../hosts/local.js";
-import { SshExecutor } from "../hosts/ssh.js";
+import { SshExecutor } from "../hosts/ssh/index.js";
 import { translator, type Translate } from "../i18n/index.js";
 
 export interface CliIo {

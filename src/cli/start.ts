@@ -11,6 +11,7 @@
  * JAGA_TRANSPORT=console node dist/src/cli.js start
  */
 import { checkConfig } from "../config/check.js";
+import { logOnce } from "../log-limit.js";
 import { createLogger, type Logger } from "../log.js";
 import { DataDirLocked } from "../store/lock.js";
 
@@ -42,11 +43,13 @@ export async function run(_args: string[]): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection (kept running)"));
+  // Once a minute per message: a failure that repeats must not bury the log in stack traces.
+  const kindOf = (err: unknown) => `unhandled:${(err instanceof Error ? err.message : String(err)).slice(0, 120)}`;
+  process.on("unhandledRejection", (err) => logOnce(log, kindOf(err), err, "unhandled rejection (kept running)"));
   log.info({ pid: process.pid, dataDir: config.dataDir }, "starting");
 
   // Loaded only now, with the handlers in place: Baileys alone takes a while to load.
-  const { startJaga } = await import("../main.js");
+  const [{ startJaga }, { StoreOpenError }] = await Promise.all([import("../main.js"), import("../store/open.js")]);
   if (stopSignal.signal.aborted) {
     log.info({ reason: stopSignal.signal.reason as string, during: "start-up" }, "stopped");
     exiting = true;
@@ -56,8 +59,11 @@ export async function run(_args: string[]): Promise<number> {
   try {
     jaga = await startJaga({ config, log, input: process.stdin, output: process.stdout, signal: stopSignal.signal });
   } catch (err) {
-    if (!(err instanceof DataDirLocked)) throw err;
-    console.error(`Jaga cannot start: ${err.message}.`);
+    // Another Jaga on this data directory; a full, read-only or forbidden one: one plain line,
+    // not SQLite's "disk I/O error" nor a stack trace.
+    if (err instanceof DataDirLocked) console.error(`Jaga cannot start: ${err.message}.`);
+    else if (err instanceof StoreOpenError) console.error(err.message);
+    else throw err;
     return 1;
   }
   await jaga.stopped;

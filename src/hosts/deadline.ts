@@ -13,6 +13,7 @@
  */
 import type { Clock } from "../clock.js";
 import { JagaError } from "../errors.js";
+import { withDeadline as deadlineOf } from "../policy/timeout.js";
 import { DEFAULT_TIMEOUT_MS, type ExecOptions } from "./executor.js";
 
 /** Kept back from the command's time for composing and sending the reply. */
@@ -72,46 +73,6 @@ export function isNoAnswer(err: unknown): err is JagaError {
  */
 export function withDeadline<T>(host: string, options: ExecOptions, clock: Clock, call: (options: ExecOptions) => Promise<T>): Promise<T> {
   const ms = Math.max(0, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const outer = options.signal;
-  if (outer?.aborted) return Promise.reject(outer.reason as Error);
-  const expired = noAnswer(host, ms);
-  const controller = new AbortController();
-  const timer = new AbortController();
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      timer.abort();
-      outer?.removeEventListener("abort", onOuterAbort);
-      fn();
-    };
-    const onOuterAbort = () => {
-      controller.abort(outer?.reason);
-      settle(() => reject(outer?.reason as Error));
-    };
-    outer?.addEventListener("abort", onOuterAbort, { once: true });
-    clock.sleep(ms, timer.signal).then(
-      () => {
-        controller.abort(expired);
-        settle(() => reject(expired));
-      },
-      () => undefined,
-    );
-    let running: Promise<T>;
-    try {
-      running = call({ ...options, timeoutMs: ms, signal: controller.signal });
-    } catch (err) {
-      running = Promise.reject(asError(err));
-    }
-    running.then(
-      (value) => settle(() => resolve(value)),
-      // A call that gave up on its own timer at the same moment is the same silence.
-      (err: unknown) => settle(() => reject(controller.signal.reason === expired ? expired : asError(err))),
-    );
-  });
-}
-
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
+  // The shared policy (src/policy/timeout.ts), with this layer's error: `host.no_answer`.
+  return deadlineOf(ms, clock, (signal) => call({ ...options, timeoutMs: ms, signal }), { signal: options.signal, error: noAnswer(host, ms) });
 }

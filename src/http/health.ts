@@ -1,11 +1,15 @@
 /**
  * The /health document: one JSON snapshot of what an admin asks first when the bot is quiet —
  * is WhatsApp connected (since when, how many attempts, why it last closed, the breaker, the
- * next attempt), what waits to be sent, which hosts answer, how long Jaga has run, which version.
+ * next attempt), what waits to be sent, which hosts answer, can Jaga write its own data (and how
+ * full its disk is), how long Jaga has run, which version. `status` is "degraded" whenever one
+ * of those is wrong, and `reasons` says which, in one line each (the server answers 503 then).
  *
  * @example
- * const snap = await healthSnapshot(sources); // { status: "ok", whatsapp: { state: "open", ... }, ... }
+ * const snap = await healthSnapshot(sources); // { status: "ok", reasons: [], whatsapp: { state: "open", ... }, ... }
  */
+import { formatBytes } from "../duration.js";
+import { describeProblem, type StoreCondition } from "../store/health.js";
 import type { ReplicationStatus } from "../store/store.js";
 import type { Clock } from "../clock.js";
 import type { WhatsAppControl } from "../reconnect/control.js";
@@ -23,10 +27,16 @@ export interface HealthSources {
   hosts(): { name: string; reachable: boolean | null }[];
   /** Writes waiting for Supabase (absent without a remote store). */
   replication?: ReplicationStatus;
+  /** Can Jaga write its data, and its data disk (store/health.ts). */
+  store?: () => StoreCondition;
+  /** Data disk use (percent) at which Jaga counts as degraded: watch.disk.critical. Default 90. */
+  diskCritical?: number;
 }
 
 export interface HealthSnapshot {
   status: "ok" | "degraded";
+  /** Why it is degraded, one line each; empty when ok. */
+  reasons: string[];
   version: string;
   transport: string;
   uptimeSeconds: number;
@@ -34,11 +44,21 @@ export interface HealthSnapshot {
   /** Supabase replication: target, writes waiting, writes refused for good, last error. */
   replication: { target: string | null; backlog: number; rejected: number; lastError: string | null } | null;
   hosts: { name: string; reachable: boolean | null }[];
+  /** The embedded store: writable or not since when and why, and its disk; null when unknown. */
+  store: {
+    writable: boolean;
+    since: string | null;
+    problem: string | null;
+    lastError: string | null;
+    dataDir: { path: string; usedPercent: number; freeBytes: number; sizeBytes: number } | null;
+  } | null;
   whatsapp: (Omit<ReconnectorStatus, "since" | "nextAttemptAt" | "lastClose"> & {
     since: string;
     nextAttemptAt: string | null;
     lastClose: { code: number | null; reason: string | null; kind: string; at: string } | null;
     ignored: Record<string, number>;
+    /** Outgoing messages: queued, written without a server ack, retrying, dead-lettered; the oldest queued. */
+    delivery: { queued: number; unacked: number; retrying: number; dead: number; oldestQueuedAgeSeconds: number | null } | null;
   }) | null;
 }
 
@@ -54,6 +74,7 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
   let whatsapp: HealthSnapshot["whatsapp"] = null;
   if (s.whatsapp) {
     const st = s.whatsapp.status();
+    const d = await s.whatsapp.delivery?.().catch(() => null);
     whatsapp = {
       ...st,
       since: iso(st.since),
@@ -62,19 +83,47 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
         ? { code: st.lastClose.code ?? null, reason: st.lastClose.errorCode ?? st.lastClose.message ?? null, kind: st.lastClose.kind, at: iso(st.lastClose.at) }
         : null,
       ignored: s.whatsapp.ignored(),
+      delivery: d
+        ? { queued: d.queued, unacked: d.unacked, retrying: d.retrying, dead: d.dead, oldestQueuedAgeSeconds: d.oldestQueuedAt === null ? null : Math.round((now - d.oldestQueuedAt) / 1000) }
+        : null,
     };
   }
-  const degraded = (whatsapp !== null && whatsapp.state !== "open") || hosts.some((h) => h.reachable === false);
+  const store = safeStore(s);
+  const reasons: string[] = [];
+  if (store && !store.writable && store.problem) reasons.push(`Jaga cannot write its data (${describeProblem(store.problem, store.disk, store.disk?.path ?? "data directory")})`);
+  const critical = s.diskCritical ?? 90;
+  if (store?.disk && store.disk.usedPercent >= critical) {
+    reasons.push(`data disk ${store.disk.path} at ${store.disk.usedPercent}% (critical ${critical}%), ${formatBytes(store.disk.freeBytes)} free`);
+  }
+  if (whatsapp !== null && whatsapp.state !== "open") reasons.push(`whatsapp ${whatsapp.state}`);
+  if (whatsapp?.delivery && whatsapp.delivery.dead > 0) reasons.push(`${whatsapp.delivery.dead} WhatsApp message(s) could not be delivered`);
+  for (const h of hosts) if (h.reachable === false) reasons.push(`host ${h.name} unreachable`);
   return {
-    status: degraded ? "degraded" : "ok",
+    status: reasons.length > 0 ? "degraded" : "ok",
+    reasons,
     version: s.version,
     transport: s.transport,
     uptimeSeconds: Math.round((now - s.startedAt) / 1000),
     queuedOutgoing,
     replication,
     hosts,
+    store: store && {
+      writable: store.writable,
+      since: store.since === null ? null : iso(store.since),
+      problem: store.problem,
+      lastError: store.lastError,
+      dataDir: store.disk && { path: store.disk.path, usedPercent: store.disk.usedPercent, freeBytes: store.disk.freeBytes, sizeBytes: store.disk.sizeBytes },
+    },
     whatsapp,
   };
+}
+
+function safeStore(s: HealthSources): StoreCondition | null {
+  try {
+    return s.store?.() ?? null;
+  } catch {
+    return null;
+  }
 }
 
 function safeHosts(s: HealthSources): HealthSnapshot["hosts"] {

@@ -19,6 +19,10 @@ export function renderMetrics(h: HealthSnapshot): string {
   metric("jaga_up", "gauge", "Jaga is running.", [["", 1]]);
   metric("jaga_uptime_seconds", "gauge", "Seconds since Jaga started.", [["", h.uptimeSeconds]]);
   metric("jaga_outbox_backlog", "gauge", "Outgoing messages waiting in the outbox.", [["", h.queuedOutgoing]]);
+  if (h.store) {
+    metric("jaga_store_writable", "gauge", "1 while Jaga can write its data.", [["", h.store.writable ? 1 : 0]]);
+    if (h.store.dataDir) metric("jaga_data_disk_used_percent", "gauge", "Use of the disk holding the data directory.", [["", h.store.dataDir.usedPercent]]);
+  }
   if (h.replication) metric("jaga_replication_backlog", "gauge", "Writes waiting for Supabase.", [["", h.replication.backlog]]);
   if (wa) {
     metric("jaga_whatsapp_connected", "gauge", "1 when the WhatsApp socket is open.", [["", wa.state === "open" ? 1 : 0]]);
@@ -33,6 +37,16 @@ export function renderMetrics(h: HealthSnapshot): string {
       "The connection state (1 for the current one).",
       STATES.map((s) => [`{state="${s}"}`, wa.state === s ? 1 : 0]),
     );
+    if (wa.delivery) {
+      const d = wa.delivery;
+      metric("jaga_outbox_messages", "gauge", "Outgoing messages by delivery state.", [
+        ['{state="queued"}', d.queued],
+        ['{state="unacked"}', d.unacked],
+        ['{state="retrying"}', d.retrying],
+        ['{state="dead"}', d.dead],
+      ]);
+      metric("jaga_outbox_oldest_queued_seconds", "gauge", "Age of the oldest queued outgoing message (0 when none).", [["", d.oldestQueuedAgeSeconds ?? 0]]);
+    }
     metric(
       "jaga_whatsapp_ignored_messages_total",
       "counter",

@@ -1,5 +1,6 @@
 /**
- * The health server, on 127.0.0.1 only: GET /health (JSON), GET /metrics (Prometheus), and,
+ * The health server, on 127.0.0.1 only: GET /health (JSON; 200 when ok, 503 when degraded, so
+ * a plain HTTP check — curl -f, a load balancer, uptime monitors — sees it), GET /metrics (Prometheus), and,
  * with JAGA_HTTP_TOKEN set, POST /whatsapp/reconnect and POST /whatsapp/breaker/reset behind
  * `Authorization: Bearer <token>`. Without a token those routes answer 404, as if absent.
  * A port already in use fails start() with a message naming the holder when it can be found.
@@ -82,7 +83,10 @@ export async function startHttpServer(o: HttpOptions): Promise<HttpServer> {
 async function handle(req: IncomingMessage, res: ServerResponse, o: HttpOptions): Promise<void> {
   const path = (req.url ?? "/").split("?")[0];
   const wa = o.sources.whatsapp;
-  if (req.method === "GET" && path === "/health") return send(res, 200, await healthSnapshot(o.sources));
+  if (req.method === "GET" && path === "/health") {
+    const snapshot = await healthSnapshot(o.sources);
+    return send(res, snapshot.status === "ok" ? 200 : 503, snapshot);
+  }
   if (req.method === "GET" && path === "/metrics") {
     res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
     res.end(renderMetrics(await healthSnapshot(o.sources)));

@@ -25,14 +25,17 @@ export interface Vitals {
 }
 
 /**
- * The disks that matter on a host: the root filesystem and the one holding PM2's logs
- * (report 001: a disk at 76 % from PM2 logs).
+ * The disks that matter on a host: the root filesystem, the one holding PM2's logs (report 001:
+ * a disk at 76 % from PM2 logs) and, on a local host, the one holding Jaga's own data (`dataDir`,
+ * when it is a real directory): a full data disk silences Jaga itself.
  *
  * @example
  * vitalsPaths({ pm2Home: "/root/.pm2" }); // ["/", "/root/.pm2"]
+ * vitalsPaths({ local: true, pm2Home: "/root/.pm2" }, "/srv/jaga/data"); // ["/", "/root/.pm2", "/srv/jaga/data"]
  */
-export function vitalsPaths(host: { pm2Home?: string }): string[] {
-  return ["/", ...(host.pm2Home ? [host.pm2Home] : [])];
+export function vitalsPaths(host: { local?: boolean; pm2Home?: string }, dataDir?: string): string[] {
+  const own = host.local && dataDir?.startsWith("/") ? [dataDir] : [];
+  return ["/", ...(host.pm2Home ? [host.pm2Home] : []), ...own];
 }
 
 /** Reads load, memory and the disks that hold `paths` (deduplicated by mount). */

@@ -23,6 +23,7 @@ import type { Config } from "../config/load.js";
 import { errorId, isJagaError } from "../errors.js";
 import type { Inventory } from "../hosts/inventory.js";
 import { isMessageKey, translator, type Translate } from "../i18n/index.js";
+import { logOnce } from "../log-limit.js";
 import type { Logger } from "../log.js";
 import type { LocalStore, Outcome } from "../store/store.js";
 import { closest, echo, redact } from "../text.js";
@@ -190,7 +191,7 @@ export class Pipeline {
       });
     } catch (err) {
       // A full disk must not also cost the admin the answer.
-      log.error({ err }, "audit write failed");
+      logOnce(log, "audit.write", err, "audit write failed");
     }
     log.info({ actor: sender.name, command: result.command, host: result.host, outcome: result.outcome, durationMs }, "command");
     return { text: redact(result.text), outcome: result.outcome };

@@ -7,6 +7,7 @@
  * ctx.services.whatsapp?.reconnectNow();
  */
 import type { GroupReport } from "../chat/baileys/group.js";
+import type { OutboxStats } from "../store/store.js";
 import type { ReconnectorStatus } from "./reconnector.js";
 
 export interface WhatsAppControl {
@@ -16,6 +17,8 @@ export interface WhatsAppControl {
   resetBreaker(): void;
   /** Outgoing messages waiting in the outbox. */
   backlog(): Promise<number>;
+  /** Where outgoing messages stand: queued, unacked, retrying, dead-lettered, oldest queued. */
+  delivery?(): Promise<OutboxStats>;
   /** Messages ignored by the transport, by reason. */
   ignored(): Record<string, number>;
   /** Whether Jaga is in the alert group and may post there; null without one. */

@@ -18,7 +18,7 @@
 import type { Clock } from "../clock.js";
 import type { Route } from "../dns/lookup.js";
 import type { ProbeResult } from "../dns/probe.js";
-import { fullJitter } from "./backoff.js";
+import { exponentialBackoff, type Backoff } from "../policy/backoff.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
 import { classifyClose, isHalt, type CloseInfo, type CloseKind, type HaltKind } from "./decide.js";
 
@@ -112,6 +112,7 @@ export type ReconnectorEvent =
 export class Reconnector {
   private readonly breaker: CircuitBreaker;
   private readonly random: () => number;
+  private readonly backoff: Backoff;
   private readonly listeners = new Set<(e: ReconnectorEvent) => void>();
   private state: ConnectionState = "idle";
   private since: number;
@@ -137,6 +138,7 @@ export class Reconnector {
   constructor(private readonly o: ReconnectorOptions) {
     this.breaker = new CircuitBreaker(o.breaker, o.clock);
     this.random = o.random ?? Math.random;
+    this.backoff = exponentialBackoff({ baseMs: o.backoff.baseMs, capMs: o.backoff.capMs, jitter: "full", random: this.random });
     this.route = o.route;
     this.since = o.clock.now();
   }
@@ -256,7 +258,7 @@ export class Reconnector {
       if (!stable) this.breaker.recordFailure();
       this.failures++;
       if (this.breaker.state() === "open") continue;
-      await this.wait("backoff", fullJitter(this.failures, this.o.backoff.baseMs, this.o.backoff.capMs, this.random));
+      await this.wait("backoff", this.backoff.delay(this.failures));
     }
   }
 

@@ -16,8 +16,10 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
+import { exponentialBackoff } from "../policy/backoff.js";
 import { redact } from "../text.js";
 import { blockedTable } from "./sqlite/blocked.js";
+import { isStorageError } from "./sqlite/db.js";
 import type { SqliteStore } from "./sqlite/index.js";
 import { incidentsTable } from "./sqlite/incidents.js";
 import { replicationQueue, type ReplicationQueue } from "./sqlite/replication.js";
@@ -200,7 +202,7 @@ export class ReplicatedStore implements LocalStore {
       if (this.stopped) break;
       const wait = empty
         ? (this.options.idleMs ?? 30_000)
-        : Math.min((this.options.retryMs ?? 1_000) * 2 ** Math.min(this.failures - 1, 16), this.options.maxRetryMs ?? 60_000);
+        : exponentialBackoff({ baseMs: this.options.retryMs ?? 1_000, capMs: this.options.maxRetryMs ?? 60_000 }).delay(this.failures);
       this.wake = new AbortController();
       await this.clock.sleep(wait, this.wake.signal).catch(() => undefined);
       this.wake = null;
@@ -225,6 +227,11 @@ export class ReplicatedStore implements LocalStore {
         } catch (err) {
           const message = redact(err instanceof Error ? err.message : String(err));
           this.lastError = message;
+          // Jaga's own disk, not Supabase: try again later (ops are idempotent, see ops.ts).
+          if (isStorageError(err)) {
+            this.failures++;
+            return false;
+          }
           if (!isRetryable(err)) {
             this.queue.reject(row.id, message, this.clock.now());
             this.log.error({ op: describeOp(op), error: message }, "Supabase refused a replicated write for good; kept aside");

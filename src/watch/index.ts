@@ -17,6 +17,7 @@ import type { Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
 import type { AlertingIncidents } from "../store/store.js";
 import { IncidentDesk, type AlertRoute, type AlertSink } from "./desk.js";
+import { SelfWatcher } from "./self.js";
 import { HostWatcher } from "./watcher.js";
 
 export interface WatchServices {
@@ -25,6 +26,8 @@ export interface WatchServices {
   readonly incidents: AlertingIncidents;
   readonly digest: Digest;
   readonly watchers: readonly HostWatcher[];
+  /** Jaga's own data disk as the pseudo-host `jaga`, when no local host's vitals cover it. */
+  readonly self: SelfWatcher | null;
   /** Names of hosts whose last check failed (for /health). */
   unreachable(): string[];
   /** The host's vitals as the watcher last read them, if younger than `maxAgeMs`. */
@@ -63,6 +66,12 @@ export function createWatch(o: WatchOptions): WatchServices {
   const watchers = o.hosts.hosts.map(
     (host) => new HostWatcher({ host, desk, state: o.state, clock: o.clock, config: o.config, log: o.log, reconcileEvery: o.reconcileEvery }),
   );
+  // A local host's disk check includes the data directory (ops/vitals.ts); with only SSH hosts,
+  // Jaga's own machine is watched on its own.
+  const self =
+    o.config.hosts.some((h) => h.local) || !o.config.dataDir.startsWith("/")
+      ? null
+      : new SelfWatcher({ dataDir: o.config.dataDir, desk, config: o.config, clock: o.clock, log: o.log });
   const digest = new Digest({
     config: o.config,
     hosts: o.hosts,
@@ -79,6 +88,7 @@ export function createWatch(o: WatchOptions): WatchServices {
     incidents: o.incidents,
     digest,
     watchers,
+    self,
     unreachable: () => watchers.filter((w) => w.failing).map((w) => w.name),
     freshVitals(host, maxAgeMs) {
       const w = watchers.find((x) => x.name === host);
@@ -87,11 +97,12 @@ export function createWatch(o: WatchOptions): WatchServices {
     start() {
       o.state.prune(o.clock.now() - RESTART_HISTORY_MS);
       for (const w of watchers) w.start();
+      self?.start();
       if (o.config.digest.enabled) digest.start();
     },
     async stop() {
       digest.stop();
-      await Promise.all(watchers.map((w) => w.stop()));
+      await Promise.all([...watchers.map((w) => w.stop()), self?.stop()]);
     },
   };
 }

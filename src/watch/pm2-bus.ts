@@ -20,6 +20,7 @@ import { z } from "zod";
 import type { Clock } from "../clock.js";
 import type { Executor } from "../hosts/executor.js";
 import type { Logger } from "../log.js";
+import { exponentialBackoff } from "../policy/backoff.js";
 
 export interface Pm2ProcessEvent {
   type: "process";
@@ -188,8 +189,7 @@ export class Pm2Bus {
 
   private async run(): Promise<void> {
     let failures = 0;
-    const min = this.o.minRetryMs ?? 1_000;
-    const max = this.o.maxRetryMs ?? 60_000;
+    const backoff = exponentialBackoff({ baseMs: this.o.minRetryMs ?? 1_000, capMs: this.o.maxRetryMs ?? 60_000 });
     while (!this.stopped) {
       try {
         const socket = await this.o.executor.openUnixSocket!(`${this.o.pm2Home}/pub.sock`);
@@ -204,7 +204,7 @@ export class Pm2Bus {
         if (failures === 1 || failures % 20 === 0) this.o.log.debug({ host: this.o.host, err }, "pm2 bus unavailable");
       }
       if (this.stopped) break;
-      const pause = Math.min(max, min * 2 ** Math.min(failures, 10));
+      const pause = backoff.delay(failures + 1);
       await this.o.clock.sleep(pause, this.stopSignal.signal).catch(() => undefined);
     }
   }

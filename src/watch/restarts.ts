@@ -3,7 +3,9 @@
  * that counter: `pm2 reset` sets it to 0, delete + re-add gives a new pm_id, a restarted daemon
  * starts everything from 0. A counter that went down is a new baseline, never a negative or a
  * phantom storm. Cluster instances are summed per app name. Baselines are persisted, so
- * restarts that happen while Jaga itself restarts are still counted.
+ * restarts that happen while Jaga itself restarts are still counted. A store that cannot be
+ * written never stops the counting: the state keeps what the disk refused in memory
+ * (store/sqlite/watch.ts), and any other write failure is reported, not thrown.
  *
  * @example
  * const tracker = new RestartTracker("stb", state);
@@ -32,6 +34,8 @@ export class RestartTracker {
   constructor(
     readonly host: string,
     private readonly state: WatchState,
+    /** Told about a state write that failed; the deltas are returned all the same. */
+    private readonly onWriteError: (err: unknown) => void = () => undefined,
   ) {
     this.key = `baseline:${host}`;
     this.baselines = state.get<Baselines>(this.key) ?? {};
@@ -53,9 +57,13 @@ export class RestartTracker {
     }
     const changed = JSON.stringify(next) !== JSON.stringify(this.baselines);
     this.baselines = next;
-    if (changed) this.state.set(this.key, next);
     const deltas = [...perApp].map(([app, count]) => ({ app, count }));
-    for (const d of deltas) this.state.recordRestarts(this.host, d.app, at, d.count);
+    try {
+      if (changed) this.state.set(this.key, next);
+      for (const d of deltas) this.state.recordRestarts(this.host, d.app, at, d.count);
+    } catch (err) {
+      this.onWriteError(err);
+    }
     return deltas;
   }
 }

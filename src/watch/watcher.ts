@@ -19,6 +19,7 @@ import { isNoAnswer, withDeadline } from "../hosts/deadline.js";
 import type { ExecOptions } from "../hosts/executor.js";
 import type { Host } from "../hosts/inventory.js";
 import { translator, type Translate } from "../i18n/index.js";
+import { LogLimit } from "../log-limit.js";
 import type { Logger } from "../log.js";
 import { readVitals, vitalsPaths, type Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
@@ -47,6 +48,7 @@ export class HostWatcher {
   readonly tracker: RestartTracker;
   readonly bus: Pm2Bus | null;
   private readonly t: Translate;
+  private readonly limit: LogLimit;
   private readonly hot: Sustained;
   private lastCpu: Vitals["cpu"] = null;
   private failures = 0;
@@ -63,7 +65,8 @@ export class HostWatcher {
 
   constructor(private readonly o: HostWatcherOptions) {
     const { host, state, config, clock, log } = o;
-    this.tracker = new RestartTracker(host.name, state);
+    this.limit = new LogLimit(log, clock);
+    this.tracker = new RestartTracker(host.name, state, (err) => this.limit.error("watch.state", err, "restart history not saved", { host: host.name }));
     this.t = translator(config.language);
     this.hot = new Sustained(config.watch.cpu.for);
     const pm2Home = host.config.pm2Home;
@@ -74,7 +77,8 @@ export class HostWatcher {
           pm2Home,
           clock,
           log,
-          onEvent: (e) => void this.serial(() => this.onBusEvent(e)),
+          // serial() already logs a failure; catch here so it is not an unhandled rejection too.
+          onEvent: (e) => void this.serial(() => this.onBusEvent(e)).catch(() => undefined),
           onConnect: () => (this.reconcileWanted = true),
         })
       : null;
@@ -121,7 +125,7 @@ export class HostWatcher {
       try {
         await this.tick();
       } catch (err) {
-        this.o.log.error({ err, host: this.name }, "watch round failed");
+        this.limit.error("watch.round", err, "watch round failed", { host: this.name });
       }
       // Rounds start every interval, however long this one waited on a silent host: a frozen
       // host then fails its checks as fast as one that refuses.
@@ -237,7 +241,7 @@ export class HostWatcher {
   /** False when the host could not be reached or did not answer (or the watcher is stopping). */
   private async checkVitals(): Promise<boolean> {
     const { host, config, desk, clock } = this.o;
-    const paths = vitalsPaths(host.config);
+    const paths = vitalsPaths(host.config, config.dataDir);
     let v: Vitals;
     try {
       v = await this.read((o) => readVitals(host.executor, paths, o));
@@ -322,7 +326,7 @@ export class HostWatcher {
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.chain.then(fn, fn);
-    this.chain = next.catch((err: unknown) => this.o.log.error({ err, host: this.name }, "watch step failed"));
+    this.chain = next.catch((err: unknown) => this.limit.error("watch.step", err, "watch step failed", { host: this.name }));
     return next;
   }
 }

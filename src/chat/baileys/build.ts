@@ -73,6 +73,7 @@ export function buildWhatsApp(o: {
     // The console operator is an admin, but never a WhatsApp sender.
     isKnown: (phone) => phone !== "console" && directory.lookup(phone) !== undefined,
     backlog: () => o.store.outbox.backlog(),
+    delivery: () => o.store.outbox.stats(),
     output: o.output,
     pairPhone: config.pairPhone,
     keepReply: o.keepReply,

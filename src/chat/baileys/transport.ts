@@ -28,6 +28,7 @@ import type { HaltKind } from "../../reconnect/decide.js";
 import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
 import type { InboundLedger } from "../../store/sqlite/wa-inbound.js";
 import type { SentMessages } from "../../store/sqlite/wa-sent.js";
+import type { OutboxStats } from "../../store/store.js";
 import { baileysCaches } from "./caches.js";
 import { baileysLogger } from "./log.js";
 import { AlertGroupCache, idsOf, type GroupReport } from "./group.js";
@@ -59,6 +60,8 @@ export interface WhatsAppTransportOptions {
   isKnown(phone: string): boolean;
   /** Outbox backlog, for /health and /wa. */
   backlog(): Promise<number>;
+  /** The outbox's delivery counts, for /wa, /health and /metrics. */
+  delivery?: () => Promise<OutboxStats>;
   /** Where the QR or the pairing code is shown; none: pairing only through logs. */
   output?: Writable;
   pairPhone?: string;
@@ -179,6 +182,7 @@ export class WhatsAppTransport implements Transport {
       reconnectNow: () => this.reconnector.reconnectNow(),
       resetBreaker: () => this.reconnector.resetBreaker(),
       backlog: () => o.backlog(),
+      delivery: o.delivery,
       ignored: () => ({ ...this.ignored }),
       alertGroup: () => this.groupReport(),
       host: this.host,

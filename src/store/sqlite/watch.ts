@@ -3,7 +3,7 @@
  * were counted (so a storm spans a Jaga restart, and the digest can say "33 restarts in 24 h"),
  * and small named values (restart-count baselines, mutes, the digest's last day).
  */
-import type { Db, Migration } from "./db.js";
+import { isStorageError, type Db, type Migration } from "./db.js";
 
 export const watchMigrations: Migration[] = [
   {
@@ -47,8 +47,24 @@ export interface WatchState {
   delete(key: string): void;
   /** Every key with the given prefix, e.g. `mute:`. */
   entries<T>(prefix: string): [string, T][];
+  /**
+   * Writes what is kept only in memory, then a probe row; throws when the store still cannot
+   * be written (store/health.ts asks this to know when the disk has room again).
+   */
+  probe(at: number): void;
+  /** Writes kept in memory because the store could not take them (0 when all is on disk). */
+  pending(): number;
 }
 
+/** Restart records kept in memory while the disk is full: enough for any storm window. */
+const MAX_PENDING_RESTARTS = 10_000;
+
+/**
+ * The watch state in SQLite. A write the disk refuses (full, read-only, failing) is kept in
+ * memory instead of thrown, and every read sees it, so storm detection goes on while the disk
+ * is full; the next write that works (or {@link WatchState.probe}) puts it on disk. Other errors
+ * are the caller's and are thrown.
+ */
 export function sqliteWatchState(db: Db): WatchState {
   const insert = db.prepare(`INSERT INTO restart_events (host, app, at, count) VALUES (?, ?, ?, ?)`);
   const since = db.prepare<[string, string, number], RestartRecord>(
@@ -64,19 +80,98 @@ export function sqliteWatchState(db: Db): WatchState {
   const prefixed = db.prepare<[string], { key: string; value: string }>(
     `SELECT key, value FROM watch_state WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key`,
   );
+
+  // What the disk could not take yet: values (undefined = deleted) and restart records.
+  const values = new Map<string, unknown>();
+  let restarts: { host: string; app: string; at: number; count: number }[] = [];
+  const flush = db.transaction(() => {
+    for (const [key, value] of values) {
+      if (value === undefined) del.run(key);
+      else set.run(key, JSON.stringify(value));
+    }
+    for (const r of restarts) insert.run(r.host, r.app, r.at, r.count);
+  });
+  /** Keeps a value (undefined: deleted) until it is on disk; returns how to take it back. */
+  const remember = (key: string, value: unknown) => {
+    const had = values.has(key);
+    const before = values.get(key);
+    values.set(key, value);
+    return () => void (had ? values.set(key, before) : values.delete(key));
+  };
+  const persist = () => {
+    flush();
+    values.clear();
+    restarts = [];
+  };
+  /**
+   * Keeps the change in memory, then tries to put everything kept on disk. A change the store
+   * refuses for its own sake (not the disk's) is dropped again and thrown, so it cannot block
+   * every later write.
+   */
+  const write = (keep: () => () => void) => {
+    const undo = keep();
+    try {
+      persist();
+    } catch (err) {
+      if (isStorageError(err)) return;
+      undo();
+      throw err;
+    }
+  };
+
   return {
-    recordRestarts: (host, app, at, count) => void insert.run(host, app, at, count),
-    restarts: (host, app, from) => since.all(host, app, from),
-    restartTotals: (from) => totals.all(from),
-    prune: (before) => void prune.run(before),
+    recordRestarts: (host, app, at, count) =>
+      write(() => {
+        const record = { host, app, at, count };
+        restarts.push(record);
+        if (restarts.length > MAX_PENDING_RESTARTS) restarts = restarts.slice(-MAX_PENDING_RESTARTS);
+        return () => (restarts = restarts.filter((r) => r !== record));
+      }),
+    restarts(host, app, from) {
+      const kept = restarts.filter((r) => r.host === host && r.app === app && r.at >= from);
+      const rows = since.all(host, app, from);
+      return kept.length ? [...rows, ...kept.map(({ at, count }) => ({ at, count }))].sort((a, b) => a.at - b.at) : rows;
+    },
+    restartTotals(from) {
+      const rows = totals.all(from);
+      if (restarts.length === 0) return rows;
+      const sum = new Map(rows.map((r) => [`${r.host}\u0000${r.app}`, { ...r }]));
+      for (const r of restarts.filter((x) => x.at >= from)) {
+        const k = `${r.host}\u0000${r.app}`;
+        const row = sum.get(k) ?? { host: r.host, app: r.app, count: 0 };
+        row.count += r.count;
+        sum.set(k, row);
+      }
+      return [...sum.values()].sort((a, b) => a.host.localeCompare(b.host) || a.app.localeCompare(b.app));
+    },
+    prune(before) {
+      restarts = restarts.filter((r) => r.at >= before);
+      try {
+        prune.run(before);
+      } catch (err) {
+        if (!isStorageError(err)) throw err;
+      }
+    },
     get<T>(key: string) {
+      if (values.has(key)) return values.get(key) as T | undefined;
       const row = get.get(key);
       return row ? (JSON.parse(row.value) as T) : undefined;
     },
-    set: (key, value) => void set.run(key, JSON.stringify(value)),
-    delete: (key) => void del.run(key),
+    set: (key, value) => write(() => remember(key, value)),
+    delete: (key) => write(() => remember(key, undefined)),
     entries<T>(prefix: string) {
-      return prefixed.all(prefix).map((r) => [r.key, JSON.parse(r.value) as T] as [string, T]);
+      const all = new Map(prefixed.all(prefix).map((r) => [r.key, JSON.parse(r.value) as T]));
+      for (const [key, value] of values) {
+        if (!key.startsWith(prefix)) continue;
+        if (value === undefined) all.delete(key);
+        else all.set(key, value as T);
+      }
+      return [...all].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     },
+    probe(at) {
+      persist();
+      set.run("store.probe", JSON.stringify(at));
+    },
+    pending: () => values.size + restarts.length,
   };
 }

@@ -6,7 +6,7 @@
  * @example
  * throw connectError(err, { host: "stb", address: "stb.lan:22", user: "root", timeoutMs: 10_000 });
  */
-import { JagaError } from "../errors.js";
+import { JagaError } from "../../errors.js";
 
 export interface ConnectAttempt {
   /** Host name in the inventory (what the admin calls it). */
