@@ -33,9 +33,9 @@ import type { Logger } from "./log.js";
 import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
 import { Pipeline } from "./pipeline/pipeline.js";
-import { lockDataDir } from "./store/lock.js";
+import { DataDirLocked, lockDataDir } from "./store/lock.js";
 import { IncidentsWithMemory } from "./store/memory-incidents.js";
-import { embeddedOf, openStore, storeHealth, type OpenedStore } from "./store/open.js";
+import { cannotOpen, embeddedOf, openStore, StoreOpenError, storeHealth, type OpenedStore } from "./store/open.js";
 import { VERSION } from "./version.js";
 import { createWatch, type WatchServices } from "./watch/index.js";
 import { followStoreHealth } from "./watch/self.js";
@@ -83,7 +83,13 @@ export async function startJaga(options: StartOptions): Promise<Jaga> {
   const { config, log } = options;
   const clock = options.clock ?? systemClock;
   // First of all: a second instance must not touch the store, nor the WhatsApp session in it.
-  const lock = await lockDataDir(config.dataDir);
+  const lock = await lockDataDir(config.dataDir).catch((err: unknown) => {
+    if (err instanceof DataDirLocked || !(err instanceof Error)) throw err;
+    // A data directory that cannot be written fails here first: say what is wrong, as the store would.
+    const raw = (err as { code?: unknown }).code;
+    const code = typeof raw === "string" ? raw : "EIO";
+    throw new StoreOpenError(cannotOpen(Object.assign(new Error(err.message), { code }), config.dataDir), err);
+  });
   let store: OpenedStore | undefined;
   try {
     store = openStore({ dataDir: config.dataDir, env: options.env ?? process.env, checkEveryMs: config.watch.interval }, log, clock);
