@@ -22,6 +22,7 @@ import { LogLimit } from "../log-limit.js";
 import { exponentialBackoff } from "../policy/backoff.js";
 import { isStorageError } from "../store/sqlite/db.js";
 import type { Outbox, OutboxMessage } from "../store/store.js";
+import type { Pacer } from "./pacing.js";
 import { SendError, type DeliveryReport, type PumpTransport } from "./transport.js";
 
 export type { PumpTransport };
@@ -37,12 +38,15 @@ export interface DeliveryPolicy {
   ackTimeoutMs?: number;
   /** A message given up for good (a permanent error, or out of tries): raise an incident here. */
   onDeadLetter?: (m: OutboxMessage, code: string, error: string) => void;
+  /** Per-chat send budget and coalescing (WhatsApp); none: everything goes as fast as it can. */
+  pacer?: Pacer;
 }
 
 export class OutboxPump {
   private running?: Promise<void>;
   /** The planned look at retries and unacked messages (comeBackLater). */
   private wake?: AbortController;
+  private wakeAt = 0;
   /** Aborted by kick() to cut a retry pause short (e.g. WhatsApp just reconnected). */
   private pause?: AbortController;
   private again = false;
@@ -161,12 +165,14 @@ export class OutboxPump {
   /** An ack, a receipt or an error ack came for a message the pump sent. */
   private async reported(e: DeliveryReport): Promise<void> {
     if (e.state === "written" || this.stopped) return;
-    const change = await this.outbox.recordDelivery(e.msgId, e.state, e.code ?? null, this.clock.now());
-    if (change?.state !== "failed") return;
-    const [m] = await this.outbox.unacked(Number.MAX_SAFE_INTEGER, 1_000).then((rows) => rows.filter((r) => r.id === change.outboxId));
-    const row = m ?? ({ id: change.outboxId, chatId: "?", text: "", attempts: change.attempts } as OutboxMessage);
-    await this.failed(row, change.attempts, change.code, `error ack ${change.code}`, e.permanent === true);
-    this.kick();
+    const changes = await this.outbox.recordDelivery(e.msgId, e.state, e.code ?? null, this.clock.now());
+    for (const change of changes) {
+      if (change.state !== "failed") continue;
+      const [m] = await this.outbox.unacked(Number.MAX_SAFE_INTEGER, 1_000).then((rows) => rows.filter((r) => r.id === change.outboxId));
+      const row = m ?? ({ id: change.outboxId, chatId: "?", text: "", attempts: change.attempts } as OutboxMessage);
+      await this.failed(row, change.attempts, change.code, `error ack ${change.code}`, e.permanent === true);
+    }
+    if (changes.some((c) => c.state === "failed")) this.kick();
   }
 
   /** Written but never acked within the ack timeout: unknown, so sent again under the same id. */
@@ -181,20 +187,29 @@ export class OutboxPump {
    * Retries and unacked messages wait for their time: one wake-up is planned for then (outside
    * the round, so `idle()` does not wait for it), never a busy loop.
    */
-  private async comeBackLater(): Promise<void> {
-    if (this.wake || this.stopped) return;
+  private async comeBackLater(slotAt: number | null = null): Promise<void> {
+    if (this.stopped) return;
     const s = await this.outbox.stats();
     // Stopping: what waits for a later time waits for the next start, not for this stop.
     if (this.closing || (s.queued === 0 && s.unacked === 0)) return;
-    const wait = s.unacked > 0 ? Math.min(this.retryMs, this.ackTimeoutMs / 2) : this.retryMs;
+    let wait = s.unacked > 0 ? Math.min(this.retryMs, this.ackTimeoutMs / 2) : this.retryMs;
+    // Held back by pacing: wake when the slot opens (a spent daily budget: at least once a minute).
+    if (slotAt !== null) wait = s.unacked > 0 ? Math.min(wait, Math.max(0, slotAt - this.clock.now())) : Math.min(60_000, Math.max(0, slotAt - this.clock.now()));
+    const at = this.clock.now() + wait;
+    // One wake-up planned at a time: the earlier one wins.
+    if (this.wake && this.wakeAt <= at) return;
+    this.wake?.abort();
     const wake = new AbortController();
     this.wake = wake;
+    this.wakeAt = at;
     this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, wake.signal])).then(
       () => {
-        this.wake = undefined;
+        if (this.wake === wake) this.wake = undefined;
         this.kick();
       },
-      () => (this.wake = undefined),
+      () => {
+        if (this.wake === wake) this.wake = undefined;
+      },
     );
   }
 
@@ -203,30 +218,44 @@ export class OutboxPump {
       if (this.transport.confirmsDelivery) await this.resendUnacked();
       const batch = await this.pending();
       if (batch.length === 0) return this.comeBackLater();
-      for (const m of batch) {
+      const now = this.clock.now();
+      const { sends, nextAt } = this.policy.pacer
+        ? this.policy.pacer.plan(batch, now, this.transport.lastOutage?.() ?? null)
+        : { sends: batch.map((m) => ({ chatId: m.chatId, rows: [m], text: m.text })), nextAt: null };
+      // Every chat waits for its slot: look again when the first one opens.
+      if (sends.length === 0) return this.comeBackLater(nextAt);
+      for (const s of sends) {
         if (this.stopped) return;
         let ids: string[] | void = undefined;
+        const first = s.rows[0]!;
         try {
-          if (m.sendingAt !== null) this.log.warn({ outboxId: m.id }, "resending a message whose last send was cut short; it may arrive twice");
-          await this.outbox.markSending(m.id, this.clock.now()).catch((err: unknown) => {
-            // A full disk must not hold alerts back: send unmarked (only a crash now could repeat it).
-            if (!isStorageError(err)) throw err;
-          });
-          if (this.transport.sendOnce) ids = await this.transport.sendOnce(m.chatId, m.text, `outbox:${m.id}`);
-          else await this.transport.send(m.chatId, m.text);
+          for (const m of s.rows) {
+            if (m.sendingAt !== null) this.log.warn({ outboxId: m.id }, "resending a message whose last send was cut short; it may arrive twice");
+            await this.outbox.markSending(m.id, this.clock.now()).catch((err: unknown) => {
+              // A full disk must not hold alerts back: send unmarked (only a crash now could repeat it).
+              if (!isStorageError(err)) throw err;
+            });
+          }
+          // One row keeps its own key (a re-send is the same WhatsApp message); a coalesced
+          // message is keyed by the rows it carries.
+          const key = s.rows.length === 1 ? `outbox:${first.id}` : `outbox:${first.id}+${s.rows.length}`;
+          if (this.transport.sendOnce) ids = await this.transport.sendOnce(s.chatId, s.text, key);
+          else await this.transport.send(s.chatId, s.text);
           failpoint("outbox.after-send");
           this.failures = 0;
         } catch (err) {
           // This message's own failure: the others go on (no head-of-line block).
           if (err instanceof SendError && err.scope === "message") {
-            await this.failed(m, m.attempts + 1, err.code ?? "error", err.message, err.permanent);
+            for (const m of s.rows) await this.failed(m, m.attempts + 1, err.code ?? "error", err.message, err.permanent);
             continue;
           }
-          await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now()).catch(() => undefined);
+          for (const m of s.rows) {
+            await this.outbox.markFailed(m.id, err instanceof Error ? err.message : String(err), this.clock.now()).catch(() => undefined);
+          }
           this.failures++;
           // Once a minute at most, not every few seconds while WhatsApp is away.
-          if (!this.limit.warn("outbox.send", err, "outbox send failed; will retry", { outboxId: m.id })) {
-            this.log.debug({ outboxId: m.id, failures: this.failures }, "outbox send failed again");
+          if (!this.limit.warn("outbox.send", err, "outbox send failed; will retry", { outboxId: first.id })) {
+            this.log.debug({ outboxId: first.id, failures: this.failures }, "outbox send failed again");
           }
           if (this.closing) return; // kept for the next start
           const wait = this.backoff.delay(this.failures);
@@ -236,7 +265,8 @@ export class OutboxPump {
           this.again = true;
           return;
         }
-        await this.markSent(m.id, ids ?? []);
+        this.policy.pacer?.sent(s.chatId, this.clock.now());
+        for (const m of s.rows) await this.markSent(m.id, ids ?? []);
       }
     }
   }

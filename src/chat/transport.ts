@@ -82,4 +82,6 @@ export type PumpTransport = Pick<Transport, "send"> & {
   sendOnce?(chatId: string, text: string, key: string): Promise<string[] | void>;
   readonly confirmsDelivery?: boolean;
   onDelivery?(listener: (e: DeliveryReport) => void): void;
+  /** The last time the transport was away and came back (for "while I was offline"); null if never. */
+  lastOutage?(): { from: number; to: number } | null;
 };

@@ -112,8 +112,8 @@ export interface Outbox {
   retryAt(id: number, error: string, code: string | null, nextAt: number): Promise<void>;
   /** Never re-sent: the row is kept, counted and shown, and blocks nothing. */
   deadLetter(id: number, code: string, error: string, at: number): Promise<void>;
-  /** A server ack, receipt or error for a WhatsApp message id; null when the id is not the outbox's. */
-  recordDelivery(msgId: string, state: "acked" | "delivered" | "read" | "failed", code: string | null, at: number): Promise<DeliveryChange | null>;
+  /** A server ack, receipt or error for a WhatsApp message id: what it changed, per outbox row (none when not the outbox's). */
+  recordDelivery(msgId: string, state: "acked" | "delivered" | "read" | "failed", code: string | null, at: number): Promise<DeliveryChange[]>;
   /** Written before `before` and still without a server ack (WhatsApp), oldest first. */
   unacked(before: number, limit: number): Promise<OutboxMessage[]>;
   stats(): Promise<OutboxStats>;

@@ -122,6 +122,9 @@ export class WhatsAppTransport implements Transport {
   private handler?: MessageHandler;
   private readonly chats = new Map<string, Promise<void>>();
   private readonly deliveryListeners: ((e: DeliveryEvent) => void)[] = [];
+  private wasOpen = false;
+  private downSince: number | null = null;
+  private outage: { from: number; to: number } | null = null;
   private readonly recent = new Map<string, { raw: WAMessage; reply?: string; ok?: boolean }>();
   private readonly lids = new Map<string, string>();
   private salt?: string;
@@ -496,10 +499,22 @@ export class WhatsAppTransport implements Transport {
     }
   }
 
+  /** The last time WhatsApp was away and came back: for the "while I was offline" message. */
+  lastOutage(): { from: number; to: number } | null {
+    return this.outage;
+  }
+
   private onEvent(e: Parameters<Parameters<Reconnector["onChange"]>[0]>[0]): void {
     const { log, t } = this.o;
     if (e.type === "state") {
       if (e.status.state !== "open") this.sock = undefined;
+      if (e.status.state === "open" && this.downSince !== null) {
+        this.outage = { from: this.downSince, to: this.o.clock.now() };
+        this.downSince = null;
+      } else if (e.status.state !== "open" && e.status.state !== "connecting" && this.downSince === null && this.wasOpen) {
+        this.downSince = this.o.clock.now();
+      }
+      if (e.status.state === "open") this.wasOpen = true;
       log.info(
         { state: e.status.state, attempts: e.status.attempts, lastClose: e.status.lastClose?.code, next: e.status.nextAttemptAt },
         "whatsapp connection",

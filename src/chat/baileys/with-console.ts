@@ -23,11 +23,13 @@ export class WithConsole implements Transport {
     if (primary.sendOnce) this.sendOnce = (c, t, k) => primary.sendOnce!(c, t, k);
     this.confirmsDelivery = primary.confirmsDelivery;
     if (primary.onDelivery) this.onDelivery = (l) => primary.onDelivery!(l);
+    if (primary.lastOutage) this.lastOutage = () => primary.lastOutage!();
   }
 
   sendOnce?: (chatId: string, text: string, key: string) => Promise<string[] | void>;
   readonly confirmsDelivery?: boolean;
   onDelivery?: (listener: (e: DeliveryReport) => void) => void;
+  lastOutage?: () => { from: number; to: number } | null;
 
   async start(handler: MessageHandler): Promise<void> {
     await this.primary.start(handler);

@@ -12,7 +12,7 @@
  * {@link outboxTable} is synchronous so an incident change and its alert can commit in one
  * transaction (see incidents.ts); everyone else uses {@link sqliteOutbox}.
  */
-import type { Outbox, OutboxDraft, OutboxMessage } from "../store.js";
+import type { DeliveryChange, Outbox, OutboxDraft, OutboxMessage } from "../store.js";
 import type { Db, Migration } from "./db.js";
 
 export const outboxMigrations: Migration[] = [
@@ -37,7 +37,8 @@ export const outboxMigrations: Migration[] = [
   {
     // Delivery you can verify: queued → sending → sent (written) → acked → delivered/read, or
     // retried later (next_at), or dead (dead_at, error_code). One row may be several WhatsApp
-    // messages (alerts to each admin when there is no group); outbox_wa maps their ids back.
+    // messages (alerts to each admin when there is no group), and one message may carry several
+    // rows (alerts coalesced under pacing); outbox_wa maps ids and rows both ways.
     name: "outbox.003.delivery",
     sql: `ALTER TABLE outbox ADD COLUMN next_at INTEGER;
           ALTER TABLE outbox ADD COLUMN acked_at INTEGER;
@@ -45,11 +46,12 @@ export const outboxMigrations: Migration[] = [
           ALTER TABLE outbox ADD COLUMN dead_at INTEGER;
           ALTER TABLE outbox ADD COLUMN error_code TEXT;
           CREATE TABLE outbox_wa (
-            msg_id    TEXT    PRIMARY KEY,
+            msg_id    TEXT    NOT NULL,
             outbox_id INTEGER NOT NULL REFERENCES outbox(id),
             state     TEXT    NOT NULL DEFAULT 'written',
             code      TEXT,
-            at        INTEGER NOT NULL
+            at        INTEGER NOT NULL,
+            PRIMARY KEY (msg_id, outbox_id)
           ) WITHOUT ROWID;
           CREATE INDEX outbox_wa_row ON outbox_wa(outbox_id);
           DROP INDEX outbox_unsent;
@@ -114,13 +116,13 @@ export function sqliteOutbox(db: Db): Outbox {
   const sending = db.prepare(`UPDATE outbox SET sending_at = ?, attempts = attempts + 1 WHERE id = ?`);
   const sent = db.prepare(`UPDATE outbox SET sent_at = ?, next_at = NULL WHERE id = ?`);
   const mapId = db.prepare(`INSERT INTO outbox_wa (msg_id, outbox_id, state, at) VALUES (?, ?, 'written', ?)
-                            ON CONFLICT(msg_id) DO UPDATE SET state = 'written', code = NULL, at = excluded.at`);
+                            ON CONFLICT(msg_id, outbox_id) DO UPDATE SET state = 'written', code = NULL, at = excluded.at`);
   // A failed send ended: known not delivered, so the row is no longer "maybe sent".
   const failed = db.prepare(`UPDATE outbox SET last_error = ?, sending_at = NULL WHERE id = ?`);
   const retry = db.prepare(`UPDATE outbox SET last_error = ?, error_code = ?, next_at = ?, sending_at = NULL, sent_at = NULL WHERE id = ?`);
   const dead = db.prepare(`UPDATE outbox SET error_code = ?, last_error = ?, dead_at = ?, sending_at = NULL WHERE id = ?`);
-  const msg = db.prepare<[string], { outbox_id: number; state: string }>(`SELECT outbox_id, state FROM outbox_wa WHERE msg_id = ?`);
-  const setMsg = db.prepare(`UPDATE outbox_wa SET state = ?, code = ?, at = ? WHERE msg_id = ?`);
+  const msgs = db.prepare<[string], { outbox_id: number; state: string }>(`SELECT outbox_id, state FROM outbox_wa WHERE msg_id = ?`);
+  const setMsg = db.prepare(`UPDATE outbox_wa SET state = ?, code = ?, at = ? WHERE msg_id = ? AND outbox_id = ?`);
   const rowOf = db.prepare<[number], { attempts: number; acked_at: number | null; dead_at: number | null }>(
     `SELECT attempts, acked_at, dead_at FROM outbox WHERE id = ?`,
   );
@@ -150,18 +152,23 @@ export function sqliteOutbox(db: Db): Outbox {
     for (const m of msgIds) mapId.run(m, id, at);
   });
   const record = db.transaction((msgId: string, state: string, code: string | null, at: number) => {
-    const m = msg.get(msgId);
-    if (!m) return null;
-    // States only move forward (a late ack after a read changes nothing), failure aside.
-    if (state !== "failed" && RANK[state]! <= RANK[m.state]!) return null;
-    setMsg.run(state, code, at, msgId);
-    const row = rowOf.get(m.outbox_id)!;
-    if (state === "failed") return { outboxId: m.outbox_id, state: "failed" as const, code: code ?? "error", attempts: row.attempts };
-    const r = lowest.get(m.outbox_id)!.r ?? 0;
-    // The row is acked once every message of it is; delivered once every one is.
-    if (r >= 1 && row.acked_at === null) acked.run(at, m.outbox_id);
-    if (r >= 2) delivered.run(at, m.outbox_id);
-    return { outboxId: m.outbox_id, state: state as "acked" | "delivered" | "read" };
+    const changes: DeliveryChange[] = [];
+    for (const m of msgs.all(msgId)) {
+      // States only move forward (a late ack after a read changes nothing), failure aside.
+      if (state !== "failed" && RANK[state]! <= RANK[m.state]!) continue;
+      setMsg.run(state, code, at, msgId, m.outbox_id);
+      const row = rowOf.get(m.outbox_id)!;
+      if (state === "failed") {
+        changes.push({ outboxId: m.outbox_id, state: "failed", code: code ?? "error", attempts: row.attempts });
+        continue;
+      }
+      const r = lowest.get(m.outbox_id)!.r ?? 0;
+      // The row is acked once every message of it is; delivered once every one is.
+      if (r >= 1 && row.acked_at === null) acked.run(at, m.outbox_id);
+      if (r >= 2) delivered.run(at, m.outbox_id);
+      changes.push({ outboxId: m.outbox_id, state: state as "acked" | "delivered" | "read" });
+    }
+    return changes;
   });
   return {
     enqueue: (m) => run(() => enqueue(m)),
