@@ -19,6 +19,7 @@ import { haltText } from "./chat/baileys/transport.js";
 import { ConsoleTransport } from "./chat/console.js";
 import { DirectSend, queueOrSendDirect } from "./chat/direct-send.js";
 import { OutboxPump } from "./chat/outbox-pump.js";
+import { dayIn, Pacer, pacingHeaders } from "./chat/pacing.js";
 import { DEFAULT_ALERT_CHAT, type Transport } from "./chat/transport.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config/load.js";
@@ -36,6 +37,7 @@ import { Pipeline } from "./pipeline/pipeline.js";
 import { DataDirLocked, lockDataDir } from "./store/lock.js";
 import { IncidentsWithMemory } from "./store/memory-incidents.js";
 import { cannotOpen, embeddedOf, openStore, StoreOpenError, storeHealth, type OpenedStore } from "./store/open.js";
+import { redact } from "./text.js";
 import { VERSION } from "./version.js";
 import { createWatch, type WatchServices } from "./watch/index.js";
 import { followStoreHealth } from "./watch/self.js";
@@ -120,7 +122,18 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
       ? buildWhatsApp({ config, store: local, clock, log, input: options.input, output: options.output, keepReply })
       : undefined;
   const transport: Transport = wa ? wa.transport : new ConsoleTransport(options.input, options.output, alertChat);
-  const pump = new OutboxPump(local.outbox, transport, clock, log);
+  // With WhatsApp: a per-chat send budget, and a dead letter (463, 479, …) becomes an incident.
+  let deadLetter: (chatId: string, code: string, text: string) => void = () => undefined;
+  const pacer = wa
+    ? new Pacer(
+        { intervalMs: config.whatsapp.pacing.interval, dailyBudget: config.whatsapp.pacing.dailyBudget, dayOf: dayIn(config.timezone) },
+        pacingHeaders(translator(config.language), log, config.timezone),
+      )
+    : undefined;
+  const pump = new OutboxPump(local.outbox, transport, clock, log, undefined, undefined, {
+    pacer,
+    onDeadLetter: (m, code) => deadLetter(m.chatId, code, m.text),
+  });
   wa?.onOpen(() => pump.kick());
 
   // Jaga watches itself (store/health.ts, watch/self.ts): when the store cannot be written,
@@ -152,7 +165,14 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
         whatsappHealth: wa ? () => whatsappLine(wa) : undefined,
       })
     : undefined;
-  if (wa && watch) followWhatsApp(wa, watch, t, () => stopping !== undefined);
+  if (wa && watch) {
+    followWhatsApp(wa, watch, t, () => stopping !== undefined);
+    deadLetter = (_chat, code, text) => {
+      if (stopping) return;
+      const summary = t("wa.dead_letter", { code, text: redact(text.split("\n")[0]!.slice(0, 60)) });
+      void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp_delivery" }, { summary });
+    };
+  }
   const onWritable = () => direct.requeue((m) => queueAlert(m.text, m.dedupeKey));
   followStoreHealth({ health, incidents, desk: watch?.desk, alert: alertUnlessStopping, onWritable, t, clock, log });
 

@@ -25,7 +25,7 @@ const dataDir = join(dir, "data");
 let pm2: TestPm2;
 
 /** Quiet time before an incident resolves; short so the drill is quick. */
-const RESOLVE_AFTER_S = 3;
+const RESOLVE_AFTER_S = 10;
 
 before(async () => {
   pm2 = await startPm2({});
@@ -53,7 +53,7 @@ before(async () => {
       // Only the storm this drill causes: the box's own CPU, memory and disks stay out of it.
       "  cpu: { percent: 100, for: 1d }",
       "  memory: { percent: 100 }",
-      "  disk: { warning: 100, critical: 100 }",
+      "  disk: { warning: 99, critical: 100 }",
       "  dns: { name: localhost }",
       "hosts:",
       `  - { name: local, local: true, pm2Home: "${host.pm2Home}", pm2Bin: "${host.pm2Bin}" }`,

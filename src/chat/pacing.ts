@@ -13,6 +13,9 @@
  * const { sends, nextAt } = pacer.plan(pendingRows, now, outage);
  * for (const s of sends) { await send(s.chatId, s.text); pacer.sent(s.chatId, now); }
  */
+import { formatDuration } from "../duration.js";
+import type { Translate } from "../i18n/index.js";
+import type { Logger } from "../log.js";
 import type { OutboxMessage } from "../store/store.js";
 
 export interface PacingOptions {
@@ -147,4 +150,35 @@ export class Pacer {
     while (this.o.dayOf(t) === today) t += 3_600_000;
     return t;
   }
+}
+
+/** `14:02` in the zone. */
+function hhmm(at: number, timeZone: string): string {
+  return new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(at);
+}
+
+/**
+ * The day number of `at` in the zone (for the daily budget).
+ *
+ * @example
+ * dayIn("Asia/Jakarta")(Date.parse("2026-12-01T18:00:00Z")); // the day of 2 Dec in Jakarta
+ */
+export function dayIn(timeZone: string): (at: number) => number {
+  const f = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" });
+  return (at) => Math.floor(Date.parse(`${f.format(at)}T00:00:00Z`) / 86_400_000);
+}
+
+/**
+ * The headers and budget notes in Jaga's language, in its time zone.
+ *
+ * @example
+ * new Pacer({ intervalMs: 3_000 }, pacingHeaders(t, log, "Asia/Jakarta"));
+ */
+export function pacingHeaders(t: Translate, log: Logger, timeZone: string): Headers {
+  return {
+    batch: (n, from, to) => t("wa.batch", { n, from: hhmm(from, timeZone), to: hhmm(to, timeZone) }),
+    offline: (n, o) => t("wa.offline", { n, since: hhmm(o.from, timeZone), duration: formatDuration(o.to - o.from) }),
+    budgetWarning: (chat, used, budget) => log.warn({ chat, used, budget }, "WhatsApp daily send budget for this chat is nearly spent"),
+    budgetSpent: (chat, budget) => log.error({ chat, budget }, "WhatsApp daily send budget for this chat is spent; messages wait for tomorrow (none is dropped)"),
+  };
 }

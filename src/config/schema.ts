@@ -217,6 +217,13 @@ const whatsapp = z
     connectTimeout: duration({ min: S, max: 5 * M, low: "a WhatsApp handshake takes longer than that on a slow line", high: "a hung connect would block reconnecting that long" }).default(20 * S),
     /** A command older than this (sent while Jaga was away, or redelivered) is not run. */
     maxCommandAge: duration({ min: 10 * S, max: D, low: "a command typed during a short reconnect would be refused", high: "a day-old /restart must not run" }).default(2 * M),
+    /** Per-chat send budget (src/chat/pacing.ts): bursts become one message, nothing is dropped. */
+    pacing: z
+      .strictObject({
+        interval: duration({ min: 500, max: M, low: "bursts faster than that are what WhatsApp rate-limits and bans", high: "alerts would queue up for minutes" }).default(3 * S),
+        dailyBudget: count(10, 10_000, "a busy morning would hold alerts until tomorrow").default(300),
+      })
+      .prefault({}),
     backoff: z
       .strictObject({
         base: duration({ min: 100, max: M, low: "retrying faster is the tight reconnect loop of report 001", high: "the first retry would wait too long" }).default(2 * S),
