@@ -29,7 +29,7 @@ async function setup(policy: { maxAttempts?: number; ackTimeoutMs?: number } = {
     resolvers: ["127.0.0.1:1"],
     clock,
     alertGroup: GROUP,
-    overrides: { kv: store.waAuth, delivery: () => store.outbox.stats() },
+    overrides: { kv: store.waAuth, sent: store.waSent, delivery: () => store.outbox.stats() },
   });
   await transport.reconnector.stop();
   const ev = new EventEmitter();
@@ -42,7 +42,8 @@ async function setup(policy: { maxAttempts?: number; ackTimeoutMs?: number } = {
     groupMetadata: () => Promise.reject(new Error("not needed here")),
     // As Baileys: resolves once the stanza is written, with the message it built.
     sendMessage: (jid: string, content: { text: string }, opts: { messageId?: string }) => {
-      const id = opts.messageId ?? "3EB0RANDOM";
+      // Baileys makes an id when none is given (generateMessageIDV2).
+      const id = opts.messageId ?? `3EB0${String(writes.length).padStart(16, "0")}`;
       writes.push({ jid, id, text: content.text });
       return Promise.resolve(proto.WebMessageInfo.fromObject({ key: { remoteJid: jid, fromMe: true, id }, message: { extendedTextMessage: { text: content.text } } }) as WAMessage);
     },
@@ -174,6 +175,23 @@ describe("delivery you can verify", () => {
     const metrics = renderMetrics(snap);
     assert.match(metrics, /jaga_outbox_messages\{state="dead"\} 1/);
     assert.match(metrics, /jaga_outbox_messages\{state="unacked"\} 1/);
+    await d.pump.stop();
+    await d.store.close();
+  });
+
+  it("a reply, sent outside the outbox, keeps its delivery state in the store too (written → read, or failed with its code)", async () => {
+    const d = await setup();
+    const asked = { id: "3EB0ASK", chatId: GROUP, isGroup: true, senderId: "6281234567890", text: "/status", at: d.clock.now() };
+    await d.transport.reply(asked, "📊 all good");
+    await d.transport.reply({ ...asked, id: "3EB0ASK2" }, "📊 again");
+    const [first, second] = d.writes.map((w) => w.id);
+    assert.equal(d.store.waSent.state(first!)?.state, "written");
+    d.serverAck(first!);
+    d.update(first!, Status.READ);
+    d.update(second!, Status.ERROR, ["479"]);
+    await d.settle();
+    assert.deepEqual(d.store.waSent.state(first!), { state: "read", code: null });
+    assert.deepEqual(d.store.waSent.state(second!), { state: "failed", code: "479" });
     await d.pump.stop();
     await d.store.close();
   });

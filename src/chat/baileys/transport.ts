@@ -434,7 +434,12 @@ export class WhatsAppTransport implements Transport {
       if (this.sock === sock) this.handleUpsert(u);
     });
     watchDelivery(sock, (e) => {
-      if (this.sock === sock) this.emitDelivery(e);
+      if (this.sock !== sock) return;
+      // Every message sent (alert, reply, reaction) keeps its state in the store.
+      const state = e.state;
+      if (state !== "written") safe(() => this.o.sent?.mark(e.msgId, state, e.code ?? null), undefined);
+      if (e.state === "failed") this.o.log.warn({ msgId: e.msgId, code: e.code }, "WhatsApp refused a message");
+      this.emitDelivery(e);
     });
     sock.ev.on("groups.update", (updates) => this.group?.changed(updates.map((g) => g.id)));
     sock.ev.on("group-participants.update", (u) => this.group?.changed([u.id]));
