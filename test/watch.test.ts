@@ -152,6 +152,16 @@ describe("host detectors", () => {
     const [alert] = w.alerts();
     assert.match(alert!, /^📡 \*Host unreachable\* · \*ghost\*\n3 failed checks in a row: /);
   });
+
+  it("an unreachable incident opened before a restart resolves at the restarted watcher's first answer", async () => {
+    pm2 = await startPm2({});
+    w = watchHarness({ hosts: [pm2.hostConfig()] });
+    // As a previous Jaga left it: the host was frozen when it was killed.
+    await w.store.incidents.openOrGet({ host: "local", app: "", kind: "unreachable", summary: "3 failed checks in a row", at: Date.now() });
+    await w.watch.watchers[0]!.tick();
+    assert.deepEqual(await w.store.incidents.listOpen(), []);
+    assert.ok(w.alerts().some((a) => a.startsWith("✅")), w.alerts().join("\n---\n"));
+  });
 });
 
 describe("incident commands", () => {

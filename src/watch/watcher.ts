@@ -239,6 +239,9 @@ export class HostWatcher {
   }
 
   /** False when the host could not be reached or did not answer (or the watcher is stopping). */
+  /** Set by the first check that got an answer since this watcher started. */
+  private answeredOnce = false;
+
   private async checkVitals(): Promise<boolean> {
     const { host, config, desk, clock } = this.o;
     const paths = vitalsPaths(host.config, config.dataDir);
@@ -257,7 +260,10 @@ export class HostWatcher {
       }
       return !(isNoAnswer(err) || (isJagaError(err) && err.code.startsWith("ssh.")));
     }
-    if (this.failures >= config.watch.unreachableAfter) await desk.clear({ host: this.name, app: "", kind: "unreachable" });
+    // The first answer after start clears too: an "unreachable" opened before a restart must
+    // not stay open because this process never counted the failures itself.
+    if (this.failures >= config.watch.unreachableAfter || !this.answeredOnce) await desk.clear({ host: this.name, app: "", kind: "unreachable" });
+    this.answeredOnce = true;
     this.failures = 0;
     const now = clock.now();
     this.lastVitals = v;
