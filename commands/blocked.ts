@@ -1,6 +1,6 @@
 /** `/blocked <nik>` (operator): is this NIK blocked, since when, by whom, why — NIK masked. */
 import { z } from "zod";
-import { maskNik, nikArg } from "../src/nik.js";
+import { maskNik, nikArg, nikTokens } from "../src/nik.js";
 import type { Context } from "../src/pipeline/context.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import { echo, redact } from "../src/text.js";
@@ -35,7 +35,11 @@ export default defineCommand({
   usage: "<nik>",
   role: "operator",
   args: z.object({ nik: nikArg }),
-  positional: ["nik"],
+  parse(tokens) {
+    // A NIK typed in spaced groups is one argument.
+    const { nik, rest } = nikTokens(tokens);
+    return rest.length > 0 ? "too_many" : { nik };
+  },
   async run(ctx, { nik }) {
     const masked = maskNik(nik);
     const active = await ctx.store.blocked.active(nik);

@@ -23,7 +23,8 @@ export default defineCommand({
     const [app, ...rest] = tokens;
     const raw: Record<string, unknown> = { app };
     for (const tok of rest) {
-      if (/^\d+$/.test(tok) && raw.lines === undefined) raw.lines = tok;
+      // A signed number is a (wrong) line count, not a host: `-1` is answered as such.
+      if (/^[-+]?\d+$/.test(tok) && raw.lines === undefined) raw.lines = tok;
       else if (raw.host === undefined) raw.host = tok;
       else return "too_many";
     }
