@@ -1,6 +1,8 @@
 /**
- * Small text helpers for chat: "did you mean", trimming to one message, masking.
+ * Small text helpers for chat: "did you mean", trimming to one message, masking, and removing
+ * terminal escapes.
  */
+import { checkNik } from "./nik.js";
 
 /** Levenshtein distance; names are short, so the plain O(n·m) table is plenty. */
 export function distance(a: string, b: string): number {
@@ -46,11 +48,21 @@ export function echo(input: string, max = 40): string {
 
 /**
  * A NIK as people write it: 16 digits, optionally cut by single spaces, dots or dashes
- * (`3201-0112-0388-0008`, `3174.0115.0590.0002`, `31 74 01 150590 0002`), or any run of 15+
- * digits, which also covers two NIKs pasted together. Only a run of at least 15 digits counts,
- * so dates, times, IP addresses and counts are left alone.
+ * (`3201-0112-0388-0008`, `3174.0115.0590.0002`, `31 74 01 150590 0002`). Only a run of at
+ * least 15 digits counts, so dates, times, IP addresses and counts are left alone.
  */
-const NIK_SHAPED = /(?<![\d])\d(?:[ .-]?\d){14,}(?!\d)/g;
+const NIK_SHAPED = /(?<!\d)\d(?:[ .-]?\d){14,}(?!\d)/g;
+
+/**
+ * Whether a digit run is (or hides) a NIK: 15 to 17 digits always (a mistyped NIK is still
+ * someone's), a longer run when any 16 digits in it make a plausible NIK — two NIKs pasted
+ * together are masked, an 18-digit WhatsApp group id is not.
+ */
+function hidesNik(digits: string): boolean {
+  if (digits.length <= 17) return true;
+  for (let i = 0; i + 16 <= digits.length; i++) if (checkNik(digits.slice(i, i + 16)) === null) return true;
+  return false;
+}
 
 /**
  * Masks what must never reach a chat, a log, the audit log or a store key: NIK-shaped numbers
@@ -66,6 +78,7 @@ export function redact(text: string): string {
   return text
     .replace(NIK_SHAPED, (m) => {
       const digits = m.replace(/\D/g, "");
+      if (!hidesNik(digits)) return m;
       return `${digits.slice(0, 4)}••••••••${digits.slice(-4)}`;
     })
     .replace(/\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/g, "«jwt»")
