@@ -112,8 +112,10 @@ export function redactDeep(value: unknown, depth = 4): unknown {
  * strings up to BEL or ST (the window title sequence `ESC ] 0 ; … BEL` among them), and every
  * other two-character ESC sequence.
  */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const ESCAPES = /(?:\u001B\[|\u009B)[0-?]*[ -/]*[@-~]?|(?:\u001B[\]PX^_]|[\u0090\u009D\u009E\u009F\u0098])[^\u0007\u001B\u009C]*(?:\u0007|\u001B\\|\u009C)?|\u001B[ -~]?/g;
 /** C0 controls except tab and newline, DEL, and the C1 controls. */
+// eslint-disable-next-line no-control-regex -- as above
 const CONTROLS = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/g;
 
 /**

@@ -23,7 +23,8 @@ export type Parsed =
  * grapheme joiner, Mongolian vowel separator, and every bidi control: LRM/RLM, the Arabic letter
  * mark, the embeddings and overrides U+202A–U+202E and the isolates U+2066–U+2069.
  */
-const INVISIBLE = /[\u200B-\u200F\u2060-\u2069\uFEFF\u00AD\u034F\u061C\u180E\u202A-\u202E]/g;
+// The combining grapheme joiner sits outside the class: inside, it would read as combining.
+const INVISIBLE = /[\u200B-\u200F\u2060-\u2069\uFEFF\u00AD\u061C\u180E\u202A-\u202E]|\u034F/g;
 /** WhatsApp's formatting marks, stripped where they wrap a token (not inside: `bot_kjp`). */
 const WRAP = /^[*_~`]+|[*_~`]+$/g;
 const PREFIX = /^[/!]/;
