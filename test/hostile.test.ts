@@ -196,3 +196,21 @@ describe("the hostile corpus", () => {
     assert.ok(printed.some((t) => t.includes("payment failed")), "the app's hostile log lines were shown, cleaned");
   });
 });
+
+describe("/mute and /unmute only for what exists", () => {
+  const send = (text: string) =>
+    pipeline.handle({ id: `mu${text}`, chatId: ADMIN, isGroup: false, senderId: ADMIN, text, at: Date.now() });
+
+  it("refuses an app no host runs, and stores nothing", async () => {
+    assert.equal(await send("/mute nosuchapp 30m"), "❓ `nosuchapp` is not a known host or app. Hosts: *stb*.");
+    assert.equal(await send("/unmute nosuchapp"), "❓ `nosuchapp` is not a known host or app. Hosts: *stb*.");
+    assert.equal(store.watch.get("mute:nosuchapp"), undefined);
+  });
+
+  it("mutes a real app or host, and says the date as well as the time", async () => {
+    assert.match((await send("/mute shop-api 7d"))!, /^🔕 Alerts for `shop-api` muted until [A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2}, \d{2}:\d{2}\.$/);
+    assert.match((await send("/mute stb 30m"))!, /^🔕 Alerts for `stb` muted until /);
+    assert.equal(await send("/unmute shop-api"), "🔔 Alerts for `shop-api` are back on.");
+    assert.equal(await send("/unmute stb"), "🔔 Alerts for `stb` are back on.");
+  });
+});
