@@ -3,7 +3,7 @@ import { z } from "zod";
 import { maskNik, nikArg, nikTokens } from "../src/nik.js";
 import type { Context } from "../src/pipeline/context.js";
 import { defineCommand } from "../src/pipeline/command.js";
-import { echo, redact } from "../src/text.js";
+import { echo, redact, stripControls } from "../src/text.js";
 
 /**
  * A block's date for chat, in the configured time zone.
@@ -24,9 +24,9 @@ export function when(ctx: Context, at: number): string {
   return parts.replace(/\//g, "-").replace(",", "");
 }
 
-/** A reason as it may be shown: one line, bounded, any NIK in it masked. */
+/** A reason as it may be shown: one line, bounded, no control characters (older rows may hold some), any NIK in it masked. */
 export function shownReason(ctx: Context, reason: string): string {
-  return reason.trim() ? redact(echo(reason, 200)) : ctx.t("block.no_reason");
+  return reason.trim() ? redact(echo(stripControls(reason), 200)) : ctx.t("block.no_reason");
 }
 
 export default defineCommand({

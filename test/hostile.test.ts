@@ -190,6 +190,10 @@ describe("the hostile corpus", () => {
     assert.ok(!keys.some((k) => /mute:\d/.test(k)), JSON.stringify(keys));
   });
 
+  it("puts no control character in any reply, whatever the transport (an app's own log lines included)", () => {
+    for (const { entry, reply } of results) if (reply) assert.doesNotMatch(reply, CONTROL, JSON.stringify(entry.text));
+  });
+
   it("prints no control character or escape sequence on the console", () => {
     assert.ok(printed.length > 300);
     for (const text of printed) assert.doesNotMatch(text, CONTROL, JSON.stringify(text));

@@ -152,6 +152,15 @@ describe("replies to odd input", () => {
     assert.match((await h.send("/blocked 31 74 01 150590 0002"))!, /3174••••••••0002/);
   });
 
+  it("shows a reason stored with escapes (an older row) without them", async () => {
+    await h.store.blocked.block({ nik: "3201011203880008", reason: "x\u001B[2J\u001B]0;t\u0007y", blockedBy: "old", at: Date.now() });
+    const reply = (await h.send("/blocked 3201-0112-0388-0008"))!;
+    assert.match(reply, /3201••••••••0008/);
+    assert.ok(reply.includes("xy"), reply);
+    // eslint-disable-next-line no-control-regex -- what the test looks for
+    assert.doesNotMatch(reply, /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/);
+  });
+
   it("masks the audit's command and host columns", async () => {
     await h.send("/restart shop-api 3201-0112-0388-0008");
     await h.send("/3201011203880008");
