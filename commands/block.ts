@@ -4,7 +4,8 @@
  * error: the answer says since when. Replies show the NIK masked only.
  */
 import { z } from "zod";
-import { maskNik, nikArg } from "../src/nik.js";
+import { maskNik, nikArg, nikTokens } from "../src/nik.js";
+import { freeText } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
 import { shownReason, when } from "./blocked.js";
@@ -21,9 +22,9 @@ export default defineCommand({
   summary: { id: "Blokir NIK", en: "Block a NIK" },
   usage: "<nik> [reason]",
   role: "admin",
-  args: z.object({ nik: nikArg, reason: z.string().max(500, { message: "args.bad" }).optional() }),
+  args: z.object({ nik: nikArg, reason: freeText(500).optional() }),
   parse(tokens) {
-    const [nik, ...rest] = tokens;
+    const { nik, rest } = nikTokens(tokens);
     return { nik, reason: rest.length > 0 ? rest.join(" ") : undefined };
   },
   async run(ctx, { nik, reason }) {

@@ -1,9 +1,9 @@
 /** `/blocked <nik>` (operator): is this NIK blocked, since when, by whom, why — NIK masked. */
 import { z } from "zod";
-import { maskNik, nikArg } from "../src/nik.js";
+import { maskNik, nikArg, nikTokens } from "../src/nik.js";
 import type { Context } from "../src/pipeline/context.js";
 import { defineCommand } from "../src/pipeline/command.js";
-import { echo, redact } from "../src/text.js";
+import { echo, redact, stripControls } from "../src/text.js";
 
 /**
  * A block's date for chat, in the configured time zone.
@@ -24,9 +24,9 @@ export function when(ctx: Context, at: number): string {
   return parts.replace(/\//g, "-").replace(",", "");
 }
 
-/** A reason as it may be shown: one line, bounded, any NIK in it masked. */
+/** A reason as it may be shown: one line, bounded, no control characters (older rows may hold some), any NIK in it masked. */
 export function shownReason(ctx: Context, reason: string): string {
-  return reason.trim() ? redact(echo(reason, 200)) : ctx.t("block.no_reason");
+  return reason.trim() ? redact(echo(stripControls(reason), 200)) : ctx.t("block.no_reason");
 }
 
 export default defineCommand({
@@ -35,7 +35,11 @@ export default defineCommand({
   usage: "<nik>",
   role: "operator",
   args: z.object({ nik: nikArg }),
-  positional: ["nik"],
+  parse(tokens) {
+    // A NIK typed in spaced groups is one argument.
+    const { nik, rest } = nikTokens(tokens);
+    return rest.length > 0 ? "too_many" : { nik };
+  },
   async run(ctx, { nik }) {
     const masked = maskNik(nik);
     const active = await ctx.store.blocked.active(nik);

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { appName, count, hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import { findApp } from "../src/pipeline/host-call.js";
+import { stripControls } from "../src/text.js";
 
 /** Room for one message on a phone screen, well under WhatsApp's own limit. */
 const MAX_CHARS = 3_500;
@@ -23,7 +24,8 @@ export default defineCommand({
     const [app, ...rest] = tokens;
     const raw: Record<string, unknown> = { app };
     for (const tok of rest) {
-      if (/^\d+$/.test(tok) && raw.lines === undefined) raw.lines = tok;
+      // A signed number is a (wrong) line count, not a host: `-1` is answered as such.
+      if (/^[-+]?\d+$/.test(tok) && raw.lines === undefined) raw.lines = tok;
       else if (raw.host === undefined) raw.host = tok;
       else return "too_many";
     }
@@ -46,12 +48,12 @@ export default defineCommand({
   },
 });
 
-/** Keeps the newest lines that fit in one message; long lines are cut, backticks defused. */
+/** Keeps the newest lines that fit in one message; long lines are cut, backticks defused, terminal escapes removed. */
 export function fit(lines: string[]): { kept: string[]; trimmed: boolean } {
   const kept: string[] = [];
   let size = 0;
   for (let i = lines.length - 1; i >= 0; i--) {
-    let line = lines[i]!.replace(/```/g, "'''");
+    let line = stripControls(lines[i]!).replace(/```/g, "'''");
     if (line.length > MAX_LINE) line = `${line.slice(0, MAX_LINE - 1)}…`;
     if (size + line.length + 1 > MAX_CHARS) return { kept: kept.reverse(), trimmed: true };
     kept.push(line);

@@ -1,6 +1,6 @@
 /** `/unblock <nik>` (admin): closes the NIK's active block; the block stays in its history. */
 import { z } from "zod";
-import { maskNik, nikArg } from "../src/nik.js";
+import { maskNik, nikArg, nikTokens } from "../src/nik.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import { queuedNote } from "./block.js";
 import { when } from "./blocked.js";
@@ -11,7 +11,11 @@ export default defineCommand({
   usage: "<nik>",
   role: "admin",
   args: z.object({ nik: nikArg }),
-  positional: ["nik"],
+  parse(tokens) {
+    // A NIK typed in spaced groups is one argument.
+    const { nik, rest } = nikTokens(tokens);
+    return rest.length > 0 ? "too_many" : { nik };
+  },
   async run(ctx, { nik }) {
     const masked = maskNik(nik);
     const closed = await ctx.store.blocked.unblock({ nik, by: ctx.sender.name, at: ctx.clock.now() });

@@ -1,6 +1,7 @@
 /**
  * Structured logs (pino) on stderr, so stdout stays clean for the console transport.
- * Every string that reaches the log is masked first (NIKs, tokens, `password=`), and object
+ * Every string that reaches the log, in the message or in an object's fields, is masked first
+ * (NIKs in every written form, tokens, `password=`), and object
  * keys that hold secrets or whole environments are censored by path.
  *
  * @example
@@ -8,7 +9,7 @@
  * log.info({ host: "stb", app: "bot-kjp" }, "restarted");
  */
 import { pino, type Logger, type DestinationStream } from "pino";
-import { redact } from "./text.js";
+import { redact, redactDeep } from "./text.js";
 
 export type { Logger };
 
@@ -35,7 +36,8 @@ export function createLogger(level: string, destination: DestinationStream = pin
       redact: { paths: SECRET_PATHS, censor: "«redacted»" },
       hooks: {
         logMethod(args, method) {
-          const masked = args.map((a: unknown) => (typeof a === "string" ? redact(a) : a));
+          // Strings and the fields of objects (`host`, `command`, …) alike: one masker for the log.
+          const masked = args.map((a: unknown) => (typeof a === "string" ? redact(a) : redactDeep(a)));
           return method.apply(this, masked as Parameters<typeof method>);
         },
       },

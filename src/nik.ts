@@ -113,11 +113,42 @@ export function maskNik(nik: string): string {
  */
 export const nikArg = z
   .string()
-  .transform((s) => s.replace(/[\s.-]/g, ""))
+  .transform(normalizeNik)
   .superRefine((nik, ctx) => {
     const problem = checkNik(nik);
     if (problem) ctx.addIssue({ code: "custom", message: `nik.${problem.rule}`, params: problem.params });
   });
+
+/**
+ * A NIK as typed, reduced to its digits: the spaces, dots and dashes people write between
+ * groups are removed (nothing else is), so it is validated and stored as 16 plain digits.
+ *
+ * @example
+ * normalizeNik("3174.0115.0590.0002"); // "3174011505900002"
+ * normalizeNik("3201-0112-0388-0008"); // "3201011203880008"
+ */
+export function normalizeNik(typed: string): string {
+  return typed.replace(/[\s.-]/g, "");
+}
+
+/**
+ * Splits chat tokens into the NIK and what follows: a NIK typed in groups with spaces
+ * (`31 74 01 150590 0002`) arrives as several tokens, which are joined while they are digit
+ * groups and the NIK is still short of 16 digits.
+ *
+ * @example
+ * nikTokens(["31", "74", "01", "150590", "0002", "fraud"]); // { nik: "31 74 01 150590 0002", rest: ["fraud"] }
+ */
+export function nikTokens(tokens: readonly string[]): { nik: string | undefined; rest: string[] } {
+  let i = 0;
+  let digits = 0;
+  while (i < tokens.length && /^[\d.-]+$/.test(tokens[i]!) && (i === 0 || digits < 16)) {
+    digits += normalizeNik(tokens[i]!).length;
+    i++;
+  }
+  if (i === 0) return { nik: tokens[0], rest: tokens.slice(1) };
+  return { nik: tokens.slice(0, i).join(" "), rest: tokens.slice(i) };
+}
 
 function pad(n: number): string {
   return String(n).padStart(2, "0");

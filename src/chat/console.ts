@@ -8,6 +8,7 @@
  */
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
+import { stripControls } from "../text.js";
 import type { IncomingMessage, MessageHandler, Transport } from "./transport.js";
 
 export const CONSOLE_SENDER = "console";
@@ -70,7 +71,9 @@ export class ConsoleTransport implements Transport {
     return Promise.resolve();
   }
 
+  /** Everything printed loses its terminal escapes and control characters (an app's log line or a stored reason must not retitle or clear the terminal). */
   private write(text: string): Promise<void> {
+    text = stripControls(text);
     return new Promise((resolve) => {
       if (this.output.write(text)) resolve();
       else this.output.once("drain", resolve);

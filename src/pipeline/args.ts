@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { NAME_RE } from "../config/schema.js";
+import { redact, stripControls } from "../text.js";
 
 /** A PM2 app name: `^[A-Za-z0-9._-]{1,64}$`. Anything else never reaches a host. */
 export const appName = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { message: "args.app" });
@@ -23,4 +24,21 @@ export function count(min: number, max: number) {
       params: { min, max },
     })
     .transform(Number);
+}
+
+/**
+ * Free text typed in chat that is stored (a block reason): control characters and terminal
+ * escapes removed, NIKs and secrets in it masked, at most `max` characters — and the refusal
+ * says the limit.
+ *
+ * @example
+ * args: z.object({ reason: freeText(500).optional() })
+ */
+export function freeText(max: number) {
+  return z
+    .string()
+    .transform((s) => redact(stripControls(s)).trim())
+    .superRefine((s, ctx) => {
+      if (s.length > max) ctx.addIssue({ code: "custom", message: "args.too_long", params: { max, length: s.length } });
+    });
 }

@@ -182,9 +182,10 @@ export class Pipeline {
         at: started,
         actor: sender.id,
         actorName: sender.name,
-        command: result.command,
+        // Every column that can carry what was typed goes through the one masker.
+        command: redact(result.command),
         args: redact(JSON.stringify(result.args)),
-        host: result.host,
+        host: result.host === null ? null : redact(result.host),
         outcome: result.outcome,
         durationMs,
         errorId: result.errorId,
@@ -231,7 +232,15 @@ export class Pipeline {
     const timeoutMs = command.timeoutMs ?? this.deps.config.commandTimeout;
     const ctx = this.context(message, sender, t, controller.signal, this.deps.clock.now() + timeoutMs);
     const usage = t("args.usage", { usage: command.usage });
-    const raw = command.toRaw(parsed.tokens, ctx);
+    let raw: ReturnType<Command["toRaw"]>;
+    try {
+      raw = command.toRaw(parsed.tokens, ctx);
+    } catch (err) {
+      // A command's own parse() is code too: its throw is answered and audited like run()'s.
+      const id = errorId();
+      this.deps.log.error({ err, errorId: id, command: name }, "command parse crashed");
+      return { ...base, text: t("error.internal", { id }), command: name, args: { text: echo(parsed.rest, 120) }, outcome: "error", errorId: id };
+    }
     if (raw === "too_many") {
       const text = `${t("args.too_many", { command: name })}\n${usage}`;
       return { ...base, text, command: name, args: { text: echo(parsed.rest, 120) }, outcome: "invalid" };
