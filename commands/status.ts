@@ -48,7 +48,7 @@ async function backlogLines(ctx: Context): Promise<string[]> {
 }
 
 async function hostSection(ctx: Context, host: Host, call: ExecOptions): Promise<string> {
-  const paths = vitalsPaths(host.config);
+  const paths = vitalsPaths(host.config, ctx.config.dataDir);
   // A running watcher reads every host's vitals each interval: serve those while fresh, so a
   // /status costs the host nothing but PM2's answer.
   const cached = ctx.services.watch?.freshVitals(host.name, ctx.config.watch.interval * 2);

@@ -97,7 +97,7 @@ export class Digest {
     const restarts = new Map(state.restartTotals(since).map((r) => [`${r.host}\u0000${r.app}`, r.count]));
     const sections = await Promise.all(
       hosts.hosts.map(async (host) => {
-        const paths = vitalsPaths(host.config);
+        const paths = vitalsPaths(host.config, config.dataDir);
         const [vitals, list] = await Promise.allSettled([readVitals(host.executor, paths, { timeoutMs: 15_000 }), host.pm2.list({ timeoutMs: 20_000 })]);
         const lines: string[] = [];
         if (vitals.status === "fulfilled") {
