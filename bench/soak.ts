@@ -31,8 +31,8 @@
  *
  * SOAK_MINUTES=3 for a try; SOAK_KILL9=3 adds kill -9 right after an incident opens (to see the
  * lost-alert count at work); SOAK_LOG=<file> keeps Jaga's log. It stops by itself; Ctrl-C stops it early and still cleans up.
- * PostgreSQL must run on 127.0.0.1:5432 (as for the Supabase tests); the database is unique to
- * the run and dropped, the cluster roles are the test helper's (shared with the test suite).
+ * PostgreSQL's binaries must be installed (as for the Supabase tests): the test helper starts a
+ * throwaway cluster of its own, on a free port, and removes it at the end.
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
