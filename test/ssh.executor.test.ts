@@ -10,12 +10,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { ManualClock } from "../src/clock.js";
-import { isJagaError, type JagaError } from "../src/errors.js";
 import { SshExecutor, passphraseVars, type SshExecutorOptions } from "../src/hosts/ssh/index.js";
 import { Pm2 } from "../src/ops/pm2.js";
 import { translator } from "../src/i18n/index.js";
 import { alive, freePort, startSshd, type TestSshd } from "./helpers/sshd.js";
 import { waitFor } from "./helpers/pm2.js";
+import { refusal } from "./helpers/refusal.js";
 
 const run = promisify(execFile);
 let sshd: TestSshd;
@@ -24,15 +24,6 @@ function executor(o: Partial<SshExecutorOptions> = {}): SshExecutor {
   const e = new SshExecutor({ name: "box", target: sshd.target(), connectTimeoutMs: 5_000, ...o });
   opened.push(e);
   return e;
-}
-async function refusal(p: Promise<unknown>): Promise<JagaError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isJagaError(err)) return err;
-    throw err;
-  }
-  assert.fail("expected a JagaError");
 }
 
 before(async () => {

@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
-import { isJagaError, type JagaError } from "../src/errors.js";
 import { SshExecutor, type SshExecutorOptions } from "../src/hosts/ssh/index.js";
 import { RESULT_GRACE_MS } from "../src/hosts/ssh/exec.js";
 import { translator } from "../src/i18n/index.js";
@@ -20,6 +19,7 @@ import { createLogger } from "../src/log.js";
 import { exponentialBackoff } from "../src/policy/backoff.js";
 import { waitFor } from "./helpers/pm2.js";
 import { alive, startSshd, type TestSshd } from "./helpers/sshd.js";
+import { refusal } from "./helpers/refusal.js";
 
 let sshd: TestSshd;
 const opened: SshExecutor[] = [];
@@ -32,15 +32,6 @@ function executor(o: Partial<SshExecutorOptions> = {}, server: TestSshd = sshd):
   return e;
 }
 
-async function refusal(p: Promise<unknown>): Promise<JagaError> {
-  try {
-    await p;
-  } catch (err) {
-    if (isJagaError(err)) return err;
-    throw err;
-  }
-  assert.fail("expected a JagaError");
-}
 
 /** The slowest of a few warm round trips: the unit every margin below is counted in. */
 async function roundTrip(ex: SshExecutor): Promise<number> {

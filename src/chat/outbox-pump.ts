@@ -168,8 +168,7 @@ export class OutboxPump {
     const changes = await this.outbox.recordDelivery(e.msgId, e.state, e.code ?? null, this.clock.now());
     for (const change of changes) {
       if (change.state !== "failed") continue;
-      const [m] = await this.outbox.unacked(Number.MAX_SAFE_INTEGER, 1_000).then((rows) => rows.filter((r) => r.id === change.outboxId));
-      const row = m ?? ({ id: change.outboxId, chatId: "?", text: "", attempts: change.attempts } as OutboxMessage);
+      const row = (await this.outbox.get(change.outboxId)) ?? ({ id: change.outboxId, chatId: "?", text: "", attempts: change.attempts } as OutboxMessage);
       await this.failed(row, change.attempts, change.code, `error ack ${change.code}`, e.permanent === true);
     }
     if (changes.some((c) => c.state === "failed")) this.kick();

@@ -116,6 +116,8 @@ export interface Outbox {
   recordDelivery(msgId: string, state: "acked" | "delivered" | "read" | "failed", code: string | null, at: number): Promise<DeliveryChange[]>;
   /** Written before `before` and still without a server ack (WhatsApp), oldest first. */
   unacked(before: number, limit: number): Promise<OutboxMessage[]>;
+  /** One row by id, whatever its state; null when there is none. */
+  get(id: number): Promise<OutboxMessage | null>;
   stats(): Promise<OutboxStats>;
   /** How many messages wait to be sent. */
   backlog(): Promise<number>;

@@ -135,6 +135,7 @@ export function sqliteOutbox(db: Db): Outbox {
     `${select} WHERE sent_at IS NOT NULL AND sent_at < ? AND acked_at IS NULL AND dead_at IS NULL
        AND EXISTS (SELECT 1 FROM outbox_wa w WHERE w.outbox_id = o.id) ORDER BY id LIMIT ?`,
   );
+  const byId = db.prepare<[number], Row>(`${select} WHERE o.id = ?`);
   const stats = db.prepare<[], { queued: number; unacked: number; retrying: number; dead: number; oldest: number | null }>(
     `SELECT count(*) FILTER (WHERE sent_at IS NULL AND dead_at IS NULL) AS queued,
             count(*) FILTER (WHERE sent_at IS NOT NULL AND acked_at IS NULL AND dead_at IS NULL
@@ -180,6 +181,11 @@ export function sqliteOutbox(db: Db): Outbox {
     deadLetter: (id, code, error, at) => run(() => void dead.run(code, error.slice(0, 500), at, id)),
     recordDelivery: (msgId, state, code, at) => run(() => record(msgId, state, code, at)),
     unacked: (before, limit) => run(() => unacked.all(before, limit).map(fromRow)),
+    get: (id) =>
+      run(() => {
+        const row = byId.get(id);
+        return row ? fromRow(row) : null;
+      }),
     stats: () =>
       run(() => {
         const r = stats.get()!;
