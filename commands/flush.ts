@@ -1,6 +1,7 @@
 /**
  * `/flush [app] [host]`: empties PM2 logs (report 001: a disk at 76% from logs) and says how
- * much space came back. `/flush stb` with a host's name flushes every app on that host.
+ * much space came back. `/flush stb` with a host's name flushes every app on that host, and
+ * `/flush` alone every app on every host: both are confirmed first, with the apps listed.
  */
 import { z } from "zod";
 import { formatBytes } from "../src/duration.js";
@@ -24,6 +25,25 @@ export default defineCommand({
     // A lone token naming a host (and not an app) means "every app on that host".
     if (first !== undefined && second === undefined && ctx.config.hosts.some((h) => h.name === first)) return { host: first };
     return { app: first, host: second };
+  },
+  scope: ({ app, host }) => (app ? "app" : host ? "host" : "fleet"),
+  destructive: {
+    async plan(ctx, { app, host }) {
+      if (app) return null; // one app's logs: what was asked for, by name
+      const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
+      const call = hostCall(ctx);
+      const lines = await Promise.all(
+        hosts.map(async (h) => {
+          try {
+            const names = [...new Set((await withDeadline(h.name, call, ctx.clock, (o) => h.pm2.list(o))).map((p) => p.name))];
+            return ctx.t("flush.plan_host", { host: h.name, apps: names.length ? names.map((n) => `\`${n}\``).join(", ") : "-" });
+          } catch (err) {
+            return hostFailure(ctx.t, h.name, err);
+          }
+        }),
+      );
+      return [ctx.t("flush.plan"), ...lines].join("\n");
+    },
   },
   async run(ctx, { app, host }) {
     if (app) {

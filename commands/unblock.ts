@@ -1,9 +1,12 @@
-/** `/unblock <nik>` (admin): closes the NIK's active block; the block stays in its history. */
+/**
+ * `/unblock <nik>` (admin): closes the NIK's active block; the block stays in its history.
+ * Confirmed first: the plan shows the block being lifted.
+ */
 import { z } from "zod";
 import { maskNik, nikArg, nikTokens } from "../src/nik.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import { queuedNote } from "./block.js";
-import { when } from "./blocked.js";
+import { shownReason, when } from "./blocked.js";
 
 export default defineCommand({
   name: "unblock",
@@ -15,6 +18,15 @@ export default defineCommand({
     // A NIK typed in spaced groups is one argument.
     const { nik, rest } = nikTokens(tokens);
     return rest.length > 0 ? "too_many" : { nik };
+  },
+  scope: () => "none",
+  destructive: {
+    async plan(ctx, { nik }) {
+      const active = await ctx.store.blocked.active(nik);
+      if (!active) return null; // nothing would change: run answers "not blocked"
+      const reason = active.reason.trim() ? `: ${shownReason(ctx, active.reason)}` : "";
+      return ctx.t("unblock.plan", { nik: maskNik(nik), date: when(ctx, active.blockedAt), by: active.blockedBy, reason });
+    },
   },
   async run(ctx, { nik }) {
     const masked = maskNik(nik);

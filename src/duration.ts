@@ -40,3 +40,13 @@ export function formatBytes(bytes: number): string {
   }
   return i === 0 ? `${v} B` : `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
 }
+
+/**
+ * `14:02` in the zone, 24-hour, for a phone screen.
+ *
+ * @example
+ * formatClock(Date.parse("2026-12-01T07:02:00Z"), "Asia/Jakarta"); // "14:02"
+ */
+export function formatClock(at: number, timeZone: string): string {
+  return new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(at);
+}

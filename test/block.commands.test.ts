@@ -75,7 +75,11 @@ describe("/blocked and /unblock", () => {
   it("an operator checks a NIK; an admin unblocks it; the history stays", async () => {
     assert.match((await h.send(`/blocked ${NIK}`, { as: OPERATOR }))!, new RegExp(`^⛔ NIK \`${MASKED}\` is blocked since 26-02-2026 07:10 by Ana`));
     assert.match((await h.send(`/unblock ${NIK}`, { as: OPERATOR }))!, /needs the role/);
-    assert.equal((await h.send(`/unblock ${NIK}`, { as: ADMIN }))!, `✅ NIK \`${MASKED}\` unblocked (was blocked since 26-02-2026 07:10).`);
+    const plan = (await h.send(`/unblock ${NIK}`, { as: ADMIN }))!;
+    assert.match(plan, new RegExp(`^⚠️ \\*Confirm /unblock\\*\\nNIK \`${MASKED}\` will be unblocked \\(blocked since 26-02-2026 07:10 by Ana: `));
+    assert.ok(await h.store.blocked.active(NIK), "still blocked until confirmed");
+    const code = /\/yes (\d{4})/.exec(plan)![1]!;
+    assert.equal((await h.send(`/yes ${code}`, { as: ADMIN }))!, `✅ NIK \`${MASKED}\` unblocked (was blocked since 26-02-2026 07:10).`);
     assert.equal((await h.send(`/unblock ${NIK}`, { as: ADMIN }))!, `ℹ️ NIK \`${MASKED}\` is not blocked.`);
     const status = (await h.send(`/blocked ${NIK}`, { as: OPERATOR }))!;
     assert.match(status, /is not blocked\.\nHistory: blocked 1 time\(s\) before, last unblocked 26-02-2026 08:10 by Ana\./);

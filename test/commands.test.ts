@@ -89,7 +89,7 @@ describe("/restart", () => {
       const snapshot = await restarts();
       const reply = (await op(attempt))!;
       assert.match(reply, /^❌ (Too many arguments|Invalid app name)/);
-      assert.match(reply, /Usage: `\/restart <app> \[host\]`/);
+      assert.match(reply, /Usage: `\/restart <app> \[host\] \[--force\]`/);
       assert.deepEqual(withoutCrashloop(await restarts()), withoutCrashloop(snapshot));
     });
   }
@@ -107,7 +107,7 @@ describe("/restart", () => {
   });
 
   it("asks for the app when it is missing", async () => {
-    assert.equal(await op("/restart"), "❌ Missing `app`.\nUsage: `/restart <app> [host]`");
+    assert.equal(await op("/restart"), "❌ Missing `app`.\nUsage: `/restart <app> [host] [--force]`");
   });
 });
 
@@ -155,7 +155,11 @@ describe("/flush", () => {
 
   it("empties every app's logs on a host named alone", async () => {
     await waitFor(() => statSync(join(pm2.home, "logs", "noisy-error.log")).size > 1000);
-    const reply = (await op("/flush local"))!;
+    const plan = (await op("/flush local"))!;
+    assert.match(plan, /^⚠️ \*Confirm \/flush\*\n🧹 Empties the PM2 logs of these apps \(cannot be undone\):\n\*local\*: `healthy`, `crashloop`, `noisy`\nReply `\/yes (\d{4})`/);
+    assert.ok(statSync(join(pm2.home, "logs", "noisy-error.log")).size > 1000, "nothing emptied before the confirmation");
+    const code = /\/yes (\d{4})/.exec(plan)![1]!;
+    const reply = (await op(`/yes ${code}`))!;
     assert.match(reply, /^🧹 Logs of all apps on \*local\* emptied: [\d.]+ (KB|MB) freed\.$/);
     assert.ok(statSync(join(pm2.home, "logs", "noisy-error.log")).size < 1000);
   });

@@ -78,6 +78,8 @@ before(async () => {
     people: [{ phone: ADMIN, name: "Ana", role: "admin", language: "en" }],
     hosts: [pm2.hostConfig("stb")],
     watch: { dns: { enabled: false }, cpu: { for: "1d" } },
+    // The corpus is ~900 messages from one admin in a few seconds: the rate limit has its own tests.
+    limits: { commandsPerMinute: 1000 },
   });
   store = openSqliteStore(":memory:");
   hosts = Inventory.fromConfig(config.hosts, () => executor);
@@ -110,7 +112,7 @@ after(async () => {
 describe("the hostile corpus", () => {
   it("holds at least 300 messages of every kind", () => {
     assert.ok(corpus.messages.length >= 300, String(corpus.messages.length));
-    for (const kind of ["nik", "folded", "unicode", "escape", "meta", "option", "big", "duration", "id", "control"]) {
+    for (const kind of ["nik", "folded", "unicode", "escape", "meta", "option", "big", "duration", "id", "control", "confirm"]) {
       assert.ok(corpus.messages.some((m) => m.note === kind), kind);
     }
   });
@@ -131,6 +133,25 @@ describe("the hostile corpus", () => {
     for (const { entry, reply } of results.filter((r) => r.entry.note === "folded")) {
       assert.match(reply!, /formatting marks|too many|Invalid|invalid|Missing|Usage/i, JSON.stringify(entry.text));
     }
+  });
+
+  it("runs nothing destructive that was only planned: every /flush of all apps and every /unblock waits for its /yes", () => {
+    const planned = results.filter((r) => r.reply?.startsWith("⚠️ *Confirm /"));
+    assert.ok(planned.some((r) => r.reply!.startsWith("⚠️ *Confirm /flush*")), "a bare /flush is planned");
+    assert.ok(planned.some((r) => r.reply!.startsWith("⚠️ *Confirm /unblock*")), "an /unblock of a blocked NIK is planned");
+    for (const { entry, argvs } of planned) {
+      assert.deepEqual(argvs.filter((a) => a.some((x) => DESTRUCTIVE.test(x))), [], JSON.stringify(entry.text));
+    }
+    const rows = store.db.prepare<[], { outcome: string }>("SELECT outcome FROM audit WHERE outcome = 'planned'").all();
+    assert.equal(rows.length, planned.length);
+  });
+
+  it("confirms nothing with a made-up, malformed or someone else's code", () => {
+    for (const { entry, reply } of results.filter((r) => r.entry.note === "confirm" && r.entry.from === "admin")) {
+      assert.doesNotMatch(reply!, /emptied|unblocked \(was|restarted on/, JSON.stringify(entry.text));
+    }
+    const confirmed = store.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM audit WHERE outcome = 'confirmed'").get()!;
+    assert.equal(confirmed.n, 0);
   });
 
   it("lets the positive controls through (the recorder sees what runs)", () => {

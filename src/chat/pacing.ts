@@ -13,7 +13,7 @@
  * const { sends, nextAt } = pacer.plan(pendingRows, now, outage);
  * for (const s of sends) { await send(s.chatId, s.text); pacer.sent(s.chatId, now); }
  */
-import { formatDuration } from "../duration.js";
+import { formatClock, formatDuration } from "../duration.js";
 import type { Translate } from "../i18n/index.js";
 import type { Logger } from "../log.js";
 import type { OutboxMessage } from "../store/store.js";
@@ -152,11 +152,6 @@ export class Pacer {
   }
 }
 
-/** `14:02` in the zone. */
-function hhmm(at: number, timeZone: string): string {
-  return new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(at);
-}
-
 /**
  * The day number of `at` in the zone (for the daily budget).
  *
@@ -176,8 +171,8 @@ export function dayIn(timeZone: string): (at: number) => number {
  */
 export function pacingHeaders(t: Translate, log: Logger, timeZone: string): Headers {
   return {
-    batch: (n, from, to) => t("wa.batch", { n, from: hhmm(from, timeZone), to: hhmm(to, timeZone) }),
-    offline: (n, o) => t("wa.offline", { n, since: hhmm(o.from, timeZone), duration: formatDuration(o.to - o.from) }),
+    batch: (n, from, to) => t("wa.batch", { n, from: formatClock(from, timeZone), to: formatClock(to, timeZone) }),
+    offline: (n, o) => t("wa.offline", { n, since: formatClock(o.from, timeZone), duration: formatDuration(o.to - o.from) }),
     budgetWarning: (chat, used, budget) => log.warn({ chat, used, budget }, "WhatsApp daily send budget for this chat is nearly spent"),
     budgetSpent: (chat, budget) => log.error({ chat, budget }, "WhatsApp daily send budget for this chat is spent; messages wait for tomorrow (none is dropped)"),
   };

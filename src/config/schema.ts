@@ -277,6 +277,44 @@ const shutdown = z
   })
   .prefault({});
 
+/**
+ * What one person, and everyone together, may ask of Jaga (src/pipeline/steps/limit.ts and
+ * guard.ts). The console is never rate-limited; the restart guard holds for it too.
+ */
+const limits = z
+  .strictObject({
+    /** Commands one person may send in a minute; the next is answered once with when to try again. */
+    commandsPerMinute: count(1, 1000, "a runaway script would get that many commands through").default(10),
+    /** Commands of one person running at once. */
+    inFlightPerSender: count(1, 50, "one person would hold every host").default(3),
+    /** Commands running at once, everyone together. */
+    inFlight: count(1, 500, "a 2 GB box would run out of memory first").default(16),
+    /** Restarts of one app through Jaga within `restartWindow`; more need an admin's `--force`. */
+    restartsPerApp: count(1, 100, "Jaga would be the restart storm").default(3),
+    restartWindow: duration({ min: M, max: D, low: "a storm would slip through between windows", high: "an app fixed this morning would stay guarded all day" }).default(10 * M),
+  })
+  .prefault({});
+
+/** A destructive command waits this long for its `/yes <code>` (src/pipeline/confirmations.ts). */
+const confirm = z
+  .strictObject({
+    within: duration({ min: 10 * S, max: 10 * M, low: "nobody can read a plan and reply that fast on a phone", high: "a plan that old no longer says what would change" }).default(60 * S),
+  })
+  .prefault({});
+
+/**
+ * Per-command rules: `role` replaces the command's own (`restart: { role: admin }`); `people`
+ * names exactly who may run it (by name or phone, as under `people`), whatever their role.
+ * The command names are checked against the commands Jaga has when it starts.
+ */
+const commandRule = z
+  .strictObject({
+    role: roleSchema.optional(),
+    people: z.array(z.string().min(1).max(64)).min(1, { message: "list at least one person, or leave `people` out" }).optional(),
+  })
+  .refine((r) => r.role !== undefined || r.people !== undefined, { message: "set `role` or `people`" });
+const commandRules = z.record(z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, { message: "expected a command name such as restart" }), commandRule).default({});
+
 export const configSchema = z
   .strictObject({
     language: language.default("id"),
@@ -301,6 +339,9 @@ export const configSchema = z
     shutdown,
     whatsapp,
     dns,
+    limits,
+    confirm,
+    commands: commandRules,
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, number>();
@@ -313,6 +354,12 @@ export const configSchema = z
       if (phones.has(p.phone)) ctx.addIssue({ code: "custom", path: ["people", i, "phone"], message: "duplicate phone number" });
       phones.add(p.phone);
     });
+    for (const [name, rule] of Object.entries(c.commands)) {
+      rule.people?.forEach((who, i) => {
+        const known = c.people.some((p) => p.name === who || p.phone === normalizePhone(who));
+        if (!known) ctx.addIssue({ code: "custom", path: ["commands", name, "people", i], message: `${shown(who)} is not listed under \`people\`` });
+      });
+    }
   });
 
 function isTimeZone(tz: string): boolean {

@@ -1,7 +1,9 @@
 /**
  * A chat command is one small module: a name, who may run it, a zod schema for its arguments,
- * and `run`. Everything around it — parsing, roles, validation, timeout, reply, audit — is the
- * pipeline's job, so a command contains only what it does.
+ * and `run`. Everything around it — parsing, roles, limits, validation, confirmation, the
+ * restart guard, timeout, reply, audit — is the pipeline's job (src/pipeline/steps/), so a
+ * command contains only what it does and declares what it is: `scope`, `destructive` with its
+ * `plan()`, and `restarts` for the guard.
  *
  * @example
  * export default defineCommand({
@@ -36,8 +38,24 @@ export interface CommandSpec<A extends z.ZodObject> {
   parse?: (tokens: string[], ctx: Context) => Record<string, unknown> | "too_many";
   /** Overrides the config's `commandTimeout`. */
   timeoutMs?: number;
+  /** What a call acts on: one app, one host, or every host. Default `none` (reads, settings). */
+  scope?: (args: z.output<A>) => Scope;
+  /**
+   * A command that changes something that cannot be taken back. `plan` says exactly what this
+   * call would change; the pipeline shows it with a code and runs the command only after the
+   * same person's `/yes <code>`. `null` from `plan`: this call needs no confirmation (a restart
+   * of a single instance).
+   */
+  destructive?: { plan(ctx: Context, args: z.output<A>): Promise<string | null> };
+  /**
+   * The app this call restarts, for the restart guard (src/pipeline/steps/guard.ts); an
+   * `args.force` of true is an admin's way past it.
+   */
+  restarts?: (args: z.output<A>) => string | null;
   run(ctx: Context, args: z.output<A>): Promise<Reply>;
 }
+
+export type Scope = "none" | "app" | "host" | "fleet";
 
 export interface Command {
   readonly name: string;
@@ -47,8 +65,14 @@ export interface Command {
   readonly role: Role;
   readonly timeoutMs?: number;
   readonly schema: z.ZodObject;
+  /** True when some calls need a confirmation (see {@link CommandSpec.destructive}). */
+  readonly destructive: boolean;
   toRaw(tokens: string[], ctx: Context): Record<string, unknown> | "too_many";
-  run(ctx: Context, args: unknown): Promise<Reply>;
+  scope(args: Record<string, unknown>): Scope;
+  /** The confirmation text for this call, or null when it needs none. */
+  plan(ctx: Context, args: Record<string, unknown>): Promise<string | null>;
+  restarts(args: Record<string, unknown>): string | null;
+  run(ctx: Context, args: Record<string, unknown>): Promise<Reply>;
 }
 
 export function defineCommand<A extends z.ZodObject>(spec: CommandSpec<A>): Command {
@@ -66,6 +90,10 @@ export function defineCommand<A extends z.ZodObject>(spec: CommandSpec<A>): Comm
       if (tokens.length > positional.length) return "too_many";
       return Object.fromEntries(tokens.map((t, i) => [positional[i]!, t]));
     },
+    destructive: spec.destructive !== undefined,
+    scope: (args) => spec.scope?.(args as z.output<A>) ?? "none",
+    plan: async (ctx, args) => (spec.destructive ? spec.destructive.plan(ctx, args as z.output<A>) : null),
+    restarts: (args) => spec.restarts?.(args as z.output<A>) ?? null,
     run: (ctx, args) => spec.run(ctx, args as z.output<A>),
   };
 }

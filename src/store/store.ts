@@ -8,7 +8,7 @@
  * const last = await store.audit.recent(10);
  */
 
-export const OUTCOMES = ["ok", "error", "denied", "invalid", "timeout"] as const;
+export const OUTCOMES = ["ok", "error", "denied", "invalid", "timeout", "limited", "planned", "confirmed", "cancelled", "expired"] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export interface AuditRecord {

@@ -34,8 +34,14 @@ export function testConfig(raw: Record<string, unknown>): Config {
   return { ...parsed, source: null, dataDir: ":memory:", transport: "console", logLevel: "silent" };
 }
 
+/**
+ * Tests drive many commands a minute as one person, and restart one fixture app again and
+ * again: unless a test sets `limits` itself (as the limit tests do), they are raised here.
+ */
+const ROOMY_LIMITS = { commandsPerMinute: 1000, restartsPerApp: 100 };
+
 export function harness(raw: Record<string, unknown>, options: { clock?: Clock; commands?: readonly Command[] } = {}): Harness {
-  const config = testConfig(raw);
+  const config = testConfig({ ...raw, limits: raw.limits ?? ROOMY_LIMITS });
   const store = openSqliteStore(":memory:");
   const hosts = Inventory.fromConfig(config.hosts, defaultExecutorFactory);
   const pipeline = new Pipeline({
@@ -65,6 +71,8 @@ export function harness(raw: Record<string, unknown>, options: { clock?: Clock; 
       return pipeline.handle(message);
     },
     async close() {
+      pipeline.close();
+      await pipeline.drain();
       await hosts.close();
       await store.close();
     },

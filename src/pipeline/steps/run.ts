@@ -1,0 +1,76 @@
+/**
+ * Runs the command within its time. At the deadline its signal aborts — its processes end,
+ * locally and on remote hosts — and the turn is answered "timed out" without waiting for it;
+ * when Jaga stops under it, it is answered "shutting down" at once. Its late result is dropped.
+ */
+import type { Clock } from "../../clock.js";
+import type { Step, Turn } from "../turn.js";
+import { finish } from "../turn.js";
+import type { StepDeps } from "./deps.js";
+
+export class CommandTimeout extends Error {
+  constructor() {
+    super("command timed out");
+    this.name = "CommandTimeout";
+  }
+}
+
+/** The reason a command's signal carries when Jaga stops under it. */
+export class ShuttingDown extends Error {
+  constructor() {
+    super("Jaga is shutting down");
+    this.name = "ShuttingDown";
+  }
+}
+
+export function run(deps: Pick<StepDeps, "clock">): Step {
+  return async (turn) => {
+    const command = turn.command!;
+    const args = turn.args!;
+    const reply = await timed(turn, deps.clock, () => command.run(turn.ctx!, args));
+    const { text, host } = typeof reply === "string" ? { text: reply, host: undefined } : reply;
+    finish(turn, "ok", text, { host: host ?? argHost(turn) });
+  };
+}
+
+/**
+ * `work` raced against the command's deadline and against shutdown (both abort the turn's
+ * signal, so whatever `work` started is ended too).
+ *
+ * @example
+ * const plan = await timed(turn, clock, () => command.plan(turn.ctx!, args));
+ */
+export async function timed<T>(turn: Turn, clock: Clock, work: () => Promise<T>): Promise<T> {
+  const { controller } = turn;
+  const timer = new AbortController();
+  const running = work();
+  const expired = clock.sleep(Math.max(0, turn.ctx!.deadline - clock.now()), timer.signal).then(() => {
+    throw new CommandTimeout();
+  });
+  // A shutdown does not wait for the command to notice its signal.
+  const stopped = new Promise<never>((_, reject) => {
+    const onAbort = () => {
+      if (controller.signal.reason instanceof ShuttingDown) reject(controller.signal.reason);
+    };
+    if (controller.signal.aborted) onAbort();
+    controller.signal.addEventListener("abort", onAbort, { once: true });
+    timer.signal.addEventListener("abort", () => controller.signal.removeEventListener("abort", onAbort), { once: true });
+  });
+  try {
+    return await Promise.race([running, expired, stopped]);
+  } catch (err) {
+    if (err instanceof CommandTimeout) controller.abort(err);
+    if (err instanceof CommandTimeout || err instanceof ShuttingDown) running.catch(() => undefined);
+    throw err;
+  } finally {
+    timer.abort();
+    expired.catch(() => undefined);
+    stopped.catch(() => undefined);
+  }
+}
+
+/** The host named in the arguments, for the audit log of a failure. */
+export function argHost(turn: Turn): string | null {
+  const host = turn.args?.host;
+  return typeof host === "string" ? host : null;
+}
