@@ -223,6 +223,17 @@ describe("config refuses what would hurt", () => {
     ]);
   });
 
+  it("per-command rules: a command Jaga lacks, a person not listed, or a rule with nothing in it is refused", () => {
+    const people = 'people:\n  - { phone: "6281234567890", name: Budi, role: viewer }\n';
+    assert.deepEqual(problemsOf(`${people}commands:\n  restart: { role: admin }\n  logs: { people: [Budi, "0813-0000-0000"] }\n`), ['commands.logs.people[1]: "0813-0000-0000" is not listed under `people`']);
+    assert.deepEqual(problemsOf(`${people}commands:\n  restart: { role: admin }\n  logs: { people: [Budi, "+62 812 3456 7890"] }\n`), []);
+    const [unknown] = problemsOf(`${people}commands:\n  restrat: { role: admin }\n`);
+    assert.match(unknown!, /^commands\.restrat: no such command \(did you mean restart\?\); commands: help, /);
+    assert.deepEqual(problemsOf(`${people}commands:\n  logs: { people: [Sari] }\n`), ['commands.logs.people[0]: "Sari" is not listed under `people`']);
+    assert.deepEqual(problemsOf(`${people}commands:\n  logs: {}\n`), ["commands.logs: set `role` or `people`"]);
+    assert.match(problemsOf(`${people}commands:\n  logs: { role: root }\n`)[0]!, /^commands\.logs\.role: must be one of viewer, operator, admin/);
+  });
+
   it("refuses the anon key in `config check` exactly as `start` does", async () => {
     const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
     const anon = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ role: "anon", iss: "supabase" })}.c2lnbmF0dXJlLW5vdC1jaGVja2Vk`;

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import type { AlertFor, AuditRecord, LocalStore, ReplicationStatus, Store } from "../src/store/store.js";
+import { OUTCOMES, type AlertFor, type AuditRecord, type LocalStore, type ReplicationStatus, type Store } from "../src/store/store.js";
 
 const T0 = Date.parse("2026-11-22T01:02:03.456Z");
 let seq = 0;
@@ -67,6 +67,13 @@ export function storeContract(name: string, open: () => Promise<Store>, close?: 
         assert.deepEqual(rest, base);
         assert.ok(newest.id > older.id);
         assert.equal((await store.audit.recent(1)).length, 1);
+      });
+
+      it("takes every outcome the pipeline writes (limits and the life of a confirmation too)", async () => {
+        const row = { at: T0 + 5000, actor: "console", actorName: "console", command: "flush", args: "{}", host: null, durationMs: 0, errorId: null };
+        for (const [i, outcome] of OUTCOMES.entries()) await store.audit.add({ ...row, at: row.at + i, outcome });
+        const recent = await store.audit.recent(OUTCOMES.length);
+        assert.deepEqual(recent.map((r) => r.outcome).reverse(), [...OUTCOMES]);
       });
     });
 
