@@ -1,6 +1,10 @@
-/** `/help`: only the commands the sender's role may run, each with its usage. */
+/**
+ * `/help`: only the commands the sender may run (their role and the config's per-command
+ * rules), each with its usage; ⚠️ marks those that ask for a `/yes` first.
+ */
 import { z } from "zod";
-import { allows, defineCommand } from "../src/pipeline/command.js";
+import { defineCommand } from "../src/pipeline/command.js";
+import { mayRun } from "../src/pipeline/steps/authorise.js";
 
 export default defineCommand({
   name: "help",
@@ -10,10 +14,10 @@ export default defineCommand({
   args: z.object({}),
   run(ctx) {
     const lines = ctx.commands
-      .filter((c) => allows(ctx.sender.role, c.role))
-      .map((c) => `\`${c.usage}\` — ${c.summary[ctx.lang]}`);
+      .filter((c) => mayRun(ctx.config, c, ctx.sender) === true)
+      .map((c) => `\`${c.usage}\` — ${c.summary[ctx.lang]}${c.destructive ? " ⚠️" : ""}`);
     return Promise.resolve(
-      [ctx.t("help.header", { role: ctx.t(`role.${ctx.sender.role}`) }), ...lines, "", `_${ctx.t("help.footer")}_`].join("\n"),
+      [ctx.t("help.header", { role: ctx.t(`role.${ctx.sender.role}`) }), ...lines, "", `_${ctx.t("help.footer")}_`, `_${ctx.t("help.confirm")}_`].join("\n"),
     );
   },
 });

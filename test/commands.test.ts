@@ -190,6 +190,23 @@ describe("/whoami, /help, /audit", () => {
     }
   });
 
+  it("/help follows the config's per-command rules, and marks what asks for a /yes", async () => {
+    const ruled = harness({ language: "en", people, hosts: [pm2.hostConfig()], commands: { restart: { role: "admin" }, logs: { people: ["Vera"] } } });
+    try {
+      const vera = (await ruled.send("/help", { as: VIEWER }))!;
+      assert.match(vera, /`\/logs <app> \[lines\] \[host\]`/);
+      const oki = (await ruled.send("/help", { as: OPERATOR }))!;
+      assert.doesNotMatch(oki, /\/restart|\/logs/);
+      assert.match(oki, /`\/flush \[app\] \[host\]` — Empty PM2 logs ⚠️/);
+      assert.match(oki, /⚠️ asks first: reply \/yes <code> to go ahead, \/no to cancel\./);
+      assert.match((await ruled.send("/logs noisy", { as: OPERATOR }))!, /^🚫 `\/logs` is only for the people listed for it in the config\.$/);
+      assert.match((await ruled.send("/restart healthy", { as: OPERATOR }))!, /^🚫 `\/restart` needs the role \*admin\*; yours is \*operator\*\.$/);
+      assert.match((await ruled.send("/logs noisy 3", { as: VIEWER }))!, /^📄 3 baris error terakhir `noisy`/);
+    } finally {
+      await ruled.close();
+    }
+  });
+
   it("/audit shows recent commands to admins only", async () => {
     await op("/whoami");
     assert.match((await op("/audit"))!, /^🚫/);

@@ -69,6 +69,7 @@ export const en: Messages = {
   "audit.line": "{time} {who} `{command}`{host} → {outcome} ({ms} ms)",
   "help.header": "*Jaga* — commands for *{role}*:",
   "help.footer": "Arguments in <> are required, in [] optional.",
+  "help.confirm": "⚠️ asks first: reply /yes <code> to go ahead, /no to cancel.",
   "role.viewer": "viewer",
   "role.operator": "operator",
   "role.admin": "admin",

@@ -67,6 +67,7 @@ export const id = {
   "audit.line": "{time} {who} `{command}`{host} → {outcome} ({ms} ms)",
   "help.header": "*Jaga* — perintah untuk *{role}*:",
   "help.footer": "Argumen dalam <> wajib, dalam [] opsional.",
+  "help.confirm": "⚠️ minta konfirmasi dulu: balas /yes <kode> untuk lanjut, /no untuk batal.",
   "role.viewer": "viewer",
   "role.operator": "operator",
   "role.admin": "admin",

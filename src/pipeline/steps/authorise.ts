@@ -6,25 +6,39 @@
  */
 import { CONSOLE_SENDER } from "../../chat/console.js";
 import { normalizePhone, type Role } from "../../config/schema.js";
-import { allows } from "../command.js";
+import type { Config } from "../../config/load.js";
+import { allows, type Command } from "../command.js";
 import type { Person } from "../people.js";
 import type { Step } from "../turn.js";
 import { finish } from "../turn.js";
 import type { StepDeps } from "./deps.js";
 
+/**
+ * Whether `sender` may run `command` under the config's rules, and if not, why.
+ *
+ * @example
+ * mayRun(config, restart, oki); // "role" when restart needs admin and Oki is an operator
+ */
+export function mayRun(config: Pick<Config, "commands">, command: Command, sender: Person): true | { listed: false } | { needed: Role } {
+  const rule = config.commands[command.name];
+  if (rule?.people && sender.id !== CONSOLE_SENDER && !listed(rule.people, sender)) return { listed: false };
+  // Listed people need no role unless one is set too; then they need both.
+  const needed: Role = rule?.role ?? (rule?.people ? "viewer" : command.role);
+  return allows(sender.role, needed) ? true : { needed };
+}
+
 export function authorise(deps: Pick<StepDeps, "config">): Step {
   return async (turn, next) => {
     const command = turn.command!;
     const sender = turn.sender!;
-    const rule = deps.config.commands[command.name];
     const { t } = turn;
-    if (rule?.people && sender.id !== CONSOLE_SENDER && !listed(rule.people, sender)) {
-      return finish(turn, "denied", t("command.not_listed", { command: command.name }));
-    }
-    // Listed people need no role unless one is set too; then they need both.
-    const needed: Role = rule?.role ?? (rule?.people ? "viewer" : command.role);
-    if (!allows(sender.role, needed)) {
-      return finish(turn, "denied", t("command.denied", { command: command.name, needed: t(`role.${needed}`), role: t(`role.${sender.role}`) }));
+    const may = mayRun(deps.config, command, sender);
+    if (may !== true) {
+      const text =
+        "needed" in may
+          ? t("command.denied", { command: command.name, needed: t(`role.${may.needed}`), role: t(`role.${sender.role}`) })
+          : t("command.not_listed", { command: command.name });
+      return finish(turn, "denied", text);
     }
     await next();
   };

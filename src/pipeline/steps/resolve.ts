@@ -4,10 +4,11 @@
  */
 import { setMaxListeners } from "node:events";
 import { closest, echo } from "../../text.js";
-import { allows, type Command } from "../command.js";
+import type { Command } from "../command.js";
 import type { Context } from "../context.js";
 import type { Step, Turn } from "../turn.js";
 import { finish } from "../turn.js";
+import { mayRun } from "./authorise.js";
 import type { StepDeps } from "./deps.js";
 
 export function resolve(deps: StepDeps): Step {
@@ -19,7 +20,7 @@ export function resolve(deps: StepDeps): Step {
       const name = turn.parsed!.name;
       const command = byName.get(name);
       if (!command) {
-        const names = deps.commands.filter((c) => allows(turn.sender!.role, c.role)).map((c) => c.name);
+        const names = deps.commands.filter((c) => mayRun(deps.config, c, turn.sender!) === true).map((c) => c.name);
         const suggestions = closest(name, names).map((n) => `*/${n}*`);
         const text = [
           t("command.unknown", { command: echo(name) }),
