@@ -116,8 +116,8 @@ passwords: hunter2
     assert.ok(!r.ok && /no file/.test(r.problems[0]!));
   });
 
-  it("validates the shipped example", () => {
-    const r = loadConfig({ JAGA_CONFIG: join(ROOT, "jaga.example.yaml") }, ROOT);
+  it("validates the shipped example, its per-command rules included", () => {
+    const r = checkConfig({ JAGA_CONFIG: join(ROOT, "jaga.example.yaml") }, ROOT);
     assert.ok(r.ok, JSON.stringify(!r.ok && r.problems));
   });
 

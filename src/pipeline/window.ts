@@ -14,6 +14,8 @@ const MAX_KEYS = 10_000;
 
 export class SlidingWindow {
   private readonly times = new Map<string, number[]>();
+  /** Per key, the time the last `add` pushed out of a full list, for `undo` to put back. */
+  private readonly trimmed = new Map<string, number>();
 
   constructor(
     private readonly clock: Clock,
@@ -35,14 +37,21 @@ export class SlidingWindow {
   add(key: string): void {
     const list = this.recent(key);
     list.push(this.clock.now());
-    if (list.length > this.max) list.splice(0, list.length - this.max);
+    if (list.length > this.max) this.trimmed.set(key, list.splice(0, list.length - this.max).at(-1)!);
+    else this.trimmed.delete(key);
     if (!this.times.has(key) && this.times.size >= MAX_KEYS) this.forgetQuiet();
     this.times.set(key, list);
   }
 
   /** Takes back the newest event of `key` (one that turned out not to happen). */
   undo(key: string): void {
-    this.times.get(key)?.pop();
+    const list = this.times.get(key);
+    if (!list) return;
+    list.pop();
+    // An event past `max` (an admin's forced restart) pushed the oldest out: it still happened.
+    const gone = this.trimmed.get(key);
+    if (gone !== undefined) list.unshift(gone);
+    this.trimmed.delete(key);
   }
 
   /** Epoch ms when `key` may have one more event (now, when it may already). */
@@ -55,8 +64,10 @@ export class SlidingWindow {
   private recent(key: string): number[] {
     const since = this.clock.now() - this.windowMs;
     const list = (this.times.get(key) ?? []).filter((t) => t > since);
-    if (list.length === 0) this.times.delete(key);
-    else this.times.set(key, list);
+    if (list.length === 0) {
+      this.times.delete(key);
+      this.trimmed.delete(key);
+    } else this.times.set(key, list);
     return list;
   }
 
