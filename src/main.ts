@@ -246,7 +246,8 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
 
   await transport.start(async (message) => {
     const reply = await pipeline.answer(message);
-    if (reply !== null) await transport.reply(message, reply.text, reply.outcome === "ok");
+    // A plan waiting for its /yes, or a cancel, is not a failed command (no ❌).
+    if (reply !== null) await transport.reply(message, reply.text, ["ok", "planned", "cancelled"].includes(reply.outcome));
   });
   if (stopping) return jaga;
   pump.start();

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -75,6 +75,44 @@ describe("console transport, end to end", () => {
   it("keeps the audit log across runs in the embedded store", async () => {
     const run = await jaga("/audit 2\n");
     assert.match(run.stdout, /🧾 Last 2 commands:\n.*`\/restart \$\(reboot\)` → invalid/);
+  });
+
+  it("asks before emptying every log: /yes runs the plan, /no cancels, one left waiting expires at the stop — all in the audit log", async () => {
+    const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts")], {
+      cwd: dir,
+      env: { ...process.env, JAGA_TRANSPORT: "console", JAGA_DATA_DIR: join(dir, "data-confirm") },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const closed = new Promise((r) => child.on("close", r));
+    const codes = () => [...stdout.matchAll(/Reply `\/yes (\d{4})`/g)].map((m) => m[1]!);
+    const errLog = join(pm2.home, "logs", "bot-kjp-error.log");
+    try {
+      await waitFor(() => stderr.includes("Jaga started"), 15_000, "start");
+      child.stdin.write("/flush\n");
+      await waitFor(() => codes().length === 1, 15_000, `a plan in:\n${stdout}`);
+      assert.match(stdout, /⚠️ \*Confirm \/flush\*\n🧹 Empties the PM2 logs of these apps \(cannot be undone\):\n\*local\*: (`web`, `bot-kjp`|`bot-kjp`, `web`)\n/);
+      assert.ok(statSync(errLog).size > 0, "nothing emptied before the /yes");
+      child.stdin.write(`/yes ${codes()[0]}\n`);
+      await waitFor(() => stdout.includes("🧹 Logs of all apps on *local* emptied"), 15_000, `the flush in:\n${stdout}`);
+      child.stdin.write("/flush local\n");
+      await waitFor(() => codes().length === 2, 15_000, "a second plan");
+      child.stdin.write("/no\n");
+      await waitFor(() => stdout.includes("🚫 `/flush` cancelled. Nothing was changed."), 15_000, "the cancel");
+      child.stdin.write("/flush\n");
+      await waitFor(() => codes().length === 3, 15_000, "a third plan");
+    } finally {
+      child.stdin.end();
+    }
+    assert.equal(await closed, 0, stderr);
+    assert.equal(stdout.match(/emptied/g)?.length, 1, "only the confirmed plan ran");
+    const audit = await jaga("/audit 6\n", { JAGA_DATA_DIR: join(dir, "data-confirm") });
+    const outcomes = [...audit.stdout.matchAll(/`\/flush`(?: @\w+)? → (\w+)/g)].map((m) => m[1]);
+    // Newest first.
+    assert.deepEqual(outcomes, ["expired", "planned", "cancelled", "planned", "ok", "confirmed"], audit.stdout);
   });
 
   it("prints [alert] lines for a restart storm started by hand", async () => {

@@ -71,9 +71,9 @@ const echo = defineCommand({
   role: "viewer",
   args: z.object({ word: z.string().optional() }),
   positional: ["word"],
-  async run(_ctx, { word }) {
+  run(_ctx, { word }) {
     ran.push(`echo ${word ?? "-"}`);
-    return `echo: ${word ?? "-"}`;
+    return Promise.resolve(`echo: ${word ?? "-"}`);
   },
 });
 
@@ -82,9 +82,9 @@ const poke = defineCommand({
   summary,
   role: "operator",
   args: z.object({}),
-  async run(ctx) {
+  run(ctx) {
     ran.push(`poke by ${ctx.sender.name}`);
-    return "poked";
+    return Promise.resolve("poked");
   },
 });
 
@@ -93,9 +93,9 @@ const secret = defineCommand({
   summary,
   role: "admin",
   args: z.object({}),
-  async run(ctx) {
+  run(ctx) {
     ran.push(`secret by ${ctx.sender.name}`);
-    return "secret done";
+    return Promise.resolve("secret done");
   },
 });
 
@@ -106,10 +106,10 @@ const wipe = defineCommand({
   role: "operator",
   args: z.object({ what: z.string() }),
   positional: ["what"],
-  destructive: { plan: async (_ctx, { what }) => (what === "nothing" ? null : `Would wipe ${what} on local.`) },
-  async run(_ctx, { what }) {
+  destructive: { plan: (_ctx, { what }) => Promise.resolve(what === "nothing" ? null : `Would wipe ${what} on local.`) },
+  run(_ctx, { what }) {
     ran.push(`wipe ${what}`);
-    return `wiped ${what}`;
+    return Promise.resolve(`wiped ${what}`);
   },
 });
 
@@ -124,15 +124,12 @@ const boom = defineCommand({
     return { where: tokens[0] };
   },
   destructive: {
-    async plan(_ctx, { where }) {
-      if (where === "plan") throw new Error("plan broke");
-      return null;
-    },
+    plan: (_ctx, { where }) => (where === "plan" ? Promise.reject(new Error("plan broke")) : Promise.resolve(null)),
   },
-  async run(_ctx, { where }) {
-    if (where === "run") throw new Error("run broke");
+  run(_ctx, { where }) {
+    if (where === "run") return Promise.reject(new Error("run broke"));
     ran.push(`boom ${where}`);
-    return "no boom";
+    return Promise.resolve("no boom");
   },
 });
 
@@ -165,10 +162,10 @@ const bounce = defineCommand({
   args: restartArgs,
   parse: appAndForce,
   restarts: ({ app }) => app,
-  async run(_ctx, { app, force }) {
-    if (failing.has(app)) throw new JagaError("app.unknown", { app, where: "*local*" });
+  run(_ctx, { app, force }) {
+    if (failing.has(app)) return Promise.reject(new JagaError("app.unknown", { app, where: "*local*" }));
     ran.push(`bounce ${app}${force ? " --force" : ""}`);
-    return `bounced ${app}`;
+    return Promise.resolve(`bounced ${app}`);
   },
 });
 
@@ -181,10 +178,10 @@ const rebuild = defineCommand({
   args: restartArgs,
   parse: appAndForce,
   restarts: ({ app }) => app,
-  destructive: { plan: async (_ctx, { app }) => `Would rebuild ${app}.` },
-  async run(_ctx, { app, force }) {
+  destructive: { plan: (_ctx, { app }) => Promise.resolve(`Would rebuild ${app}.`) },
+  run(_ctx, { app, force }) {
     ran.push(`rebuild ${app}${force ? " --force" : ""}`);
-    return `rebuilt ${app}`;
+    return Promise.resolve(`rebuilt ${app}`);
   },
 });
 
@@ -212,8 +209,8 @@ const leak = defineCommand({
   summary,
   role: "viewer",
   args: z.object({}),
-  async run() {
-    return `found ${NIK} and ${NIK_DASHED}`;
+  run() {
+    return Promise.resolve(`found ${NIK} and ${NIK_DASHED}`);
   },
 });
 
@@ -290,12 +287,14 @@ describe("compose", () => {
       await next();
       outerSaw = t.result?.text;
     };
-    const stop: Step = async (t) => {
+    const stop: Step = (t) => {
       seen.push("stop");
       finish(t, "denied", "no");
+      return Promise.resolve();
     };
-    const never: Step = async () => {
+    const never: Step = () => {
       seen.push("never");
+      return Promise.resolve();
     };
     const t = turn();
     await compose([outer, stop, never])(t);
@@ -310,8 +309,9 @@ describe("compose", () => {
       await next();
       await next();
     };
-    const count: Step = async () => {
+    const count: Step = () => {
       inner++;
+      return Promise.resolve();
     };
     await assert.rejects(compose([twice, count])(turn()), /step 0 called next\(\) twice/);
     assert.equal(inner, 1);
@@ -588,7 +588,11 @@ describe("confirmations", () => {
     assert.equal(await op(`/yes ${code}`), `⌛ Code \`${code}\` expired at 07:01. Nothing was changed; send the command again.`);
     assert.equal(await op("/yes"), "Nothing is waiting for your confirmation.");
     assert.deepEqual(ran, []);
-    assert.equal((await rows(h)).filter((r) => r.outcome === "ok").length, 0, "nothing ran after the first /yes");
+    assert.deepEqual(
+      (await rows(h)).map((r) => r.outcome),
+      ["planned", "confirmed", "ok", "planned", "expired"],
+      "the late /yes leaves no row and nothing ran after the first /yes",
+    );
   });
 
   it("a plan() of null runs at once, without a confirmation", async () => {
