@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { proto, type WAMessage } from "@whiskeysockets/baileys";
-import { ignoreJid } from "../src/chat/baileys/inbound.js";
+import { ignoreJid, interpretMessage } from "../src/chat/baileys/inbound.js";
 import type { IncomingMessage } from "../src/chat/transport.js";
 import { ManualClock } from "../src/clock.js";
 import { openSqliteStore, type SqliteStore } from "../src/store/sqlite/index.js";
@@ -228,5 +228,45 @@ describe("LID mapping", () => {
     assert.equal(ran.length, 1);
     assert.equal(transport.ignored["unknown-sender"], 1);
     await store.close();
+  });
+});
+
+describe("replies and reactions, as Baileys upserts them", () => {
+  const ctx = { alertGroup: GROUP, isKnown: (p: string) => p === ADMIN, lids: { get: () => undefined } };
+  const inGroup = (message: proto.IMessage, id = "3EB0C0FFEE0000000001") =>
+    proto.WebMessageInfo.fromObject({
+      key: { remoteJid: GROUP, fromMe: false, id, participant: DM },
+      message,
+      messageTimestamp: Math.floor(NOW / 1000),
+    }) as WAMessage;
+  const ALERT_ID = "3EB0A1E27000000000000001";
+
+  it("a quoted reply carries the id of the message it answers (contextInfo.stanzaId)", () => {
+    const quoted = inGroup({
+      extendedTextMessage: {
+        text: "2",
+        contextInfo: { stanzaId: ALERT_ID, participant: "6280000000000@s.whatsapp.net", quotedMessage: { conversation: "🔁 *Restart storm* · `bot-kjp` on *stb*" } },
+      },
+    });
+    const v = interpretMessage(quoted, "notify", ctx);
+    assert.ok(v.accept);
+    assert.equal(v.message.text, "2");
+    assert.equal(v.message.replyTo, ALERT_ID);
+    assert.equal(v.message.reaction, undefined);
+  });
+
+  it("a reaction is its emoji answering the reacted-to message; one taken back (empty text) is ignored", () => {
+    const reaction = inGroup({ reactionMessage: { key: { remoteJid: GROUP, fromMe: true, id: ALERT_ID }, text: "👍", senderTimestampMs: NOW } });
+    const v = interpretMessage(reaction, "notify", ctx);
+    assert.ok(v.accept);
+    assert.deepEqual([v.message.text, v.message.replyTo, v.message.reaction, v.message.senderId], ["👍", ALERT_ID, true, ADMIN]);
+    const undone = inGroup({ reactionMessage: { key: { remoteJid: GROUP, fromMe: true, id: ALERT_ID }, text: "", senderTimestampMs: NOW } });
+    assert.deepEqual(interpretMessage(undone, "notify", ctx), { accept: false, reason: "not-text" });
+  });
+
+  it("a plain message answers nothing", () => {
+    const v = interpretMessage(inGroup({ conversation: "/status" }), "notify", ctx);
+    assert.ok(v.accept);
+    assert.equal(v.message.replyTo, undefined);
   });
 });

@@ -20,6 +20,10 @@ export interface IncomingMessage {
   text: string;
   /** Epoch ms. */
   at: number;
+  /** The id of the message this one answers (a quoted reply, or the target of a reaction). */
+  replyTo?: string;
+  /** True when this is a reaction (`text` is its emoji) to `replyTo`. */
+  reaction?: boolean;
 }
 
 export type MessageHandler = (message: IncomingMessage) => Promise<void>;

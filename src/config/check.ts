@@ -2,13 +2,15 @@
  * Every check `jaga start` makes before it runs anything, in one place: `jaga config check`
  * calls the same function, so it can never pass what start refuses. That is jaga.yaml and
  * the environment (loadConfig), then the secrets' shape (the Supabase service-role key), then
- * that every rule under `commands:` names a command Jaga has.
+ * that every rule under `commands:` names a command Jaga has, and that the alerts' numbered
+ * actions do.
  *
  * @example
  * const result = checkConfig(process.env);
  * if (!result.ok) console.error(result.problems.join("\n"));
  */
 import { commands } from "../../commands/index.js";
+import { actionProblems } from "../pipeline/actions-check.js";
 import { closest } from "../text.js";
 import { loadConfig, type LoadResult } from "./load.js";
 import { supabaseSettings } from "./supabase.js";
@@ -24,6 +26,10 @@ export function checkConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): LoadRe
     unknown.push(`commands.${name}: no such command${near.length ? ` (did you mean ${near[0]}?)` : ""}; commands: ${names.join(", ")}`);
   }
   if (unknown.length > 0) return { ok: false, source: loaded.config.source ?? "config", problems: unknown };
+  // Not the config's fault, but checked where start checks everything: an alert's numbered
+  // actions must name commands Jaga has, with arguments they take.
+  const actions = actionProblems(commands, loaded.config);
+  if (actions.length > 0) return { ok: false, source: "alert actions (src/watch/actions.ts)", problems: actions };
   const problems: string[] = [];
   try {
     supabaseSettings(env);

@@ -2,8 +2,8 @@
  * One path for every message from every transport, as a chain of small steps over one typed
  * context (src/pipeline/turn.ts), in the spirit of grammY's middleware:
  *
- *   mask → audit → boundary → identify → parse → limit → answer (/yes, /no) → resolve
- *   → authorise → validate → guard → confirm → run (with a timeout)
+ *   mask → audit → boundary → identify → parse → limit → act (/do) → answer (/yes, /no)
+ *   → resolve → authorise → validate → guard → confirm → run (with a timeout)
  *
  * Each step is its own module in src/pipeline/steps/; a new rule is a new step. The outer
  * three see every answer on its way back: `boundary` turns anything thrown into a short reply
@@ -30,6 +30,7 @@ import type { Command } from "./command.js";
 import { Confirmations } from "./confirmations.js";
 import type { Services } from "./context.js";
 import type { Directory } from "./people.js";
+import { act } from "./steps/act.js";
 import { answer } from "./steps/answer.js";
 import { audit, record } from "./steps/audit.js";
 import { authorise } from "./steps/authorise.js";
@@ -84,6 +85,7 @@ export class Pipeline {
       identify(d),
       parse,
       limit(d),
+      act(d),
       answer(d),
       resolve(d),
       authorise(d),

@@ -118,6 +118,8 @@ export interface Outbox {
   unacked(before: number, limit: number): Promise<OutboxMessage[]>;
   /** One row by id, whatever its state; null when there is none. */
   get(id: number): Promise<OutboxMessage | null>;
+  /** The rows a WhatsApp message was sent for (several when alerts were coalesced), oldest first. */
+  byMessageId(msgId: string): Promise<OutboxMessage[]>;
   stats(): Promise<OutboxStats>;
   /** How many messages wait to be sent. */
   backlog(): Promise<number>;

@@ -23,6 +23,7 @@
  * await desk.sweep(); // resolves incidents quiet for watch.resolveAfter
  */
 import type { Clock } from "../clock.js";
+import { actionsFor, renderActions } from "./actions.js";
 import { failpoint } from "../failpoint.js";
 import { isMessageKey, translator, type Lang, type Translate } from "../i18n/index.js";
 import type { Logger } from "../log.js";
@@ -212,11 +213,14 @@ export class IncidentDesk {
   }
 
   private openText(incident: Incident, summary: string, details: string[]): string {
+    const actions = actionsFor(incident);
     return [
       `${KIND_ICONS[incident.kind] ?? "🚨"} *${this.kindName(incident.kind)}* · ${this.where(incident)}`,
       summary,
       ...details,
-      this.t("alert.footer", { id: incident.id }),
+      ...(actions.length
+        ? [this.t("alert.actions", { actions: renderActions(actions) }), this.t("alert.footer_actions", { id: incident.id })]
+        : [this.t("alert.footer", { id: incident.id })]),
     ].join("\n");
   }
 

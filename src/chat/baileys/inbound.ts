@@ -73,9 +73,15 @@ export function interpretMessage(msg: WAMessage, type: string, ctx: InboundConte
   if (isJidNewsletter(remote)) return { accept: false, reason: "newsletter" };
   if (msg.messageStubType || !msg.message) return { accept: false, reason: "not-text" };
   const content = normalizeMessageContent(msg.message);
-  if (content?.protocolMessage || content?.reactionMessage) return { accept: false, reason: "not-text" };
-  const text = content?.conversation ?? content?.extendedTextMessage?.text ?? null;
+  if (content?.protocolMessage) return { accept: false, reason: "not-text" };
+  // A reaction is its emoji, answering the message it reacts to (👍 on an alert acks it); an
+  // empty one is a reaction taken back.
+  const reaction = content?.reactionMessage;
+  if (reaction && (!reaction.text || !reaction.key?.id)) return { accept: false, reason: "not-text" };
+  const text = reaction ? reaction.text! : (content?.conversation ?? content?.extendedTextMessage?.text ?? null);
   if (typeof text !== "string") return { accept: false, reason: "not-text" };
+  // A quoted reply names the message it answers (an alert: "2" runs its action 2).
+  const replyTo = reaction ? reaction.key!.id! : (content?.extendedTextMessage?.contextInfo?.stanzaId ?? undefined);
 
   const isGroup = Boolean(isJidGroup(remote));
   if (isGroup && remote !== ctx.alertGroup) return { accept: false, reason: "other-group" };
@@ -88,7 +94,16 @@ export function interpretMessage(msg: WAMessage, type: string, ctx: InboundConte
   const ts = Number(msg.messageTimestamp ?? 0);
   return {
     accept: true,
-    message: { id: key.id, chatId: remote, isGroup, senderId: phone, text, at: ts > 0 ? ts * 1000 : Date.now() },
+    message: {
+      id: key.id,
+      chatId: remote,
+      isGroup,
+      senderId: phone,
+      text,
+      at: ts > 0 ? ts * 1000 : Date.now(),
+      ...(replyTo ? { replyTo } : {}),
+      ...(reaction ? { reaction: true } : {}),
+    },
     lid,
   };
 }

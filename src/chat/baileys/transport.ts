@@ -282,7 +282,8 @@ export class WhatsAppTransport implements Transport {
     const sock = this.sock;
     try {
       if (!sock || !this.connected) throw new Error("WhatsApp not connected");
-      this.keepSent(await sock.sendMessage(to.chatId, { text }, entry ? { quoted: entry.raw } : {}));
+      // A reaction is not quoted (WhatsApp shows no quote of one).
+      this.keepSent(await sock.sendMessage(to.chatId, { text }, entry && !to.reaction ? { quoted: entry.raw } : {}));
     } catch (err) {
       // Not lost: the reply goes to the outbox and out after reconnecting (without the quote).
       this.o.log.warn({ err, chat: to.chatId }, "reply could not be sent now; kept in the outbox");
@@ -374,7 +375,7 @@ export class WhatsAppTransport implements Transport {
     const timer = new AbortController();
     let waiting = false;
     // In the group every reaction is one more message to everyone: off unless asked for.
-    const reacts = !message.isGroup || this.o.reactInGroups === true;
+    const reacts = !message.reaction && (!message.isGroup || this.o.reactInGroups === true);
     const hourglass = (reacts ? this.o.clock.sleep(this.o.reactAfterMs ?? 2_000, timer.signal) : Promise.reject(new Error("no reactions")))
       .then(async () => {
         waiting = true;

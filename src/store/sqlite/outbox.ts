@@ -136,6 +136,7 @@ export function sqliteOutbox(db: Db): Outbox {
        AND EXISTS (SELECT 1 FROM outbox_wa w WHERE w.outbox_id = o.id) ORDER BY id LIMIT ?`,
   );
   const byId = db.prepare<[number], Row>(`${select} WHERE o.id = ?`);
+  const byMsg = db.prepare<[string], Row>(`${select} WHERE o.id IN (SELECT outbox_id FROM outbox_wa WHERE msg_id = ?) ORDER BY o.id`);
   const stats = db.prepare<[], { queued: number; unacked: number; retrying: number; dead: number; oldest: number | null }>(
     `SELECT count(*) FILTER (WHERE sent_at IS NULL AND dead_at IS NULL) AS queued,
             count(*) FILTER (WHERE sent_at IS NOT NULL AND acked_at IS NULL AND dead_at IS NULL
@@ -186,6 +187,7 @@ export function sqliteOutbox(db: Db): Outbox {
         const row = byId.get(id);
         return row ? fromRow(row) : null;
       }),
+    byMessageId: (msgId) => run(() => byMsg.all(msgId).map(fromRow)),
     stats: () =>
       run(() => {
         const r = stats.get()!;
