@@ -42,7 +42,8 @@ describe("restart storm", () => {
     assert.match(lines[1]!, /^\d+ restarts in \d+s\.$/);
     assert.match(alert!, /Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
     assert.match(alert!, /Try: `\/logs crashy local` · `\/restart crashy local`/);
-    assert.match(lines.at(-1)!, /^Incident #1 · reply `\/ack 1`$/);
+    assert.equal(lines.at(-2), "*Actions:* 1 `/logs crashy local` · 2 `/restart crashy local` · 3 `/mute crashy 1h`");
+    assert.equal(lines.at(-1), "Incident #1 · reply with a number, or `/do 1 <n>` · `/ack 1`");
     // Detection latency: the restart that crossed the threshold -> alert in the outbox.
     const crossing = w.store.db.prepare<[], { at: number }>("SELECT at FROM restart_events WHERE app = 'crashy' ORDER BY id").all();
     const queuedAt = w.store.db.prepare<[], { created_at: number }>("SELECT created_at FROM outbox ORDER BY id LIMIT 1").get()!.created_at;
