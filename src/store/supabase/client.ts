@@ -8,8 +8,17 @@
  * // acting as a signed-in user or service client instead:
  * createSupabaseClient({ url, key: anonKey, accessToken: userJwt });
  */
-import { createClient, type SupabaseClient } from "@supabase/supabase-js";
-import WebSocket from "ws";
+import { createRequire } from "node:module";
+import type { SupabaseClient } from "@supabase/supabase-js";
+
+/**
+ * supabase-js (and `ws`) load on the first client, not with Jaga: most installs run without
+ * Supabase, and on a 2 GB box the megabytes count. `require` keeps this synchronous (the
+ * package ships a CommonJS build next to its ESM one), so opening a store stays synchronous.
+ */
+const load = createRequire(import.meta.url);
+const supabaseJs = () => load("@supabase/supabase-js") as typeof import("@supabase/supabase-js");
+const wsClass = () => load("ws") as typeof import("ws");
 
 export interface SupabaseClientOptions {
   /** Project URL, e.g. https://<ref>.supabase.co */
@@ -42,10 +51,12 @@ export function createSupabaseClient(options: SupabaseClientOptions): JagaSupaba
       outer?.removeEventListener("abort", forward);
     }
   };
+  const { createClient } = supabaseJs();
+  type Transport = NonNullable<NonNullable<Parameters<typeof createClient>[2]>["realtime"]>["transport"];
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- untyped database: rows are checked by the store
   return createClient<any>(options.url, options.key, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    realtime: { transport: WebSocket as unknown as NonNullable<NonNullable<Parameters<typeof createClient>[2]>["realtime"]>["transport"] },
+    realtime: { transport: wsClass() as unknown as Transport },
     global: { fetch: timedFetch, ...(options.accessToken ? { headers: { Authorization: `Bearer ${options.accessToken}` } } : {}) },
   });
 }
