@@ -12,7 +12,10 @@ import incidents from "./incidents.js";
 import logs from "./logs.js";
 import mute from "./mute.js";
 import restart from "./restart.js";
+import save from "./save.js";
+import start from "./start.js";
 import status from "./status.js";
+import stop from "./stop.js";
 import unblock from "./unblock.js";
 import unmute from "./unmute.js";
 import wa from "./wa.js";
@@ -23,6 +26,9 @@ export const commands: readonly Command[] = [
   status,
   logs,
   restart,
+  stop,
+  start,
+  save,
   flush,
   incidents,
   ack,

@@ -62,6 +62,18 @@ describe("foundation commands over SSH", () => {
     assert.match((await op("/flush noisy"))!, /Logs of .*noisy.* on \*vps\* emptied/);
   });
 
+  it("/stop asks, and after `/yes` really stops the remote app; /start brings it back", async () => {
+    const status = async () => (await pm2.jlist()).find((p) => p.name === "noisy")?.pm2_env.status;
+    const plan = (await op("/stop noisy"))!;
+    assert.match(plan, /^⚠️ \*Confirm \/stop\*\n⏹️ Stop `noisy` on \*vps\*/);
+    assert.equal(await status(), "online", "nothing stopped before the confirmation");
+    const code = /Reply `\/yes (\d{4})`/.exec(plan)![1]!;
+    assert.match((await op(`/yes ${code}`))!, /^⏹️ `noisy` stopped on \*vps\*: stopped/);
+    assert.equal(await status(), "stopped");
+    assert.match((await op("/start noisy"))!, /^▶️ `noisy` started on \*vps\*: online, pid \d+/);
+    assert.equal(await status(), "online");
+  });
+
   it("/whoami and /audit answer, and the audit names the SSH host", async () => {
     assert.match((await op("/whoami"))!, /Oki/);
     const audit = (await h.send("/audit"))!;

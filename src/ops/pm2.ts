@@ -103,6 +103,40 @@ export class Pm2 {
     await this.exec(["restart", name], options);
   }
 
+  /**
+   * Stops every instance of an app; PM2 keeps it in its list, stopped, until it is started again.
+   * `name` must be one PM2 lists (findApp checked it): PM2 also reads `all` and pm_ids here.
+   *
+   * @example
+   * await pm2.stop("manufacturing-app", ctx.exec); // report 000, step 1: the crash loop ends
+   */
+  async stop(name: string, options: ExecOptions = {}): Promise<void> {
+    await this.exec(["stop", name], options);
+  }
+
+  /**
+   * Starts again an app PM2 already lists (stopped or errored). Only for a name PM2 lists:
+   * given a name it does not know, `pm2 start` would look for a script of that name, and
+   * starting new scripts is not something chat may do.
+   *
+   * @example
+   * await pm2.start("manufacturing-app", ctx.exec);
+   */
+  async start(name: string, options: ExecOptions = {}): Promise<void> {
+    await this.exec(["start", name], options);
+  }
+
+  /**
+   * `pm2 save`: writes the process list to PM2's dump file (`<PM2_HOME>/dump.pm2`), from which
+   * `pm2 resurrect` (the boot unit) starts after a reboot.
+   *
+   * @example
+   * await pm2.save(hostCall(ctx));
+   */
+  async save(options: ExecOptions = {}): Promise<void> {
+    await this.exec(["save"], options);
+  }
+
   /** Empties the logs of one app, or of every app; returns the bytes freed. */
   async flush(name: string | undefined, processes: Pm2Process[], options: ExecOptions = {}): Promise<number> {
     const files = processes
