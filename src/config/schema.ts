@@ -377,8 +377,9 @@ export const configSchema = z
       phones.add(p.phone);
     });
     c.watch.apps.forEach((entry, i) => {
-      const host = entry.split("@")[1];
-      if (host !== undefined && !c.hosts.some((h) => h.name === host)) {
+      const [, host, ...rest] = entry.split("@");
+      // A malformed entry already has its own refusal.
+      if (host !== undefined && rest.length === 0 && NAME_RE.test(host) && !c.hosts.some((h) => h.name === host)) {
         ctx.addIssue({ code: "custom", path: ["watch", "apps", i], message: `host "${host}" is not listed under \`hosts\`` });
       }
     });
