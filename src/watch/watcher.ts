@@ -181,8 +181,11 @@ export class HostWatcher {
     const deltas = this.tracker.observe([{ name: e.name, pmId: e.pmId, restarts: e.restarts }], e.at, { complete: false });
     await this.afterRestarts(deltas);
     const mine = this.instances.get(e.name) ?? new Map<number, string>();
+    // PM2 says "stopped" on every crash's exit, before it decides to restart, wait or give up
+    // ("restart overlimit"): not yet news. The next round's jlist tells what became of it.
+    if (e.event === "exit") this.reconcileWanted = true;
     if (e.event === "delete") mine.delete(e.pmId);
-    else mine.set(e.pmId, e.status);
+    else mine.set(e.pmId, e.event === "exit" && e.status === "stopped" ? "exited" : e.status);
     this.instances.set(e.name, mine);
     await this.observeStatus(e.name, e.at);
   }
