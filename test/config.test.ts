@@ -194,6 +194,15 @@ describe("config refuses what would hurt", () => {
     ]);
   });
 
+  it("watch.apps takes app names, or app@host of a configured host", () => {
+    assert.deepEqual(problemsOf('watch: { apps: [bot-kjp, "api@local"] }\n'), []);
+    assert.deepEqual(problemsOf('watch: { apps: ["bad name", "api@stb", "a@b@c"] }\n'), [
+      'watch.apps[0]: expected an app name, or app@host (letters, digits, . _ -, at most 64 each) (got "bad name")',
+      'watch.apps[2]: expected an app name, or app@host (letters, digits, . _ -, at most 64 each) (got "a@b@c")',
+      'watch.apps[1]: host "stb" is not listed under `hosts`',
+    ]);
+  });
+
   it("a typo in dns.resolvers is a config error with its path, by the parser the transport uses", () => {
     const problems = problemsOf('dns: { resolvers: [sytem, 1.1.1, "8.8.8.8:99999", "[::1]:53", "127.0.0.1:5353", "1.1.1.1"] }\n');
     assert.deepEqual(

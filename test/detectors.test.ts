@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { configSchema } from "../src/config/schema.js";
+import { appDownStep, appHealth, appStatus, observeApp, requiredApps, restartedApp, stoppedKey, type AppTrack } from "../src/watch/app-down.js";
 import { classify, parsePortHolder } from "../src/watch/classify.js";
 import { cpuPercent, diskLevel, restartStorm, Sustained } from "../src/watch/detectors.js";
 import { AmpDecoder, toBusEvent } from "../src/watch/pm2-bus.js";
@@ -111,5 +112,63 @@ describe("PM2 bus wire format", () => {
   it("ignores messages it does not understand", () => {
     assert.equal(toBusEvent(["process:event", { nonsense: true }], 1), null);
     assert.equal(toBusEvent(["log:out", {}], 1), null);
+  });
+});
+
+describe("app down rule", () => {
+  const rule = watch.appDown;
+  const S = 1_000;
+  const ok = { eligible: true, deliberate: false };
+  /** Feeds statuses at times (seconds) and returns each step's action. */
+  const run = (seq: [number, string | null][], ctx = ok) => {
+    let t: AppTrack | undefined;
+    return seq.map(([sec, status]) => {
+      t = observeApp(t, status, sec * S);
+      const { next, action } = appDownStep(t, sec * S, rule, ctx);
+      t = next;
+      return action;
+    });
+  };
+
+  it("defaults to a 1m grace and 1m up time", () => assert.deepEqual(rule, { grace: 60 * S, upFor: 60 * S }));
+  it("raises only once down for the whole grace, and every round after (for reminders)", () => {
+    assert.deepEqual(run([[0, "online"], [10, "errored"], [69, "errored"], [70, "errored"], [100, "errored"]]), [null, null, null, "raise", "raise"]);
+  });
+  it("a stop shorter than the grace raises nothing, and the grace starts over", () => {
+    assert.deepEqual(run([[0, "stopped"], [50, "online"], [60, "stopped"], [119, "stopped"]]), [null, null, null, null]);
+  });
+  it("stopped, then deleted and re-added stopped, is one outage", () => {
+    assert.deepEqual(run([[0, "stopped"], [30, null], [60, "stopped"]]), [null, null, "raise"]);
+  });
+  it("a transient status (launching, waiting restart) is neither down nor up", () => {
+    assert.deepEqual(run([[0, "waiting restart"], [100, "launching"], [200, "waiting restart"]]), [null, null, null]);
+  });
+  it("clears once, after it stayed online for upFor", () => {
+    assert.deepEqual(run([[0, "errored"], [60, "errored"], [70, "online"], [129, "online"], [130, "online"], [200, "online"]]), [null, "raise", null, null, "clear", null]);
+  });
+  it("a restart breaks the up run, even when every poll saw it online", () => {
+    let t = observeApp(undefined, "online", 0);
+    t = restartedApp(t, 50 * S);
+    assert.equal(appDownStep(t, 100 * S, rule, ok).action, null);
+    assert.equal(appDownStep(t, 110 * S, rule, ok).action, "clear");
+  });
+  it("an app never seen online and not required raises nothing", () => {
+    assert.deepEqual(run([[0, "stopped"], [600, "stopped"]], { eligible: false, deliberate: false }), [null, null]);
+  });
+  it("a stop on purpose clears (once) instead of raising", () => {
+    assert.deepEqual(run([[0, "stopped"], [60, "stopped"], [600, "stopped"]], { eligible: true, deliberate: true }), ["clear", null, null]);
+  });
+  it("folds cluster instances: online only when all are, down only when none runs, errored over stopped", () => {
+    assert.equal(appStatus(["online", "online"]), "online");
+    assert.equal(appStatus(["online", "errored"]), "partial");
+    assert.equal(appStatus(["stopped", "launching"]), "launching");
+    assert.equal(appStatus(["stopped", "errored"]), "errored");
+    assert.equal(appStatus(["stopped"]), "stopped");
+    assert.equal(appStatus([]), null);
+    assert.equal(appHealth("partial"), "transient");
+  });
+  it("reads watch.apps per host", () => {
+    assert.deepEqual([...requiredApps(["bot-kjp", "api@stb", "web@other"], "stb")], ["bot-kjp", "api"]);
+    assert.equal(stoppedKey("stb", "bot-kjp"), "stopped:stb/bot-kjp");
   });
 });

@@ -1,15 +1,16 @@
 /**
  * Watching against a real PM2 running real crash-looping fixtures: storms detected from PM2's
  * event bus, incidents and their alerts in the real outbox, quiet -> resolved, no duplicate
- * after a Jaga restart, no false storm from `pm2 reset`, silence for a healthy app.
+ * after a Jaga restart, no false storm from `pm2 reset`, silence for a healthy app. Apps that
+ * are down: PM2 giving up, a stop by hand, a required app missing, a stop on purpose, a mute.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, describe, it } from "node:test";
 import { ManualClock } from "../src/clock.js";
-import { startPm2, waitFor, type TestPm2 } from "./helpers/pm2.js";
+import { APPS, startPm2, waitFor, type TestPm2 } from "./helpers/pm2.js";
 import { watchHarness, type WatchHarness } from "./helpers/watch.js";
 
 const dir = mkdtempSync(join(tmpdir(), "jaga-watch-"));
@@ -77,10 +78,12 @@ describe("restart storm", () => {
     await watcher.tick(); // counts the restarts that happened before the stop
     await clock.advance(29 * 60_000);
     await watcher.tick();
-    assert.equal((await w.store.incidents.listOpen()).length, 1, "still open before 30 min of quiet");
+    // The stop by hand is an app_down incident of its own (see "app down" below).
+    const openStorms = async () => (await w!.store.incidents.listOpen()).filter((i) => i.kind === "restart_storm");
+    assert.equal((await openStorms()).length, 1, "still open before 30 min of quiet");
     await clock.advance(60_000);
     await watcher.tick();
-    assert.equal((await w.store.incidents.listOpen()).length, 0);
+    assert.equal((await openStorms()).length, 0);
     assert.equal(w.alerts().at(-1), "✅ Resolved: #1 Restart storm · `crashy` on *local* — quiet for 30m (lasted 30m).");
   });
 
@@ -198,9 +201,188 @@ describe("incident commands", () => {
     await clock.advance(121 * 60_000);
     const count = w.alerts().length;
     await watcher.tick();
-    assert.equal((await w.store.incidents.listOpen()).length, 0, "resolved");
-    assert.equal(w.alerts().length, count, "but muted: no message");
+    const open = await w.store.incidents.listOpen();
+    assert.deepEqual(open.filter((i) => i.kind === "restart_storm"), [], "resolved");
+    assert.deepEqual(open.map((i) => i.kind), ["app_down"], "the stop by hand is recorded as an outage");
+    assert.equal(w.alerts().length, count, "but muted: no message about either");
     assert.equal(await w.send("/unmute crashy"), "🔔 Alerts for `crashy` are back on.");
     assert.equal(await w.send("/unmute crashy"), "`crashy` was not muted.");
+  });
+});
+
+describe("app down", () => {
+  const T0 = Date.parse("2026-11-22T01:00:00Z");
+  const downs = (h: WatchHarness) => h.alerts().filter((a) => a.startsWith("⛔ *App down*"));
+  const status = async (app: string) => (await pm2!.jlist()).find((p) => p.name === app)?.pm2_env.status;
+  const openDowns = async (h: WatchHarness) => (await h.store.incidents.listOpen()).filter((i) => i.kind === "app_down");
+
+  it("an app PM2 gave up on (max_restarts) opens one incident after the grace, with its error lines; a start that stays up resolves it", async () => {
+    const clock = new ManualClock(T0);
+    pm2 = await startPm2({});
+    const flag = join(dir, `flag-${process.pid}-${Date.now()}`);
+    // As in report 003's ecosystem file: PM2 stops restarting after max_restarts unstable restarts.
+    const eco = join(dir, "eco.json");
+    // min_uptime: every crash counts as unstable, however slowly this machine starts node.
+    writeFileSync(eco, JSON.stringify({ apps: [{ name: "flaky", script: join(APPS, "crash-on-flag.js"), max_restarts: 3, min_uptime: 60_000, env: { FLAG_FILE: flag } }] }));
+    await pm2.cli("start", eco);
+    w = watchHarness({ hosts: [pm2.hostConfig()], watch: { appDown: { grace: "1m", upFor: "2m" } } }, { clock });
+    const watcher = w.watch.watchers[0]!;
+    await waitFor(async () => (await status("flaky")) === "online", 10_000, "online");
+    await watcher.tick(); // seen online
+    writeFileSync(flag, "");
+    await waitFor(async () => (await status("flaky")) === "errored", 30_000, "PM2 giving up");
+    await watcher.tick();
+    await clock.advance(59_000);
+    await watcher.tick();
+    assert.equal(downs(w).length, 0, "not before the grace");
+    await clock.advance(1_000);
+    await watcher.tick();
+    await watcher.tick();
+    assert.equal(downs(w).length, 1, w.alerts().join("\n---\n"));
+    const lines = downs(w)[0]!.split("\n");
+    assert.equal(lines[0], "⛔ *App down* · `flaky` on *local*");
+    assert.equal(lines[1], "Errored for 1m: PM2 gave up restarting it.");
+    assert.match(lines[2]!, /^Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
+    assert.equal(lines[3], "Last error lines:");
+    assert.ok(lines.some((l) => l.includes("crash-on-flag: Error: listen EADDRINUSE")), "the error lines are in the alert");
+    assert.ok(lines.includes("Try: `/logs flaky local` · `/restart flaky local`"));
+    assert.equal((await openDowns(w)).length, 1);
+
+    rmSync(flag);
+    await pm2.cli("restart", "flaky");
+    await waitFor(async () => (await status("flaky")) === "online", 10_000, "online again");
+    await watcher.tick();
+    await clock.advance(119_000);
+    await watcher.tick();
+    assert.equal((await openDowns(w)).length, 1, "open until it stayed up for upFor");
+    await clock.advance(1_000);
+    await watcher.tick();
+    assert.deepEqual(await openDowns(w), []);
+    assert.match(w.alerts().at(-1)!, /^✅ Resolved: #\d+ App down · `flaky` on \*local\* — back to normal \(lasted 2m\)\.$/);
+  });
+
+  it("pm2 stop by hand opens one after the grace; a stop shorter than the grace opens none", async () => {
+    const clock = new ManualClock(T0);
+    pm2 = await startPm2({ web: "healthy.js", api: "healthy.js" });
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { clock });
+    const watcher = w.watch.watchers[0]!;
+    await watcher.tick();
+    // A brief stop: back within the grace (default 1m).
+    await pm2.cli("stop", "api");
+    await watcher.tick();
+    await clock.advance(50_000);
+    await watcher.tick();
+    await pm2.cli("start", "api");
+    await watcher.tick();
+    await clock.advance(5 * 60_000);
+    await watcher.tick();
+    assert.deepEqual(downs(w), []);
+
+    await pm2.cli("stop", "web");
+    await watcher.tick();
+    await clock.advance(60_000);
+    await watcher.tick();
+    assert.equal(downs(w).length, 1, w.alerts().join("\n---\n"));
+    const lines = downs(w)[0]!.split("\n");
+    assert.deepEqual(lines.slice(0, 3), [
+      "⛔ *App down* · `web` on *local*",
+      "Stopped for 1m.",
+      "Likely cause: stopped by hand (`pm2 stop` on the host, not through Jaga), or it exited with autorestart off.",
+    ]);
+    assert.equal(lines.at(-2), "Try: `/logs web local` · `/restart web local`");
+    assert.ok(!w.alerts().some((a) => a.includes("`api`")), "the brief stop never alerted");
+  });
+
+  it("an app in watch.apps opens one even if never seen online; an app never seen online and not listed does not", async () => {
+    const clock = new ManualClock(T0);
+    pm2 = await startPm2({ req: "healthy.js", idle: "healthy.js" });
+    await pm2.cli("stop", "req");
+    await pm2.cli("stop", "idle");
+    w = watchHarness({ hosts: [pm2.hostConfig()], watch: { apps: ["req", "ghost@local"] } }, { clock });
+    const watcher = w.watch.watchers[0]!;
+    await watcher.tick();
+    await clock.advance(60_000);
+    await watcher.tick();
+    const texts = downs(w);
+    assert.equal(texts.length, 2, texts.join("\n---\n"));
+    assert.ok(texts.some((t) => t.startsWith("⛔ *App down* · `req` on *local*\nStopped for 1m.")));
+    const ghost = texts.find((t) => t.includes("`ghost`"));
+    assert.match(ghost!, /^⛔ \*App down\* · `ghost` on \*local\*\nNot in PM2 for 1m, but `watch.apps` says it must run\.\nLikely cause: never started on this host, or deleted/);
+    assert.ok(!w.alerts().some((a) => a.includes("`idle`")));
+  });
+
+  it("does not alert twice when Jaga restarts mid-outage, and remembers across the restart which apps ran", async () => {
+    const clock = new ManualClock(T0);
+    const file = join(dir, "app-down-restart.db");
+    pm2 = await startPm2({ web: "healthy.js", api: "healthy.js" });
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { clock, file });
+    await w.watch.watchers[0]!.tick(); // both seen online
+    await pm2.cli("stop", "web");
+    await w.watch.watchers[0]!.tick();
+    await clock.advance(60_000);
+    await w.watch.watchers[0]!.tick();
+    assert.equal(downs(w).length, 1);
+    await w.close();
+
+    // The new Jaga never saw either online itself; api stops while it watches.
+    await pm2.cli("stop", "api");
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { clock, file });
+    const restarted = w.watch.watchers[0]!;
+    await restarted.tick();
+    await clock.advance(60_000);
+    await restarted.tick();
+    await clock.advance(60_000);
+    await restarted.tick();
+    assert.equal(downs(w).filter((a) => a.includes("`web`")).length, 1, "still exactly one alert for web");
+    assert.equal(downs(w).filter((a) => a.includes("`api`")).length, 1, "api was online before the restart: its stop is an outage");
+    assert.equal((await openDowns(w)).length, 2);
+  });
+
+  it("a stop marked on purpose opens none (and resolves an open one); once started again, a stop by hand alerts", async () => {
+    const clock = new ManualClock(T0);
+    pm2 = await startPm2({ web: "healthy.js" });
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { clock });
+    const watcher = w.watch.watchers[0]!;
+    await watcher.tick();
+    w.watch.markStopped("local", "web", "Budi");
+    assert.deepEqual(w.watch.stoppedBy("local", "web"), { by: "Budi", at: T0 });
+    await watcher.tick(); // still online: a stale list must not end the mark
+    await pm2.cli("stop", "web");
+    await watcher.tick();
+    await clock.advance(10 * 60_000);
+    await watcher.tick();
+    assert.deepEqual(downs(w), []);
+    assert.deepEqual(await openDowns(w), []);
+    assert.ok(w.watch.stoppedBy("local", "web"), "marked while it stays down");
+
+    await pm2.cli("start", "web");
+    await watcher.tick();
+    assert.equal(w.watch.stoppedBy("local", "web"), undefined, "started again: the mark is over");
+    await pm2.cli("stop", "web");
+    await watcher.tick();
+    await clock.advance(60_000);
+    await watcher.tick();
+    assert.equal(downs(w).length, 1);
+
+    // Marked while an incident is open: a person took it over, the incident resolves.
+    w.watch.markStopped("local", "web", "Sari");
+    await watcher.tick();
+    assert.deepEqual(await openDowns(w), []);
+    assert.equal(downs(w).length, 1);
+  });
+
+  it("a muted app records its incident without an alert", async () => {
+    const clock = new ManualClock(T0);
+    pm2 = await startPm2({ web: "healthy.js" });
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { clock });
+    const watcher = w.watch.watchers[0]!;
+    await watcher.tick();
+    assert.match((await w.send("/mute web 1h"))!, /^🔕/);
+    await pm2.cli("stop", "web");
+    await watcher.tick();
+    await clock.advance(60_000);
+    await watcher.tick();
+    assert.equal((await openDowns(w)).length, 1);
+    assert.deepEqual(downs(w), []);
   });
 });

@@ -188,6 +188,28 @@ const watch = z
       })
       .prefault({}),
     resolveAfter: duration({ min: 10 * S, max: 7 * D, low: "an incident would resolve and reopen on every flicker", high: "an incident would stay open a week after it ended" }).default(30 * M),
+    /** An app stopped, errored (PM2 gave up) or missing for `grace` is down; back once online for `upFor`. */
+    appDown: z
+      .strictObject({
+        grace: duration({ min: 10 * S, max: H, low: "a deploy or a `pm2 restart` would open an incident", high: "an app would be down that long before anyone hears of it" }).default(M),
+        upFor: duration({ min: 10 * S, max: H, low: "an app that dies a little after each start would look back", high: "an app back for that long is back" }).default(M),
+      })
+      .prefault({}),
+    /**
+     * Apps that must always run, down even if Jaga never saw them online: `bot-kjp` on every
+     * host, `bot-kjp@stb` on that host only.
+     */
+    apps: z
+      .array(
+        z.string().refine(
+          (s) => {
+            const [app, host, ...rest] = s.split("@");
+            return rest.length === 0 && NAME_RE.test(app!) && (host === undefined || NAME_RE.test(host));
+          },
+          { message: "expected an app name, or app@host (letters, digits, . _ -, at most 64 each)" },
+        ),
+      )
+      .default([]),
   })
   .prefault({});
 
@@ -353,6 +375,13 @@ export const configSchema = z
     c.people.forEach((p, i) => {
       if (phones.has(p.phone)) ctx.addIssue({ code: "custom", path: ["people", i, "phone"], message: "duplicate phone number" });
       phones.add(p.phone);
+    });
+    c.watch.apps.forEach((entry, i) => {
+      const [, host, ...rest] = entry.split("@");
+      // A malformed entry already has its own refusal.
+      if (host !== undefined && rest.length === 0 && NAME_RE.test(host) && !c.hosts.some((h) => h.name === host)) {
+        ctx.addIssue({ code: "custom", path: ["watch", "apps", i], message: `host "${host}" is not listed under \`hosts\`` });
+      }
     });
     for (const [name, rule] of Object.entries(c.commands)) {
       rule.people?.forEach((who, i) => {

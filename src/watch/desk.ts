@@ -68,6 +68,7 @@ export const KIND_ICONS: Record<string, string> = {
   memory: "🧠",
   unreachable: "📡",
   dns: "🌐",
+  app_down: "⛔",
 };
 
 const keyOf = (k: IncidentKey) => `${k.host}\u0000${k.app}\u0000${k.kind}`;

@@ -16,6 +16,7 @@ import type { Logger } from "../log.js";
 import type { Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
 import type { AlertingIncidents } from "../store/store.js";
+import { stoppedKey, type StopMark } from "./app-down.js";
 import { IncidentDesk, type AlertRoute, type AlertSink } from "./desk.js";
 import { SelfWatcher } from "./self.js";
 import { HostWatcher } from "./watcher.js";
@@ -32,6 +33,22 @@ export interface WatchServices {
   unreachable(): string[];
   /** The host's vitals as the watcher last read them, if younger than `maxAgeMs`. */
   freshVitals(host: string, maxAgeMs: number): Vitals | null;
+  /**
+   * A command is about to stop `app` on `host` on purpose (`by`: who asked): while it stays down
+   * it is no outage, and an open "app down" incident for it resolves. Call it BEFORE stopping;
+   * the mark ends by itself once the app was seen down and then online again (started by
+   * anyone), so the next stop by hand alerts again. A stop that failed should call
+   * {@link WatchServices.unmarkStopped}.
+   *
+   * @example
+   * ctx.services.watch?.markStopped("stb", "bot-kjp", ctx.sender.name);
+   * await host.pm2.stop("bot-kjp");
+   */
+  markStopped(host: string, app: string, by: string): void;
+  /** Takes a stop mark back (the stop failed, or was undone); the app is watched as usual. */
+  unmarkStopped(host: string, app: string): void;
+  /** Who stopped `app` on purpose and when, if it is marked. */
+  stoppedBy(host: string, app: string): StopMark | undefined;
   start(): void;
   stop(): Promise<void>;
 }
@@ -94,6 +111,13 @@ export function createWatch(o: WatchOptions): WatchServices {
       const w = watchers.find((x) => x.name === host);
       return w?.lastVitals && o.clock.now() - w.lastVitalsAt <= maxAgeMs ? w.lastVitals : null;
     },
+    markStopped(host, app, by) {
+      o.state.set(stoppedKey(host, app), { by, at: o.clock.now() } satisfies StopMark);
+    },
+    unmarkStopped(host, app) {
+      o.state.delete(stoppedKey(host, app));
+    },
+    stoppedBy: (host, app) => o.state.get<StopMark>(stoppedKey(host, app)),
     start() {
       o.state.prune(o.clock.now() - RESTART_HISTORY_MS);
       for (const w of watchers) w.start();

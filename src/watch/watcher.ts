@@ -1,7 +1,9 @@
 /**
  * Watches one host: PM2 restarts as they happen (the event bus, see pm2-bus.ts), a jlist
  * reconcile now and then, and host vitals every `watch.interval`. Feeds the detectors and
- * hands what they find to the incident desk.
+ * hands what they find to the incident desk. Apps' statuses come from the same two sources
+ * (bus events as they happen, the jlist as the full truth) and are judged every round
+ * (app-down.ts), so a grace ends on time between reconciles.
  *
  * Cost on the watched host, per interval: `cat` of three /proc files, `nproc`, `df` (and
  * `getent` when the DNS check is on) — a few milliseconds of CPU; `pm2 jlist` (a Node process)
@@ -24,11 +26,12 @@ import type { Logger } from "../log.js";
 import { readVitals, vitalsPaths, type Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
 import { echo } from "../text.js";
+import { appDownStep, appStatus, observeApp, requiredApps, restartedApp, stoppedKey, type AppTrack, type StopMark } from "./app-down.js";
 import { classify, databaseName, parsePortHolder } from "./classify.js";
 import type { IncidentDesk } from "./desk.js";
 import { cpuPercent, diskLevel, memoryPercent, restartStorm, Sustained } from "./detectors.js";
 import { Pm2Bus, type Pm2BusEvent } from "./pm2-bus.js";
-import { RestartTracker, type RestartDelta } from "./restarts.js";
+import { RestartTracker, type RestartDelta, type ProcessCount } from "./restarts.js";
 
 /** getent's exit code for "key not found". */
 const GETENT_NOT_FOUND = 2;
@@ -59,6 +62,15 @@ export class HostWatcher {
   private reconcileWanted = true;
   /** Serializes restart handling: bus events and reconciles must not interleave. */
   private chain: Promise<unknown> = Promise.resolve();
+  /** Per app, its instances' PM2 statuses by pm_id, as last heard (bus) or listed (jlist). */
+  private readonly instances = new Map<string, Map<number, string>>();
+  /** Per app, its up/down run (app-down.ts). */
+  private readonly tracks = new Map<string, AppTrack>();
+  /** Apps seen online, kept in the watch state so a Jaga restart still knows them. */
+  private readonly wasOnline: Set<string>;
+  private readonly required: Set<string>;
+  /** Apps stopped on purpose that were seen down since: the next "online" ends the mark. */
+  private readonly downWhileMarked = new Set<string>();
   /** The latest vitals and when they were read: /status serves them while fresh. */
   lastVitals: Vitals | null = null;
   lastVitalsAt = 0;
@@ -69,6 +81,8 @@ export class HostWatcher {
     this.tracker = new RestartTracker(host.name, state, (err) => this.limit.error("watch.state", err, "restart history not saved", { host: host.name }));
     this.t = translator(config.language);
     this.hot = new Sustained(config.watch.cpu.for);
+    this.wasOnline = new Set(state.get<string[]>(this.onlineKey) ?? []);
+    this.required = requiredApps(config.watch.apps, host.name);
     const pm2Home = host.config.pm2Home;
     this.bus = pm2Home
       ? new Pm2Bus({
@@ -86,6 +100,10 @@ export class HostWatcher {
 
   get name(): string {
     return this.o.host.name;
+  }
+
+  private get onlineKey(): string {
+    return `online:${this.o.host.name}`;
   }
 
   /** True while the host's checks fail. */
@@ -115,7 +133,11 @@ export class HostWatcher {
       this.reconcileWanted = false;
       await this.serial(() => this.reconcile());
     }
-    await this.o.desk.sweep((i) => i.host === this.name && i.kind !== "unreachable" && i.kind !== "dns");
+    // Statuses a silent host last had are no news: judge apps only on a round that got answers.
+    if (answered) await this.serial(() => this.judgeApps());
+    // These resolve when their condition is seen to end, never by quiet alone.
+    const byCondition = new Set(["unreachable", "dns", "app_down"]);
+    await this.o.desk.sweep((i) => i.host === this.name && !byCondition.has(i.kind));
   }
 
   private async run(): Promise<void> {
@@ -158,6 +180,14 @@ export class HostWatcher {
     // carry it too, so any of them may advance the counter.
     const deltas = this.tracker.observe([{ name: e.name, pmId: e.pmId, restarts: e.restarts }], e.at, { complete: false });
     await this.afterRestarts(deltas);
+    const mine = this.instances.get(e.name) ?? new Map<number, string>();
+    // PM2 says "stopped" on every crash's exit, before it decides to restart, wait or give up
+    // ("restart overlimit"): not yet news. The next round's jlist tells what became of it.
+    if (e.event === "exit") this.reconcileWanted = true;
+    if (e.event === "delete") mine.delete(e.pmId);
+    else mine.set(e.pmId, e.event === "exit" && e.status === "stopped" ? "exited" : e.status);
+    this.instances.set(e.name, mine);
+    await this.observeStatus(e.name, e.at);
   }
 
   /** Full jlist: exact counters, forgets deleted processes, checks every app for a storm. */
@@ -169,14 +199,81 @@ export class HostWatcher {
       this.o.log.debug({ err, host: this.name }, "reconcile: pm2 list failed");
       return;
     }
-    const deltas = this.tracker.observe(processes, this.o.clock.now(), { complete: true });
+    const now = this.o.clock.now();
+    const deltas = this.tracker.observe(processes, now, { complete: true });
     await this.afterRestarts(deltas);
+    this.instances.clear();
+    for (const p of processes as (ProcessCount & { status: string })[]) {
+      const mine = this.instances.get(p.name) ?? new Map<number, string>();
+      mine.set(p.pmId, p.status);
+      this.instances.set(p.name, mine);
+    }
+    for (const app of new Set([...this.instances.keys(), ...this.tracks.keys(), ...this.required])) await this.observeStatus(app, now);
+  }
+
+  /** Folds an app's current status into its track; forgets an app deleted from PM2 that nobody requires. */
+  private async observeStatus(app: string, at: number): Promise<void> {
+    const status = appStatus([...(this.instances.get(app)?.values() ?? [])]);
+    if (status === null) this.instances.delete(app);
+    if (status === null && !this.required.has(app)) {
+      // Deleting an app takes it out of the fleet: not an outage, and no longer one.
+      const had = this.tracks.delete(app);
+      this.downWhileMarked.delete(app);
+      this.rememberOnline(app, false);
+      if (had) await this.o.desk.clear({ host: this.name, app, kind: "app_down" });
+      return;
+    }
+    const track = observeApp(this.tracks.get(app), status, at);
+    this.tracks.set(app, track);
+    if (track.health === "up") this.rememberOnline(app, true);
+  }
+
+  private rememberOnline(app: string, online: boolean): void {
+    if (this.wasOnline.has(app) === online) return;
+    if (online) this.wasOnline.add(app);
+    else this.wasOnline.delete(app);
+    try {
+      this.o.state.set(this.onlineKey, [...this.wasOnline].sort());
+    } catch (err) {
+      this.limit.error("watch.state", err, "online apps not saved", { host: this.name });
+    }
+  }
+
+  /** Every app's track against the grace and the up time: raise, clear, or nothing. */
+  private async judgeApps(): Promise<void> {
+    const { clock, config, desk, state } = this.o;
+    const now = clock.now();
+    for (const [app, track] of [...this.tracks]) {
+      const mark = state.get<StopMark>(stoppedKey(this.name, app));
+      if (mark && track.health !== "up") this.downWhileMarked.add(app);
+      if (mark && track.health === "up" && this.downWhileMarked.has(app)) {
+        // Started again (by anyone) after the stop on purpose: the next stop is news again.
+        state.delete(stoppedKey(this.name, app));
+        this.downWhileMarked.delete(app);
+      }
+      const eligible = this.wasOnline.has(app) || this.required.has(app);
+      const { next, action } = appDownStep(track, now, config.watch.appDown, { eligible, deliberate: mark !== undefined });
+      this.tracks.set(app, next);
+      const key = { host: this.name, app, kind: "app_down" };
+      if (action === "clear") await desk.clear(key);
+      if (action !== "raise") continue;
+      const duration = formatDuration(Math.max(now - next.since, 1000));
+      const summary =
+        next.health === "absent"
+          ? this.t("appdown.absent", { duration })
+          : next.status === "errored" || next.status === "stopped"
+            ? this.t(next.status === "errored" ? "appdown.errored" : "appdown.stopped", { duration })
+            : this.t("appdown.other", { status: next.status, duration });
+      await desk.raise(key, { summary, describe: () => this.describeDown(app, next) });
+    }
   }
 
   private async afterRestarts(deltas: RestartDelta[]): Promise<void> {
     const { config, state, clock, desk } = this.o;
     const rule = config.watch.restartStorm;
     for (const { app } of deltas) {
+      const track = this.tracks.get(app);
+      if (track) this.tracks.set(app, restartedApp(track, clock.now()));
       const key = { host: this.name, app, kind: "restart_storm" };
       await desk.touch(key);
       const now = clock.now();
@@ -190,9 +287,8 @@ export class HostWatcher {
     }
   }
 
-  /** Likely cause from the last error lines, and the command to try. */
-  private async describeApp(app: string): Promise<string[]> {
-    const host = this.name;
+  /** The app's last error lines (and the last uncaught exception PM2 reported), oldest first. */
+  private async errorLines(app: string): Promise<string[]> {
     let lines: string[] = [];
     try {
       lines = await this.read((o) => this.o.host.pm2.errorLines(app, 30, o));
@@ -201,6 +297,27 @@ export class HostWatcher {
     }
     const exception = this.lastExceptions.get(app);
     if (exception) lines.push(...exception.split("\n").slice(0, 3));
+    return lines;
+  }
+
+  /** Why the app is down: stopped or missing says so; errored gets the storm's cause classifier; then the last error lines. */
+  private async describeDown(app: string, track: AppTrack): Promise<string[]> {
+    const host = this.name;
+    if (track.health === "absent") return [this.t("cause.absent"), this.t("cause.try", { commands: `\`/status ${host}\`` })];
+    const lines = await this.errorLines(app);
+    const tail = lines.slice(-5).map((l) => echo(l, 160));
+    const shown = tail.length ? [this.t("appdown.lines"), "```", ...tail, "```"] : [];
+    if (track.status === "stopped") {
+      return [this.t("cause.stopped"), ...shown, this.t("cause.try", { commands: `\`/logs ${app} ${host}\` · \`/restart ${app} ${host}\`` })];
+    }
+    const [cause, ...rest] = await this.describeApp(app, lines);
+    return [cause!, ...shown, ...rest];
+  }
+
+  /** Likely cause from the last error lines, and the command to try. */
+  private async describeApp(app: string, known?: string[]): Promise<string[]> {
+    const host = this.name;
+    const lines = known ?? (await this.errorLines(app));
     const cause = classify(lines);
     const out: string[] = [];
     switch (cause.cause) {
