@@ -39,7 +39,16 @@ export default defineCommand({
     if (allStopped(found.processes.filter((p) => p.name === app))) {
       return { host: target.name, text: ctx.t("stop.already", { app, host: target.name }) };
     }
-    await target.pm2.stop(app, ctx.exec);
+    // Said before the stop, so the watcher never takes it for an outage (no "app down" alert);
+    // taken back if the stop fails.
+    const watch = ctx.services.watch;
+    watch?.markStopped(target.name, app, ctx.sender.name);
+    try {
+      await target.pm2.stop(app, ctx.exec);
+    } catch (err) {
+      watch?.unmarkStopped(target.name, app);
+      throw err;
+    }
     // The stop went through; a host that falls silent right after only costs the details.
     const list = await withDeadline(target.name, hostCall(ctx), ctx.clock, (o) => target.pm2.list(o)).catch(() => []);
     const after = groupApps(list).find((a) => a.name === app);

@@ -33,7 +33,7 @@ describe("the playbook against the command registry", () => {
     ];
     const problems = checkPlaybook(registry, ["restart_storm"]);
     assert.ok(problems.includes("restart_storm: /restart app-1 host-1 is refused by /restart"), problems.join("\n"));
-    assert.ok(problems.some((p) => /^restart_storm: \/mute is not a command$/.test(p)), problems.join("\n"));
+    assert.ok(problems.includes("restart_storm: /stop is not a command"), problems.join("\n"));
   });
 });
 
@@ -68,7 +68,7 @@ describe("acting on an alert", () => {
   it("lists the numbered actions in the alert, from the playbook", async () => {
     const { id, text } = await alerted("web", "3EB0AAAA0000000000000001");
     assert.ok(
-      text.endsWith(`\n*Actions:* 1 \`/logs web local\` · 2 \`/restart web local\` · 3 \`/mute web 1h\`\nIncident #${id} · reply with a number, or \`/do ${id} <n>\` · \`/ack ${id}\``),
+      text.endsWith(`\n*Actions:* 1 \`/logs web local\` · 2 \`/restart web local\` · 3 \`/stop web local\`\nIncident #${id} · reply with a number, or \`/do ${id} <n>\` · \`/ack ${id}\``),
       text,
     );
     assert.equal(actionsFor({ kind: "restart_storm", host: "local", app: "web" }).length, 3);
@@ -98,7 +98,7 @@ describe("acting on an alert", () => {
     const { id } = (await w.store.incidents.listOpen()).find((i) => i.app === "web")!;
     assert.equal(
       await send(`/do ${id} 9`, OPERATOR),
-      `Incident #${id}: pick an action number — 1 \`/logs web local\` · 2 \`/restart web local\` · 3 \`/mute web 1h\`. E.g. \`/do ${id} 1\`.`,
+      `Incident #${id}: pick an action number — 1 \`/logs web local\` · 2 \`/restart web local\` · 3 \`/stop web local\`. E.g. \`/do ${id} 1\`.`,
     );
     assert.match((await send("/do 999 1", OPERATOR))!, /999/);
     assert.equal(await send("2", OPERATOR, { replyTo: "3EB0NOTANALERT000000000" }), "❓ A number as a reply works on one incident's alert. Use `/do <incident> <n>`.");
@@ -116,6 +116,19 @@ describe("acting on an alert", () => {
     const acked = (await w.store.incidents.get(id))!;
     assert.equal(acked.state, "acknowledged");
     assert.equal(acked.acknowledgedBy, "Oki");
+  });
+
+  it("a destructive action (/stop) asks its replier first; on /yes the app stops, and the watcher knows it was on purpose", async () => {
+    const { id } = (await w.store.incidents.listOpen()).find((i) => i.app === "web")!;
+    const plan = (await send("3", OPERATOR, { replyTo: "3EB0AAAA0000000000000001" }))!;
+    assert.match(plan, /^⚠️ \*Confirm \/stop\*\n/);
+    assert.equal((await pm2.jlist()).find((p) => p.name === "web")!.pm2_env.status, "online", "nothing stopped before the /yes");
+    assert.equal(await send(`/yes ${/\/yes (\d{4})/.exec(plan)![1]}`, VIEWER), `❓ Code \`${/\/yes (\d{4})/.exec(plan)![1]}\` matches nothing waiting for your confirmation. Nothing was changed.`);
+    assert.match((await send(`/yes ${/\/yes (\d{4})/.exec(plan)![1]}`, OPERATOR))!, /^⏹️|stopped/);
+    assert.equal((await pm2.jlist()).find((p) => p.name === "web")!.pm2_env.status, "stopped");
+    assert.equal(w.watch.stoppedBy("local", "web")?.by, "Oki");
+    assert.ok(id > 0);
+    await pm2.cli("start", "web");
   });
 
   it("runs nothing for a resolved incident's action", async () => {

@@ -132,7 +132,7 @@ describe("console transport, end to end", () => {
       await pm2.cli("start", join(ROOT, "test/fixtures/apps/crashloop.js"), "--name", "by-hand");
       await waitFor(() => stdout.includes("[alert] 🔁 *Restart storm* · `by-hand` on *local*"), 20_000, `storm alert in:\n${stdout}`);
       assert.match(stdout, /\[alert\] Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
-      assert.match(stdout, /\[alert\] \*Actions:\* 1 `\/logs by-hand local` · 2 `\/restart by-hand local` · 3 `\/mute by-hand 1h`\n\[alert\] Incident #1 · reply with a number, or `\/do 1 <n>` · `\/ack 1`/);
+      assert.match(stdout, /\[alert\] \*Actions:\* 1 `\/logs by-hand local` · 2 `\/restart by-hand local` · 3 `\/stop by-hand local`\n\[alert\] Incident #1 · reply with a number, or `\/do 1 <n>` · `\/ack 1`/);
       // The console runs an alert's action by number as well: action 1 is the app's error lines.
       child.stdin.write("/do 1 1\n");
       await waitFor(() => /📄 Last \d+ error lines of `by-hand` on \*local\*|📄 `by-hand` on \*local\* has no error lines\./.test(stdout), 15_000, "/do 1 1");

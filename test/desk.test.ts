@@ -61,7 +61,7 @@ describe("incident desk", () => {
     assert.equal(incident.id, 1, "the failed attempt burnt no number");
     assert.deepEqual(outbox(), [
       {
-        text: "🔁 *Restart storm* · `bot-kjp` on *stb*\n6 restarts in 41s\nLikely cause: port 3000\n*Actions:* 1 `/logs bot-kjp stb` · 2 `/restart bot-kjp stb` · 3 `/mute bot-kjp 1h`\nIncident #1 · reply with a number, or `/do 1 <n>` · `/ack 1`",
+        text: "🔁 *Restart storm* · `bot-kjp` on *stb*\n6 restarts in 41s\nLikely cause: port 3000\n*Actions:* 1 `/logs bot-kjp stb` · 2 `/restart bot-kjp stb` · 3 `/stop bot-kjp stb`\nIncident #1 · reply with a number, or `/do 1 <n>` · `/ack 1`",
         dedupe_key: `incident:${incident.uid}:open`,
       },
     ]);
@@ -80,7 +80,7 @@ describe("incident desk", () => {
     assert.equal(described, 1);
     assert.deepEqual(
       outbox().map((m) => m.text),
-      ["🔁 *Restart storm* · `bot-kjp` on *stb*\nstorm\n*Actions:* 1 `/logs bot-kjp stb` · 2 `/restart bot-kjp stb` · 3 `/mute bot-kjp 1h`\nIncident #1 · reply with a number, or `/do 1 <n>` · `/ack 1`"],
+      ["🔁 *Restart storm* · `bot-kjp` on *stb*\nstorm\n*Actions:* 1 `/logs bot-kjp stb` · 2 `/restart bot-kjp stb` · 3 `/stop bot-kjp stb`\nIncident #1 · reply with a number, or `/do 1 <n>` · `/ack 1`"],
     );
     // A restarted Jaga knows the open incident from the store: no second cause, no second alert.
     await desk().raise(STORM, { summary: "storm", describe: describeApp });

@@ -32,7 +32,7 @@ describe("watching over SSH", () => {
     await waitFor(() => w.alerts().some((a) => a.startsWith("🔁 *Restart storm* · `crashy` on *stb*")), 15_000, "storm alert");
     const alert = w.alerts().find((a) => a.startsWith("🔁"))!;
     assert.match(alert, /Likely cause: port 3000 is already in use/);
-    assert.match(alert, /Try: `\/logs crashy stb`/);
+    assert.match(alert, /\n\*Actions:\* 1 `\/logs crashy stb` · 2 `\/restart crashy stb` · 3 `\/stop crashy stb`\n/);
     assert.equal(w.alerts().filter((a) => a.startsWith("🔁")).length, 1);
   });
 

@@ -42,8 +42,7 @@ describe("restart storm", () => {
     assert.equal(lines[0], "🔁 *Restart storm* · `crashy` on *local*");
     assert.match(lines[1]!, /^\d+ restarts in \d+s\.$/);
     assert.match(alert!, /Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
-    assert.match(alert!, /Try: `\/logs crashy local` · `\/restart crashy local`/);
-    assert.equal(lines.at(-2), "*Actions:* 1 `/logs crashy local` · 2 `/restart crashy local` · 3 `/mute crashy 1h`");
+    assert.equal(lines.at(-2), "*Actions:* 1 `/logs crashy local` · 2 `/restart crashy local` · 3 `/stop crashy local`");
     assert.equal(lines.at(-1), "Incident #1 · reply with a number, or `/do 1 <n>` · `/ack 1`");
     // Detection latency: the restart that crossed the threshold -> alert in the outbox.
     const crossing = w.store.db.prepare<[], { at: number }>("SELECT at FROM restart_events WHERE app = 'crashy' ORDER BY id").all();
@@ -142,7 +141,7 @@ describe("host detectors", () => {
     await w.watch.watchers[0]!.tick();
     const disk = w.alerts().filter((a) => a.startsWith("💾 *Disk filling* · `/` on *local*"));
     assert.equal(disk.length, 1, w.alerts().join("\n---\n"));
-    assert.match(disk[0]!, /\n\/ at \d+% \([\d.]+ \w+ free\)\.\nTry: `\/flush local`/);
+    assert.match(disk[0]!, /\n\/ at \d+% \([\d.]+ \w+ free\)\.\n\*Actions:\* 1 `\/status local` · 2 `\/flush local`\n/);
     assert.equal(w.alerts().filter((a) => a.startsWith("🧠 *Memory low*")).length, 1);
   });
 
@@ -245,7 +244,7 @@ describe("app down", () => {
     assert.match(lines[2]!, /^Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
     assert.equal(lines[3], "Last error lines:");
     assert.ok(lines.some((l) => l.includes("crash-on-flag: Error: listen EADDRINUSE")), "the error lines are in the alert");
-    assert.ok(lines.includes("Try: `/logs flaky local` · `/restart flaky local`"));
+    assert.ok(lines.includes("*Actions:* 1 `/logs flaky local` · 2 `/start flaky local` · 3 `/restart flaky local`"));
     assert.equal((await openDowns(w)).length, 1);
 
     rmSync(flag);
@@ -289,7 +288,7 @@ describe("app down", () => {
       "Stopped for 1m.",
       "Likely cause: stopped by hand (`pm2 stop` on the host, not through Jaga), or it exited with autorestart off.",
     ]);
-    assert.equal(lines.at(-2), "Try: `/logs web local` · `/restart web local`");
+    assert.equal(lines.at(-2), "*Actions:* 1 `/logs web local` · 2 `/start web local` · 3 `/restart web local`");
     assert.ok(!w.alerts().some((a) => a.includes("`api`")), "the brief stop never alerted");
   });
 

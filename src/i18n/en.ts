@@ -194,7 +194,6 @@ export const en: Messages = {
   "cause.heap": "Likely cause: JavaScript heap out of memory.",
   "cause.unhandled": "Likely cause: an unhandled promise rejection.",
   "cause.unknown": "Last error: `{line}`",
-  "cause.try": "Try: {commands}",
   "cpu.summary": "CPU at {percent}% for {duration}.",
   "cpu.top": "Busiest app: `{app}` ({cpu}%) — a reconnect loop?",
   "disk.summary": "{mount} at {percent}% ({free} free).",

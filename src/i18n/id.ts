@@ -192,7 +192,6 @@ export const id = {
   "cause.heap": "Kemungkinan penyebab: memori heap JavaScript habis.",
   "cause.unhandled": "Kemungkinan penyebab: promise rejection yang tidak ditangani.",
   "cause.unknown": "Error terakhir: `{line}`",
-  "cause.try": "Coba: {commands}",
   "cpu.summary": "CPU {percent}% selama {duration}.",
   "cpu.top": "Aplikasi tersibuk: `{app}` ({cpu}%) — pola loop reconnect?",
   "disk.summary": "{mount} terpakai {percent}% (sisa {free}).",

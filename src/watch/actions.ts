@@ -7,7 +7,7 @@
  *
  * @example
  * actionsFor({ kind: "restart_storm", host: "stb", app: "bot-kjp" });
- * // [{ command: "logs", args: ["bot-kjp", "stb"] }, { command: "restart", args: ["bot-kjp", "stb"] }]
+ * // [{ command: "logs", args: ["bot-kjp", "stb"] }, { command: "restart", … }, { command: "stop", … }]
  * renderActions(actions); // "1 `/logs bot-kjp stb` · 2 `/restart bot-kjp stb`"
  */
 import type { IncidentKey } from "../store/store.js";
@@ -21,7 +21,8 @@ const act = (command: string, ...args: string[]): Action => ({ command, args });
 
 /** Per incident kind, the next steps an expert would take first. */
 const PLAYBOOK: Record<string, (i: IncidentKey) => Action[]> = {
-  restart_storm: (i) => [act("logs", i.app, i.host), act("restart", i.app, i.host), act("mute", i.app, "1h")],
+  restart_storm: (i) => [act("logs", i.app, i.host), act("restart", i.app, i.host), act("stop", i.app, i.host)],
+  app_down: (i) => [act("logs", i.app, i.host), act("start", i.app, i.host), act("restart", i.app, i.host)],
   cpu: (i) => [act("status", i.host), act("mute", i.host, "1h")],
   memory: (i) => [act("status", i.host), act("mute", i.host, "1h")],
   disk: (i) => [act("status", i.host), act("flush", i.host)],

@@ -302,21 +302,19 @@ export class HostWatcher {
 
   /** Why the app is down: stopped or missing says so; errored gets the storm's cause classifier; then the last error lines. */
   private async describeDown(app: string, track: AppTrack): Promise<string[]> {
-    const host = this.name;
-    if (track.health === "absent") return [this.t("cause.absent"), this.t("cause.try", { commands: `\`/status ${host}\`` })];
+    if (track.health === "absent") return [this.t("cause.absent")];
     const lines = await this.errorLines(app);
     const tail = lines.slice(-5).map((l) => echo(l, 160));
     const shown = tail.length ? [this.t("appdown.lines"), "```", ...tail, "```"] : [];
     if (track.status === "stopped") {
-      return [this.t("cause.stopped"), ...shown, this.t("cause.try", { commands: `\`/logs ${app} ${host}\` · \`/restart ${app} ${host}\`` })];
+      return [this.t("cause.stopped"), ...shown];
     }
     const [cause, ...rest] = await this.describeApp(app, lines);
     return [cause!, ...shown, ...rest];
   }
 
-  /** Likely cause from the last error lines, and the command to try. */
+  /** Likely cause from the last error lines (what to do is the alert's numbered actions). */
   private async describeApp(app: string, known?: string[]): Promise<string[]> {
-    const host = this.name;
     const lines = known ?? (await this.errorLines(app));
     const cause = classify(lines);
     const out: string[] = [];
@@ -324,28 +322,22 @@ export class HostWatcher {
       case "port_in_use": {
         const holder = cause.port ? await this.portHolder(cause.port) : null;
         out.push(this.t("cause.port_in_use", { port: cause.port ?? "?", holder: holder ? this.t("cause.held_by", { holder }) : "" }));
-        out.push(this.t("cause.try", { commands: `\`/logs ${app} ${host}\` · \`/restart ${app} ${host}\`` }));
         break;
       }
       case "dns":
         out.push(this.t("cause.dns", { name: cause.name ?? "?" }));
-        out.push(this.t("cause.try", { commands: `\`/dns check ${host}\`` }));
         break;
       case "db_refused":
         out.push(this.t("cause.db_refused", { db: databaseName(cause.port), port: cause.port }));
-        out.push(this.t("cause.try", { commands: `\`/status ${host}\` · \`/logs ${app} ${host}\`` }));
         break;
       case "heap":
         out.push(this.t("cause.heap"));
-        out.push(this.t("cause.try", { commands: `\`/logs ${app} ${host}\`` }));
         break;
       case "unhandled_rejection":
         out.push(this.t("cause.unhandled"));
-        out.push(this.t("cause.try", { commands: `\`/logs ${app} ${host}\`` }));
         break;
       default:
         out.push(this.t("cause.unknown", { line: cause.line ? echo(cause.line, 160) : "-" }));
-        out.push(this.t("cause.try", { commands: `\`/logs ${app} ${host}\` · \`/restart ${app} ${host}\`` }));
     }
     return out;
   }
@@ -405,7 +397,6 @@ export class HostWatcher {
         { host: this.name, app: d.mount, kind: level === "critical" ? "disk_critical" : "disk" },
         {
           summary: this.t("disk.summary", { mount: d.mount, percent: d.usedPercent, free: formatBytes(d.sizeBytes - d.usedBytes) }),
-          describe: () => Promise.resolve([this.t("cause.try", { commands: `\`/flush ${this.name}\`` })]),
         },
       );
     }
@@ -430,7 +421,6 @@ export class HostWatcher {
     if (r?.code !== GETENT_NOT_FOUND) return;
     await this.o.desk.raise(key, {
       summary: this.t("dns.summary", { name }),
-      describe: () => Promise.resolve([this.t("cause.try", { commands: `\`/dns check ${this.name}\`` })]),
     });
   }
 
@@ -440,7 +430,6 @@ export class HostWatcher {
       if (!top) return [];
       return [
         this.t("cpu.top", { app: top.name, cpu: Math.round(top.cpu) }),
-        this.t("cause.try", { commands: `\`/logs ${top.name} ${this.name}\` · \`/restart ${top.name} ${this.name}\`` }),
       ];
     } catch {
       return [];
