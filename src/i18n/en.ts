@@ -225,4 +225,6 @@ export const en: Messages = {
   "dns.fail": "🌐 *{host}*: `{name}` ❌ does not resolve · nameservers {servers}",
   "dns.hint": "Try another nameserver in /etc/resolv.conf (e.g. `nameserver 1.1.1.1`), then `/dns check` again.",
   "dns.timeout": "🌐 *{host}*: the DNS check did not finish (timeout).",
+  "dns.getent_missing": "🌐 *{host}*: cannot check `{name}`: getent missing · nameservers {servers}",
+  "dns.check_failed": "🌐 *{host}*: cannot check `{name}`: getent failed (exit {code}) · nameservers {servers}",
 };

@@ -223,6 +223,8 @@ export const id = {
   "dns.fail": "🌐 *{host}*: `{name}` ❌ tidak ter-resolve · nameserver {servers}",
   "dns.hint": "Coba nameserver lain di /etc/resolv.conf (mis. `nameserver 1.1.1.1`), lalu `/dns check` lagi.",
   "dns.timeout": "🌐 *{host}*: pemeriksaan DNS tidak selesai (timeout).",
+  "dns.getent_missing": "🌐 *{host}*: `{name}` tidak bisa diperiksa: getent tidak ada · nameserver {servers}",
+  "dns.check_failed": "🌐 *{host}*: `{name}` tidak bisa diperiksa: getent gagal (exit {code}) · nameserver {servers}",
 } as const satisfies Record<string, string>;
 
 export type MessageKey = keyof typeof id;
