@@ -36,7 +36,13 @@ export interface FreeGuard {
   sshPort?: number;
 }
 
-/** sshd and its per-connection children (`sshd: deploy@pts/0`). */
+/**
+ * sshd and its per-connection children (`sshd: deploy@pts/0`): the way into the host.
+ *
+ * @example
+ * isSshd({ comm: "sshd", name: "/usr/sbin/sshd -D" }); // true
+ * isSshd({ comm: "node", name: "node server.js" });    // false
+ */
 export function isSshd(h: Pick<PortHolder, "comm" | "name">): boolean {
   const first = h.name.split(" ")[0] ?? "";
   return h.comm === "sshd" || basename(first) === "sshd" || h.name.startsWith("sshd:");
