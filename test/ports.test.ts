@@ -39,7 +39,7 @@ async function listener(host: string, env: Record<string, string> = {}): Promise
   children.push(child);
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
-    child.stdout!.on("data", (c: Buffer) => {
+    child.stdout.on("data", (c: Buffer) => {
       out += c.toString();
       const m = /listening (\d+)/.exec(out);
       if (m) resolve(Number(m[1]));
