@@ -4,19 +4,14 @@
  * it uses. Report 001: DNS broke on the box and the bot spun at 100 % CPU.
  */
 import { z } from "zod";
-import { isNoAnswer, withDeadline } from "../src/hosts/deadline.js";
 import type { ExecOptions } from "../src/hosts/executor.js";
 import type { Host } from "../src/hosts/inventory.js";
+import { dnsProbe } from "../src/ops/dns.js";
+import { runProbe } from "../src/ops/probe.js";
 import { hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
 import { hostCall, hostFailure } from "../src/pipeline/host-call.js";
-
-const SECTION = "__jaga_ns__";
-/** How long one host's check may take: getent waits out the resolver's own timeouts. */
-const DNS_CHECK_MS = 15_000;
-/** Constant script; the names come in as positional parameters. */
-const SCRIPT = `for n in "$@"; do if getent hosts "$n" >/dev/null 2>&1; then echo "ok $n"; else echo "fail $n"; fi; done; echo ${SECTION}; grep -E '^nameserver' /etc/resolv.conf 2>/dev/null`;
 
 export default defineCommand({
   name: "dns",
@@ -34,7 +29,7 @@ export default defineCommand({
     const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
     // Each host has its own deadline, long enough for a resolver's own timeouts (a slow
     // resolver is what this command is for): a silent host costs its own line, not the others'.
-    const call = hostCall(ctx, Math.max(ctx.config.hostTimeout, DNS_CHECK_MS));
+    const call = hostCall(ctx, Math.max(ctx.config.hostTimeout, dnsProbe.timeoutMs));
     const sections = await Promise.all(hosts.map((h) => checkOn(ctx, h, call).catch((err: unknown) => hostFailure(ctx.t, h.name, err))));
     return { text: sections.join("\n"), host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
   },
@@ -42,17 +37,19 @@ export default defineCommand({
 
 async function checkOn(ctx: Context, h: Host, call: ExecOptions): Promise<string> {
   const name = ctx.config.watch.dns.name;
-  const r = await withDeadline(h.name, call, ctx.clock, (o) => h.executor.run(["sh", "-c", SCRIPT, "sh", name], o)).catch((err: unknown) => {
-    if (isNoAnswer(err)) return null;
-    throw err;
-  });
-  if (!r || r.timedOut) return ctx.t("dns.timeout", { host: h.name });
-  const [results = "", ns = ""] = r.stdout.split(`${SECTION}\n`);
-  const ok = results.includes(`ok ${name}`);
-  const servers = ns
-    .split("\n")
-    .map((l) => l.replace(/^nameserver\s+/, "").trim())
-    .filter(Boolean);
-  const line = ctx.t(ok ? "dns.ok" : "dns.fail", { host: h.name, name, servers: servers.join(", ") || "-" });
-  return ok ? line : `${line}\n${ctx.t("dns.hint")}`;
+  const r = await runProbe(h.executor, dnsProbe, [name], { ...call, host: h.name, clock: ctx.clock });
+  if (r.kind === "timed_out") return ctx.t("dns.timeout", { host: h.name });
+  if (r.kind === "no_answer") return hostFailure(ctx.t, h.name, r.error);
+  const { state, code, nameservers } = r.value;
+  const servers = nameservers.join(", ") || "-";
+  switch (state) {
+    case "resolves":
+      return ctx.t("dns.ok", { host: h.name, name, servers });
+    case "not_found":
+      return `${ctx.t("dns.fail", { host: h.name, name, servers })}\n${ctx.t("dns.hint")}`;
+    case "getent_missing":
+      return ctx.t("dns.getent_missing", { host: h.name, name, servers });
+    case "check_failed":
+      return ctx.t("dns.check_failed", { host: h.name, name, code: code ?? "?", servers });
+  }
 }

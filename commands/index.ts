@@ -7,10 +7,12 @@ import blocked from "./blocked.js";
 import digest from "./digest.js";
 import dns from "./dns.js";
 import flush from "./flush.js";
+import free from "./free.js";
 import help from "./help.js";
 import incidents from "./incidents.js";
 import logs from "./logs.js";
 import mute from "./mute.js";
+import ports from "./ports.js";
 import restart from "./restart.js";
 import save from "./save.js";
 import start from "./start.js";
@@ -36,6 +38,8 @@ export const commands: readonly Command[] = [
   unmute,
   digest,
   dns,
+  ports,
+  free,
   blocked,
   block,
   unblock,

@@ -54,7 +54,7 @@ async function hostSection(ctx: Context, host: Host, call: ExecOptions): Promise
   const cached = ctx.services.watch?.freshVitals(host.name, ctx.config.watch.interval * 2);
   const ask = <T>(read: (o: ExecOptions) => Promise<T>) => withDeadline(host.name, call, ctx.clock, read);
   const [vitals, list] = await Promise.allSettled([
-    cached ?? ask((o) => readVitals(host.executor, paths, o)),
+    cached ?? ask((o) => readVitals(host.executor, paths, { ...o, host: host.name, clock: ctx.clock })),
     ask((o) => host.pm2.list(o)),
   ]);
   // An unreachable or silent host is one line with the reason (it names the host), not two failures.

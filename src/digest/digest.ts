@@ -98,7 +98,7 @@ export class Digest {
     const sections = await Promise.all(
       hosts.hosts.map(async (host) => {
         const paths = vitalsPaths(host.config, config.dataDir);
-        const [vitals, list] = await Promise.allSettled([readVitals(host.executor, paths, { timeoutMs: 15_000 }), host.pm2.list({ timeoutMs: 20_000 })]);
+        const [vitals, list] = await Promise.allSettled([readVitals(host.executor, paths, { timeoutMs: 15_000, host: host.name }), host.pm2.list({ timeoutMs: 20_000 })]);
         const lines: string[] = [];
         if (vitals.status === "fulfilled") {
           const v = vitals.value;

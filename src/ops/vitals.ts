@@ -5,7 +5,10 @@
  * const v = await readVitals(executor, ["/", "/root/.pm2"]);
  * v.disks[0].usedPercent; // 76
  */
-import type { ExecOptions, Executor } from "../hosts/executor.js";
+import type { Executor } from "../hosts/executor.js";
+import { defineProbe, runProbe, unwrap, type Probe, type ProbeOptions } from "./probe.js";
+
+const SECTION = "__jaga_section__";
 
 export interface Disk {
   mount: string;
@@ -38,18 +41,35 @@ export function vitalsPaths(host: { local?: boolean; pm2Home?: string }, dataDir
   return ["/", ...(host.pm2Home ? [host.pm2Home] : []), ...own];
 }
 
-/** Reads load, memory and the disks that hold `paths` (deduplicated by mount). */
-export async function readVitals(executor: Executor, paths: string[], options: ExecOptions = {}): Promise<Vitals> {
-  // One round trip (over SSH each exec costs a login shell): a constant script, the paths as
-  // positional parameters.
-  const r = await executor.run(["sh", "-c", VITALS_SCRIPT, "sh", ...paths], { timeoutMs: 10_000, ...options });
-  const [proc = "", cores = "", df = ""] = r.stdout.split(`${SECTION}\n`);
-  if (r.timedOut || !/^\d/.test(proc)) throw new Error(`cannot read /proc: ${r.stderr.trim() || `exit ${r.code}`}`);
-  return { ...parseProc(proc), cores: Number(cores.trim()) || 1, disks: parseDf(df) };
-}
+/**
+ * Load, memory and the disks that hold the paths given as arguments (deduplicated by mount), in
+ * one round trip (over SSH each exec costs a login shell): a constant script, the paths as
+ * positional parameters. Output that is not /proc's is a failed read, not zeros.
+ *
+ * @example
+ * const r = await runProbe(executor, vitalsProbe, ["/", "/root/.pm2"], { host: "stb", timeoutMs: 8_000 });
+ */
+export const vitalsProbe: Probe<Vitals> = defineProbe({
+  name: "vitals",
+  script: `cat /proc/loadavg /proc/meminfo /proc/stat; echo ${SECTION}; nproc; echo ${SECTION}; df -P -k "$@"`,
+  timeoutMs: 15_000,
+  parse({ stdout, stderr, code }) {
+    const [proc = "", cores = "", df = ""] = stdout.split(`${SECTION}\n`);
+    if (!/^\d/.test(proc)) throw new Error(`cannot read /proc: ${stderr.trim() || `exit ${code}`}`);
+    return { ...parseProc(proc), cores: Number(cores.trim()) || 1, disks: parseDf(df) };
+  },
+});
 
-const SECTION = "__jaga_section__";
-const VITALS_SCRIPT = `cat /proc/loadavg /proc/meminfo /proc/stat; echo ${SECTION}; nproc; echo ${SECTION}; df -P -k "$@"`;
+/**
+ * {@link vitalsProbe} for callers that handle errors: a timeout throws `host.no_answer`, a
+ * failed read its error.
+ *
+ * @example
+ * const v = await readVitals(executor, ["/", "/root/.pm2"], { timeoutMs: 8_000 });
+ */
+export async function readVitals(executor: Executor, paths: string[], options: ProbeOptions = {}): Promise<Vitals> {
+  return unwrap(await runProbe(executor, vitalsProbe, paths, options));
+}
 
 export function parseProc(text: string): Pick<Vitals, "load" | "memTotalBytes" | "memAvailableBytes" | "cpu"> {
   const [first = "", ...rest] = text.split("\n");

@@ -23,6 +23,8 @@ import type { Host } from "../hosts/inventory.js";
 import { translator, type Translate } from "../i18n/index.js";
 import { LogLimit } from "../log-limit.js";
 import type { Logger } from "../log.js";
+import { dnsProbe } from "../ops/dns.js";
+import { runProbe } from "../ops/probe.js";
 import { readVitals, vitalsPaths, type Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
 import { echo } from "../text.js";
@@ -32,9 +34,6 @@ import type { IncidentDesk } from "./desk.js";
 import { cpuPercent, diskLevel, memoryPercent, restartStorm, Sustained } from "./detectors.js";
 import { Pm2Bus, type Pm2BusEvent } from "./pm2-bus.js";
 import { RestartTracker, type RestartDelta, type ProcessCount } from "./restarts.js";
-
-/** getent's exit code for "key not found". */
-const GETENT_NOT_FOUND = 2;
 
 export interface HostWatcherOptions {
   host: Host;
@@ -163,7 +162,7 @@ export class HostWatcher {
    * `unreachableAfter` intervals, frozen or refusing.
    *
    * @example
-   * const v = await this.read((o) => readVitals(host.executor, paths, o));
+   * const v = await this.read((o) => readVitals(host.executor, paths, { ...o, host: this.name, clock }));
    */
   private read<T>(call: (options: ExecOptions) => Promise<T>): Promise<T> {
     const { config, clock, host } = this.o;
@@ -356,7 +355,7 @@ export class HostWatcher {
     const paths = vitalsPaths(host.config, config.dataDir);
     let v: Vitals;
     try {
-      v = await this.read((o) => readVitals(host.executor, paths, o));
+      v = await this.read((o) => readVitals(host.executor, paths, { ...o, host: this.name, clock }));
     } catch (err) {
       if (this.stopSignal.signal.aborted) return false; // stopping, not a failed check
       this.failures++;
@@ -410,15 +409,24 @@ export class HostWatcher {
     return true;
   }
 
-  /** `getent hosts` asks the host's own resolver, exactly as its apps do (report 001). */
+  /**
+   * The host's own resolver, asked exactly as its apps ask it (report 001), through the same
+   * probe `/dns check` uses: only "not found" opens an incident; a timed-out check, a missing
+   * getent, a getent failing otherwise or a dropped connection says nothing about DNS.
+   */
   private async checkDns(): Promise<void> {
-    const name = this.o.config.watch.dns.name;
-    const r = await this.read((o) => this.o.host.executor.run(["getent", "hosts", name], o)).catch(() => null);
+    const { config, clock, host } = this.o;
+    const name = config.watch.dns.name;
+    const r = await runProbe(host.executor, dnsProbe, [name], {
+      host: this.name,
+      clock,
+      timeoutMs: Math.min(config.watch.interval, config.hostTimeout),
+      signal: this.stopSignal.signal,
+    });
     const key = { host: this.name, app: "", kind: "dns" };
-    if (r?.code === 0) return this.o.desk.clear(key);
-    // Only getent's "not found" (2) means the name does not resolve; a check that timed out, a
-    // missing getent (127) or a dropped connection says nothing about DNS.
-    if (r?.code !== GETENT_NOT_FOUND) return;
+    if (r.kind !== "ok") return;
+    if (r.value.state === "resolves") return this.o.desk.clear(key);
+    if (r.value.state !== "not_found") return;
     await this.o.desk.raise(key, {
       summary: this.t("dns.summary", { name }),
     });
