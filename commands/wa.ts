@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { formatDuration } from "../src/duration.js";
-import { groupLine } from "../src/chat/baileys/transport.js";
+import { groupLine } from "../src/reconnect/control.js";
 import { defineCommand } from "../src/pipeline/command.js";
 
 export default defineCommand({

@@ -14,8 +14,7 @@
  */
 import type { Readable, Writable } from "node:stream";
 import { commands as allCommands } from "../commands/index.js";
-import { buildWhatsApp, type WhatsAppParts } from "./chat/baileys/build.js";
-import { haltText } from "./chat/baileys/transport.js";
+import type { WhatsAppParts } from "./chat/baileys/build.js";
 import { ConsoleTransport } from "./chat/console.js";
 import { DirectSend, queueOrSendDirect } from "./chat/direct-send.js";
 import { OutboxPump } from "./chat/outbox-pump.js";
@@ -34,6 +33,7 @@ import type { Logger } from "./log.js";
 import type { Command } from "./pipeline/command.js";
 import { Directory } from "./pipeline/people.js";
 import { Pipeline } from "./pipeline/pipeline.js";
+import { haltText } from "./reconnect/decide.js";
 import { DataDirLocked, lockDataDir } from "./store/lock.js";
 import { IncidentsWithMemory } from "./store/memory-incidents.js";
 import { cannotOpen, embeddedOf, openStore, StoreOpenError, storeHealth, type OpenedStore } from "./store/open.js";
@@ -117,9 +117,10 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
     await local.outbox.enqueue({ chatId, text, dedupeKey, at: clock.now() });
     pump.kick(); // only ever called once the transport runs, after `pump` exists
   };
+  // Baileys (~30 MB) loads only with the WhatsApp transport: the console never pays for it.
   const wa: WhatsAppParts | undefined =
     config.transport === "whatsapp"
-      ? buildWhatsApp({ config, store: local, clock, log, input: options.input, output: options.output, keepReply })
+      ? (await import("./chat/baileys/build.js")).buildWhatsApp({ config, store: local, clock, log, input: options.input, output: options.output, keepReply })
       : undefined;
   const transport: Transport = wa ? wa.transport : new ConsoleTransport(options.input, options.output, alertChat);
   // With WhatsApp: a per-chat send budget, and a dead letter (463, 479, …) becomes an incident.

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { describe, it } from "node:test";
 import { WAMessageAddressingMode, type GroupMetadata } from "@whiskeysockets/baileys";
-import { groupLine } from "../src/chat/baileys/transport.js";
+import { groupLine } from "../src/reconnect/control.js";
 import { ManualClock } from "../src/clock.js";
 import { translator } from "../src/i18n/index.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";

@@ -8,6 +8,7 @@
  * classifyClose({ code: 408, errorCode: "ENOTFOUND" });  // "dns"
  * classifyClose({ code: 428 });                          // "retry"
  */
+import type { Translate } from "../i18n/index.js";
 
 export interface CloseInfo {
   /** Baileys' status code (DisconnectReason), when there is one. */
@@ -66,3 +67,14 @@ export function isHalt(kind: CloseKind): kind is "logged-out" | "forbidden" {
 
 /** Every way the reconnector can stop and wait for a person. */
 export type HaltKind = "logged-out" | "forbidden" | "replaced" | "outdated";
+
+/**
+ * What a halt tells people (console, log, incident), one place for every kind.
+ *
+ * @example
+ * haltText("outdated", t); // "⛔ WhatsApp rejected this client version (code 405) …"
+ */
+export function haltText(kind: HaltKind, t: Translate, code?: number): string {
+  if (kind === "logged-out") return t("wa.logged_out", { code: code ?? 401 });
+  return t(kind === "forbidden" ? "wa.forbidden" : kind === "outdated" ? "wa.outdated" : "wa.replaced");
+}

@@ -18,7 +18,7 @@
  * @example
  * await desk.raise({ host: "stb", app: "bot-kjp", kind: "restart_storm" }, {
  *   summary: "6 restarts in 41 min",
- *   describe: async () => ["Likely cause: …", "Try: /logs bot-kjp stb"],
+ *   describe: async () => ["Likely cause: …"],
  * });
  * await desk.sweep(); // resolves incidents quiet for watch.resolveAfter
  */

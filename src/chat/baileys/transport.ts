@@ -22,9 +22,9 @@ import { resolveWith } from "../../dns/resolve.js";
 import type { ResolverSpec } from "../../dns/resolvers.js";
 import type { Translate } from "../../i18n/index.js";
 import type { Logger } from "../../log.js";
-import type { WhatsAppControl } from "../../reconnect/control.js";
+import { groupLine, type WhatsAppControl } from "../../reconnect/control.js";
 import { Reconnector, type ReconnectorOptions } from "../../reconnect/reconnector.js";
-import type { HaltKind } from "../../reconnect/decide.js";
+import { haltText } from "../../reconnect/decide.js";
 import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
 import type { InboundLedger } from "../../store/sqlite/wa-inbound.js";
 import type { SentMessages } from "../../store/sqlite/wa-sent.js";
@@ -544,32 +544,7 @@ export class WhatsAppTransport implements Transport {
   }
 }
 
-/**
- * What a halt tells people (console, log, incident), one place for every kind.
- *
- * @example
- * haltText("outdated", t); // "⛔ WhatsApp rejected this client version (code 405) …"
- */
-export function haltText(kind: HaltKind, t: Translate, code?: number): string {
-  if (kind === "logged-out") return t("wa.logged_out", { code: code ?? 401 });
-  return t(kind === "forbidden" ? "wa.forbidden" : kind === "outdated" ? "wa.outdated" : "wa.replaced");
-}
 
-/**
- * One line on the alert group for the start-up log and `/wa`.
- *
- * @example
- * groupLine(report, t); // "👥 Alert group *Ops*: Jaga is a member and may post · admins in it: Budi · not in it: Sari"
- */
-export function groupLine(r: GroupReport, t: Translate): string {
-  if (r.subject === null) return t("wa.group_unknown", { group: r.jid, reason: r.lastError ?? "—" });
-  const where = !r.member ? t("wa.group_not_member") : r.canPost ? t("wa.group_can_post") : t("wa.group_announce_only");
-  const admins = [
-    r.adminsIn.length ? t("wa.group_admins_in", { names: r.adminsIn.join(", ") }) : "",
-    r.adminsMissing.length ? t("wa.group_admins_missing", { names: r.adminsMissing.join(", ") }) : "",
-  ].filter(Boolean);
-  return [t("wa.group", { subject: r.subject, where }), ...admins].join(" · ");
-}
 
 /** Closes and timeouts while sending mean "nothing goes out now"; anything else is this message's own failure. */
 const CONNECTION_CODES = new Set([408, 428, 440, 500, 503, 515]);
