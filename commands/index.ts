@@ -8,6 +8,7 @@ import digest from "./digest.js";
 import dns from "./dns.js";
 import flush from "./flush.js";
 import help from "./help.js";
+import incident from "./incident.js";
 import incidents from "./incidents.js";
 import logs from "./logs.js";
 import mute from "./mute.js";
@@ -25,6 +26,7 @@ export const commands: readonly Command[] = [
   restart,
   flush,
   incidents,
+  incident,
   ack,
   mute,
   unmute,

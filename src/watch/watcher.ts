@@ -25,7 +25,8 @@ import { readVitals, vitalsPaths, type Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
 import { echo } from "../text.js";
 import { classify, databaseName, parsePortHolder } from "./classify.js";
-import type { IncidentDesk } from "./desk.js";
+import type { Described, IncidentDesk } from "./desk.js";
+import { resolverLines, vitalsEvidence } from "./evidence.js";
 import { cpuPercent, diskLevel, memoryPercent, restartStorm, Sustained } from "./detectors.js";
 import { Pm2Bus, type Pm2BusEvent } from "./pm2-bus.js";
 import { RestartTracker, type RestartDelta } from "./restarts.js";
@@ -190,8 +191,8 @@ export class HostWatcher {
     }
   }
 
-  /** Likely cause from the last error lines, and the command to try. */
-  private async describeApp(app: string): Promise<string[]> {
+  /** Likely cause from the last error lines, and the command to try; the evidence adds the lines themselves. */
+  private async describeApp(app: string): Promise<Described> {
     const host = this.name;
     let lines: string[] = [];
     try {
@@ -203,9 +204,10 @@ export class HostWatcher {
     if (exception) lines.push(...exception.split("\n").slice(0, 3));
     const cause = classify(lines);
     const out: string[] = [];
+    let holder: string | null = null;
     switch (cause.cause) {
       case "port_in_use": {
-        const holder = cause.port ? await this.portHolder(cause.port) : null;
+        holder = cause.port ? await this.portHolder(cause.port) : null;
         out.push(this.t("cause.port_in_use", { port: cause.port ?? "?", holder: holder ? this.t("cause.held_by", { holder }) : "" }));
         out.push(this.t("cause.try", { commands: `\`/logs ${app} ${host}\` · \`/restart ${app} ${host}\`` }));
         break;
@@ -230,7 +232,22 @@ export class HostWatcher {
         out.push(this.t("cause.unknown", { line: cause.line ? echo(cause.line, 160) : "-" }));
         out.push(this.t("cause.try", { commands: `\`/logs ${app} ${host}\` · \`/restart ${app} ${host}\`` }));
     }
-    return out;
+    // The cause line first (the desk keeps it however long the rest), then what it was read from.
+    const evidence = [out[0]!, ...(cause.cause === "port_in_use" && cause.port ? [`port ${cause.port}: ${holder ?? "holder unknown"}`] : []), ...lines];
+    return { lines: out, evidence };
+  }
+
+  /** The last vitals this watcher read, as evidence for a host-level incident. */
+  private vitalsNow(): string[] {
+    if (!this.lastVitals) return [];
+    return vitalsEvidence(this.lastVitals, new Date(this.lastVitalsAt).toISOString());
+  }
+
+  /** The host's resolvers, as its apps see them (DNS evidence). */
+  private async resolvers(): Promise<string[]> {
+    const r = await this.read((o) => this.o.host.executor.run(["cat", "/etc/resolv.conf"], o)).catch(() => null);
+    const lines = r?.code === 0 ? resolverLines(r.stdout) : [];
+    return lines.length ? lines : ["/etc/resolv.conf: no nameserver lines read"];
   }
 
   private async portHolder(port: number): Promise<string | null> {
@@ -255,7 +272,10 @@ export class HostWatcher {
         const reason = isJagaError(err) ? this.t(err.code, err.params) : err instanceof Error ? err.message : String(err);
         await desk.raise(
           { host: this.name, app: "", kind: "unreachable" },
-          { summary: this.t("unreachable.summary", { count: this.failures, reason: echo(reason, 120) }) },
+          {
+            summary: this.t("unreachable.summary", { count: this.failures, reason: echo(reason, 120) }),
+            describe: () => Promise.resolve({ lines: [], evidence: [`last error: ${reason}`, ...this.vitalsNow()] }),
+          },
         );
       }
       return !(isNoAnswer(err) || (isJagaError(err) && err.code.startsWith("ssh.")));
@@ -276,7 +296,10 @@ export class HostWatcher {
         { host: this.name, app: "", kind: "cpu" },
         {
           summary: this.t("cpu.summary", { percent: cpu, duration: formatDuration(now - (this.hot.startedAt ?? now)) }),
-          describe: () => this.describeCpu(),
+          describe: async () => {
+            const lines = await this.describeCpu();
+            return { lines, evidence: [...lines.slice(0, 1), ...this.vitalsNow()] };
+          },
         },
       );
     }
@@ -288,7 +311,7 @@ export class HostWatcher {
         { host: this.name, app: d.mount, kind: level === "critical" ? "disk_critical" : "disk" },
         {
           summary: this.t("disk.summary", { mount: d.mount, percent: d.usedPercent, free: formatBytes(d.sizeBytes - d.usedBytes) }),
-          describe: () => Promise.resolve([this.t("cause.try", { commands: `\`/flush ${this.name}\`` })]),
+          describe: () => Promise.resolve({ lines: [this.t("cause.try", { commands: `\`/flush ${this.name}\`` })], evidence: this.vitalsNow() }),
         },
       );
     }
@@ -297,7 +320,10 @@ export class HostWatcher {
 
     const mem = memoryPercent(v);
     if (mem >= config.watch.memory.percent) {
-      await desk.raise({ host: this.name, app: "", kind: "memory" }, { summary: this.t("memory.summary", { percent: mem }) });
+      await desk.raise(
+        { host: this.name, app: "", kind: "memory" },
+        { summary: this.t("memory.summary", { percent: mem }), describe: () => Promise.resolve({ lines: [], evidence: this.vitalsNow() }) },
+      );
     }
     return true;
   }
@@ -313,7 +339,10 @@ export class HostWatcher {
     if (r?.code !== GETENT_NOT_FOUND) return;
     await this.o.desk.raise(key, {
       summary: this.t("dns.summary", { name }),
-      describe: () => Promise.resolve([this.t("cause.try", { commands: `\`/dns check ${this.name}\`` })]),
+      describe: async () => ({
+        lines: [this.t("cause.try", { commands: `\`/dns check ${this.name}\`` })],
+        evidence: [`getent hosts ${name}: not found`, ...(await this.resolvers()), ...this.vitalsNow()],
+      }),
     });
   }
 
