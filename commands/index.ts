@@ -9,6 +9,7 @@ import dns from "./dns.js";
 import flush from "./flush.js";
 import free from "./free.js";
 import help from "./help.js";
+import incident from "./incident.js";
 import incidents from "./incidents.js";
 import logs from "./logs.js";
 import mute from "./mute.js";
@@ -33,6 +34,7 @@ export const commands: readonly Command[] = [
   save,
   flush,
   incidents,
+  incident,
   ack,
   mute,
   unmute,

@@ -48,14 +48,20 @@ export default defineCommand({
   },
 });
 
-/** Keeps the newest lines that fit in one message; long lines are cut, backticks defused, terminal escapes removed. */
-export function fit(lines: string[]): { kept: string[]; trimmed: boolean } {
+/**
+ * Keeps the newest lines that fit in one message (or in `maxChars`); long lines are cut,
+ * backticks defused, terminal escapes removed.
+ *
+ * @example
+ * fit(["old", "new"], 4); // { kept: ["new"], trimmed: true }
+ */
+export function fit(lines: string[], maxChars = MAX_CHARS): { kept: string[]; trimmed: boolean } {
   const kept: string[] = [];
   let size = 0;
   for (let i = lines.length - 1; i >= 0; i--) {
     let line = stripControls(lines[i]!).replace(/```/g, "'''");
     if (line.length > MAX_LINE) line = `${line.slice(0, MAX_LINE - 1)}…`;
-    if (size + line.length + 1 > MAX_CHARS) return { kept: kept.reverse(), trimmed: true };
+    if (size + line.length + 1 > maxChars) return { kept: kept.reverse(), trimmed: true };
     kept.push(line);
     size += line.length + 1;
   }

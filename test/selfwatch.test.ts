@@ -390,8 +390,15 @@ describe("the store's parts on a full disk, in-process", () => {
       assert.deepEqual(chat.sent, []);
 
       const alertFor = (i: { id: number; uid: string }) => ({ chatId: "alerts", text: `storm #${i.id}`, dedupeKey: `incident:${i.uid}:open` });
-      const opened = await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "4 restarts", at: clock.now() }, alertFor);
+      const evidence = ["Likely cause: port 3000 is already in use", "Error: listen EADDRINUSE"];
+      const opened = await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "4 restarts", at: clock.now(), evidence }, alertFor);
       assert.equal(opened.created, true);
+      const action = { at: clock.now() + 1, kind: "action" as const, by: "Oki", detail: "/restart web local" };
+      assert.equal(await incidents.addEvent(opened.incident.id, action), true, "an action on a full disk is kept in memory");
+      assert.deepEqual(await incidents.timeline(opened.incident.id), {
+        evidence,
+        events: [{ at: opened.incident.openedAt, kind: "opened", by: null, detail: null }, action],
+      });
       assert.deepEqual(direct, ["storm #1"], "the alert the outbox could not take went out directly");
       assert.equal(incidents.inMemory, 1);
       assert.equal((await incidents.openOrGet({ host: "local", app: "web", kind: "restart_storm", summary: "5", at: clock.now() }, alertFor)).created, false);
@@ -417,6 +424,10 @@ describe("the store's parts on a full disk, in-process", () => {
       assert.equal(await incidents.adopt(), 1);
       const stored = await store.incidents.listOpen();
       assert.deepEqual(stored.map((i) => [i.uid, i.openedAt]), [[opened.incident.uid, opened.incident.openedAt]]);
+      assert.deepEqual(await store.incidents.timeline(stored[0]!.id), {
+        evidence,
+        events: [{ at: opened.incident.openedAt, kind: "opened", by: null, detail: null }, action],
+      }, "evidence and timeline adopted with it");
       await waitFor(() => relay.waiting === 0, 5_000, "the held message requeued");
       pump.kick();
       await pump.idle();

@@ -262,6 +262,52 @@ export function alertingContract(name: string, open: () => Promise<LocalStore & 
       assert.equal(await store.incidents.notify(987654321, T0, alertFor("remind:1")), false, "no such incident");
     });
 
+    it("keeps the evidence with the incident and a timeline of what happened to it", async () => {
+      const host = uniqueHost();
+      const evidence = ["Likely cause: port 3000 is already in use", "Error: listen EADDRINUSE: address already in use :::3000"];
+      const { incident } = await store.incidents.openOrGet({ host, app: "web", kind: "restart_storm", summary: "6", at: T0, evidence }, alertFor("open"));
+      // Written by the opening transaction: read back at once, no other write in between.
+      assert.deepEqual((await store.incidents.timeline(incident.id))?.evidence, evidence);
+      assert.equal(await store.incidents.notify(incident.id, T0 + 1_800_000, () => null), false);
+      assert.equal(await store.incidents.notify(incident.id, T0 + 1_800_000, alertFor("remind:1")), true);
+      await store.incidents.ack(incident.id, "Oki", T0 + 2_100_000);
+      await store.incidents.ack(incident.id, "Sari", T0 + 2_200_000); // already acknowledged: no event
+      assert.equal(await store.incidents.addEvent(incident.id, { at: T0 + 2_160_000, kind: "action", by: "Oki", detail: "/restart web " + host }), true);
+      assert.equal(await store.incidents.addEvent(987654321, { at: T0, kind: "action", by: "Oki", detail: "/x" }), false);
+      await store.incidents.resolve(incident.id, T0 + 4_000_000, alertFor("resolved"), 1_800_000);
+      await store.incidents.resolve(incident.id, T0 + 5_000_000, alertFor("resolved"), 1); // already resolved: no event
+      const story = await store.incidents.timeline(incident.id);
+      assert.deepEqual(story?.events, [
+        { at: T0, kind: "opened", by: null, detail: null },
+        { at: T0 + 1_800_000, kind: "reminded", by: null, detail: null },
+        { at: T0 + 2_100_000, kind: "acknowledged", by: "Oki", detail: null },
+        { at: T0 + 2_160_000, kind: "action", by: "Oki", detail: "/restart web " + host },
+        { at: T0 + 4_000_000, kind: "resolved", by: null, detail: "1800000" },
+      ]);
+      assert.equal(await store.incidents.timeline(987654321), null);
+      // A condition that ended (a host answering again) resolves without a quiet time; no evidence is an empty list.
+      const bare = (await store.incidents.openOrGet({ host, app: "", kind: "unreachable", summary: "", at: T0 })).incident;
+      await store.incidents.resolve(bare.id, T0 + 10);
+      assert.deepEqual(await store.incidents.timeline(bare.id), {
+        evidence: [],
+        events: [
+          { at: T0, kind: "opened", by: null, detail: null },
+          { at: T0 + 10, kind: "resolved", by: null, detail: null },
+        ],
+      });
+    });
+
+    it("a rolled-back opening leaves no evidence and no event behind", async () => {
+      const host = uniqueHost();
+      await assert.rejects(
+        store.incidents.openOrGet({ host, app: "web", kind: "memory", summary: "", at: T0, evidence: ["load 9"] }, () => {
+          throw new Error("disk I/O error");
+        }),
+      );
+      const { incident } = await store.incidents.openOrGet({ host, app: "web", kind: "memory", summary: "", at: T0 + 1, evidence: ["load 1"] });
+      assert.deepEqual(await store.incidents.timeline(incident.id), { evidence: ["load 1"], events: [{ at: T0 + 1, kind: "opened", by: null, detail: null }] });
+    });
+
     it("numbers incidents consecutively, whatever happens between them", async () => {
       const host = uniqueHost();
       const key = { host, app: "web", kind: "restart_storm", summary: "", at: T0 };

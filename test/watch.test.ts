@@ -168,6 +168,56 @@ describe("host detectors", () => {
 });
 
 describe("incident commands", () => {
+  it("an incident keeps its evidence from the moment it opened, and /incident shows it with its timeline", async () => {
+    const clock = new ManualClock(Date.parse("2026-11-22T01:00:00Z"));
+    pm2 = await startPm2({ crashy: "crashloop.js" });
+    const people = [{ phone: "628111", name: "Oki", role: "operator" }];
+    w = watchHarness({ hosts: [pm2.hostConfig()], people, timezone: "Asia/Jakarta", watch: { resolveAfter: "30m" } }, { clock });
+    const watcher = w.watch.watchers[0]!;
+    await watcher.tick();
+    await waitFor(async () => (await pm2!.jlist())[0]!.pm2_env.restart_time >= 4, 10_000, "restarts");
+    await watcher.tick();
+    assert.equal(storms(w).length, 1);
+    // Read straight from the row, nothing else written since the open: the evidence came with it.
+    const row = w.store.db.prepare<[], { evidence: string | null }>("SELECT evidence FROM incidents WHERE id = 1").get();
+    assert.match(row?.evidence ?? "", /^Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
+    assert.match(row?.evidence ?? "", /Error: listen EADDRINUSE: address already in use :::3000/, "the app's own error line");
+    assert.equal(await w.send("/incident 99"), "❓ No incident #99.");
+    assert.equal(await w.send("/incident x"), "❌ `x` is not a whole number from 1 to 1000000000.\nUsage: `/incident <id>`");
+
+    let shown = (await w.send("/incident 1"))!;
+    const lines = shown.split("\n");
+    assert.equal(lines[0], "🔁 *Restart storm* · `crashy` on *local* · open");
+    assert.match(lines[1]!, /^#1 · \d+ restarts in \d+s\.$/);
+    assert.equal(lines[2], "*Evidence* (when it opened):");
+    assert.ok(lines.includes("Error: listen EADDRINUSE: address already in use :::3000"), shown);
+    assert.equal(lines.at(-1), "*Timeline:* 08:00 opened");
+
+    await clock.advance(2 * 60_000);
+    assert.equal(await w.send("/ack 1", { as: "628111" }), "👍 Incident #1 acknowledged. Reminders stop; still watched.");
+    assert.equal((await w.send("/incident 1"))!.split("\n").at(-1), "*Timeline:* 08:00 opened · 08:02 acked by Oki");
+
+    await clock.advance(60_000);
+    const restarted = await w.send("/do 1 2", { as: "628111" });
+    assert.match(restarted!, /crashy/);
+    await clock.advance(60_000);
+    await w.send("/do 1 1", { as: "628111" }); // /logs: an action too
+    shown = (await w.send("/incident 1"))!;
+    assert.equal(shown.split("\n")[0], "🔁 *Restart storm* · `crashy` on *local* · acknowledged");
+    assert.equal(shown.split("\n").at(-1), "*Timeline:* 08:00 opened · 08:02 acked by Oki · 08:03 /restart crashy local by Oki · 08:04 /logs crashy local by Oki");
+    assert.equal(await w.send("/do 1 9", { as: "628111" }), "Incident #1: pick an action number — 1 `/logs crashy local` · 2 `/restart crashy local` · 3 `/mute crashy 1h`. E.g. `/do 1 1`.");
+    assert.equal((await w.send("/incident 1"))!.split("\n").at(-1)!.split(" · ").length, 4, "a refused action is not on the timeline");
+
+    await pm2.cli("stop", "crashy");
+    await watcher.tick(); // counts the restarts that happened before the stop
+    await clock.advance(30 * 60_000);
+    await watcher.tick();
+    assert.equal((await w.store.incidents.listOpen()).length, 0);
+    shown = (await w.send("/incident 1"))!;
+    assert.equal(shown.split("\n")[0], "🔁 *Restart storm* · `crashy` on *local* · resolved");
+    assert.match(shown.split("\n").at(-1)!, /^\*Timeline:\* 08:00 opened · 08:02 acked by Oki · 08:03 \/restart crashy local by Oki · 08:04 \/logs crashy local by Oki · 08:3\d resolved after 30m quiet$/);
+  });
+
   it("/incidents, /ack, /mute and /unmute work on real incidents", async () => {
     const clock = new ManualClock(Date.parse("2026-11-22T01:00:00Z"));
     pm2 = await startPm2({ crashy: "crashloop.js" });

@@ -115,13 +115,18 @@ export class ReplicatedStore implements LocalStore {
         if (r?.changed) push({ type: "incident.ack", uid: r.incident.uid, by, at });
         return r?.incident ?? null;
       }),
-      resolve: tx((id: number, at: number, alert?: AlertFor) => {
-        const r = incidents.resolve(id, at, alert);
+      resolve: tx((id: number, at: number, alert?: AlertFor, quietMs?: number) => {
+        const r = incidents.resolve(id, at, alert, quietMs);
         if (r?.changed) push({ type: "incident.resolve", uid: r.incident.uid, at });
         return r?.incident ?? null;
       }),
       // A reminder changes no incident: nothing to replicate.
       notify: (id, at, alert) => local.incidents.notify(id, at, alert),
+      // Evidence and timeline stay local (see IncidentEvent): the ops above carry neither, and
+      // Supabase has no columns for them. Replicating them would mean a migration and an op per
+      // event for what only this machine's /incident shows.
+      addEvent: (id, event) => local.incidents.addEvent(id, event),
+      timeline: (id) => local.incidents.timeline(id),
       get: (id) => local.incidents.get(id),
       listOpen: () => local.incidents.listOpen(),
       listSince: (since) => local.incidents.listSince(since),

@@ -201,18 +201,51 @@ export type AlertFor = (incident: Incident) => (OutboxDraft & { dedupeKey: strin
  * );
  */
 export interface AlertingIncidents extends Incidents {
-  /** As {@link Incidents.openOrGet}; `alert` runs only when the incident is created. */
-  openOrGet(o: IncidentKey & { summary: string; at: number; uid?: string }, alert?: AlertFor): Promise<{ incident: Incident; created: boolean }>;
-  /** As {@link Incidents.ack}; `alert` runs only when the incident moved to acknowledged. */
+  /**
+   * As {@link Incidents.openOrGet}; `alert` runs only when the incident is created. `evidence`
+   * (already bounded and masked: the caller gathered it before) and the `opened` event are
+   * written in the same transaction as the incident: an incident that exists has its evidence.
+   */
+  openOrGet(o: IncidentKey & { summary: string; at: number; uid?: string; evidence?: readonly string[] }, alert?: AlertFor): Promise<{ incident: Incident; created: boolean }>;
+  /** As {@link Incidents.ack}; `alert` runs only when the incident moved to acknowledged; so does the `acknowledged` event. */
   ack(id: number, by: string, at: number, alert?: AlertFor): Promise<Incident | null>;
-  /** As {@link Incidents.resolve}; `alert` runs only when the incident moved to resolved. */
-  resolve(id: number, at: number, alert?: AlertFor): Promise<Incident | null>;
+  /**
+   * As {@link Incidents.resolve}; `alert` runs only when the incident moved to resolved; so does
+   * the `resolved` event, which keeps `quietMs` (omitted: the condition ended, e.g. a host answered).
+   */
+  resolve(id: number, at: number, alert?: AlertFor, quietMs?: number): Promise<Incident | null>;
   /**
    * Queues a message about an incident without changing it (a reminder), reading its state in
    * the same transaction. True when a row was queued (false: no such incident, `alert` said
-   * null, or the dedupe key was queued before).
+   * null, or the dedupe key was queued before); only then is a `reminded` event recorded.
    */
   notify(id: number, at: number, alert: AlertFor): Promise<boolean>;
+  /** Adds an event to an incident's timeline (an action someone ran for it); false when no such incident. */
+  addEvent(id: number, event: IncidentEvent): Promise<boolean>;
+  /** The evidence kept when it opened and its timeline, oldest event first; null when no such incident. */
+  timeline(id: number): Promise<IncidentTimeline | null>;
+}
+
+export const INCIDENT_EVENT_KINDS = ["opened", "reminded", "acknowledged", "action", "resolved"] as const;
+export type IncidentEventKind = (typeof INCIDENT_EVENT_KINDS)[number];
+
+/**
+ * One moment in an incident's life. Kept by the local stores only (not replicated to Supabase:
+ * the evidence holds log lines, and the timeline is for the chat of the machine that watches).
+ */
+export interface IncidentEvent {
+  at: number;
+  kind: IncidentEventKind;
+  /** Who: the acknowledger, the person who ran an action; null for what Jaga did itself. */
+  by: string | null;
+  /** `action`: the command as run (`/restart bot-kjp stb`); `resolved`: the quiet time in ms, null when the condition ended. */
+  detail: string | null;
+}
+
+export interface IncidentTimeline {
+  /** What was known at the moment it opened (cause, error lines, vitals), masked, at most 40 lines / 4 KB. */
+  evidence: string[];
+  events: IncidentEvent[];
 }
 
 /** One block of a NIK. Unblocking closes it (unblockedAt set); rows are never deleted. */

@@ -8,6 +8,10 @@
  * its outbox row, in one SQLite transaction ({@link AlertingIncidents}). The cause (pm2 logs,
  * ss) is gathered BEFORE that transaction, and only for a key with no open incident; nothing
  * slow happens between the write and the queueing, so a crash leaves either neither or both.
+ * The evidence (what describe gathered: the cause, error lines, vitals) is kept with the
+ * incident, written by the same transaction that opens it; the store records the timeline
+ * (opened, reminded, acknowledged, resolved) in each change's own transaction, and the
+ * pipeline adds the actions run for it ({@link IncidentDesk.recordAction}).
  * Dedupe keys derived from the incident's uid keep a restarted Jaga from queueing the same
  * alert twice. A muted target still gets its incident, without an alert.
  *
@@ -31,6 +35,7 @@ import type { WatchState } from "../store/sqlite/watch.js";
 import type { AlertFor, AlertingIncidents, Incident, IncidentKey } from "../store/store.js";
 import { formatDuration } from "../duration.js";
 import { redact } from "../text.js";
+import { boundEvidence } from "./evidence.js";
 
 /** Queues a message for the alert group (the digest's way of sending). */
 export type AlertSink = (text: string, dedupeKey: string) => Promise<unknown>;
@@ -53,11 +58,22 @@ export interface DeskOptions {
   remindEveryMs?: number;
 }
 
+/** What describe gathered: the alert's lines and, kept with the incident, the evidence. */
+export interface Described {
+  /** The lines under the alert's headline (the cause; what to do is the numbered actions). */
+  lines: string[];
+  /** What is kept for `/incident`: the cause, error lines, vitals (bounded and masked by the desk). */
+  evidence: string[];
+}
+
 export interface Raise {
   /** One line, masked, e.g. "6 restarts in 41 min". */
   summary: string;
-  /** The lines under the headline (cause, command to try); only called when an incident opens. */
-  describe?: () => Promise<string[]>;
+  /**
+   * Only called when an incident opens, before its transaction. Plain lines are the alert's
+   * lines and its evidence both; {@link Described} keeps more evidence than the alert shows.
+   */
+  describe?: () => Promise<string[] | Described>;
 }
 
 export const KIND_ICONS: Record<string, string> = {
@@ -102,10 +118,10 @@ export class IncidentDesk {
         return known;
       }
       const now = this.o.clock.now();
-      const details = await this.describe(r, key); // before the transaction, never inside or after
+      const { lines: details, evidence } = await this.describe(r, key); // before the transaction, never inside or after
       failpoint("desk.after-describe");
       let queued = false; // the callback runs inside the transaction, only when the incident is new
-      const { incident, created } = await this.o.incidents.openOrGet({ ...key, summary, at: now }, (i) => {
+      const { incident, created } = await this.o.incidents.openOrGet({ ...key, summary, at: now, evidence }, (i) => {
         const draft = this.draft(i, "open", this.openText(i, summary, details));
         queued = draft !== null;
         return draft;
@@ -149,6 +165,17 @@ export class IncidentDesk {
     });
   }
 
+  /**
+   * Records on an incident's timeline that someone ran one of its actions (the pipeline's
+   * `/do`, after the command succeeded). False when there is no such incident.
+   *
+   * @example
+   * await desk.recordAction(12, "/restart bot-kjp stb", "Oki");
+   */
+  recordAction(id: number, command: string, by: string): Promise<boolean> {
+    return this.o.incidents.addEvent(id, { at: this.o.clock.now(), kind: "action", by, detail: redact(command) });
+  }
+
   /** Is `host` or `app` muted right now? */
   muted(key: IncidentKey): boolean {
     const now = this.o.clock.now();
@@ -179,13 +206,18 @@ export class IncidentDesk {
     const quiet = quietMs === undefined ? this.t("alert.back") : this.t("alert.quiet", { duration: formatDuration(quietMs) });
     let changed = false; // the callback runs inside the transaction, only when this call resolved it
     let queued = false;
-    await this.o.incidents.resolve(incident.id, now, (i) => {
-      changed = true;
-      const text = this.t("alert.resolved", { id: i.id, what: this.what(i), quiet, lasted: formatDuration(now - i.openedAt) });
-      const draft = this.draft(i, "resolved", text);
-      queued = draft !== null;
-      return draft;
-    });
+    await this.o.incidents.resolve(
+      incident.id,
+      now,
+      (i) => {
+        changed = true;
+        const text = this.t("alert.resolved", { id: i.id, what: this.what(i), quiet, lasted: formatDuration(now - i.openedAt) });
+        const draft = this.draft(i, "resolved", text);
+        queued = draft !== null;
+        return draft;
+      },
+      quietMs,
+    );
     failpoint("desk.after-resolve");
     this.open?.delete(keyOf(incident));
     this.reminded.delete(incident.uid);
@@ -203,13 +235,19 @@ export class IncidentDesk {
     return { chatId: this.o.alerts.chatId, text: redact(text), dedupeKey: `incident:${incident.uid}:${phase}` };
   }
 
-  /** The cause, gathered before anything is written; a failure leaves it out, the alert goes anyway. */
-  private async describe(r: Raise, key: IncidentKey): Promise<string[]> {
+  /**
+   * The cause and the evidence, gathered before anything is written; a failure leaves them
+   * out, the alert goes anyway. Bounded, the evidence keeps its first two lines (the cause comes
+   * first) and the newest of the rest.
+   */
+  private async describe(r: Raise, key: IncidentKey): Promise<Described> {
     try {
-      return (await r.describe?.()) ?? [];
+      const got = (await r.describe?.()) ?? [];
+      const d = Array.isArray(got) ? { lines: got, evidence: got } : got;
+      return { lines: d.lines, evidence: boundEvidence(d.evidence, 2) };
     } catch (err) {
       this.o.log.warn({ err, ...key }, "could not describe incident");
-      return [];
+      return { lines: [], evidence: [] };
     }
   }
 

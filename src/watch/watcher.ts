@@ -30,7 +30,8 @@ import type { WatchState } from "../store/sqlite/watch.js";
 import { echo } from "../text.js";
 import { appDownStep, appStatus, observeApp, requiredApps, restartedApp, stoppedKey, type AppTrack, type StopMark } from "./app-down.js";
 import { classify, databaseName, parsePortHolder } from "./classify.js";
-import type { IncidentDesk } from "./desk.js";
+import type { Described, IncidentDesk } from "./desk.js";
+import { resolverLines, vitalsEvidence } from "./evidence.js";
 import { cpuPercent, diskLevel, memoryPercent, restartStorm, Sustained } from "./detectors.js";
 import { Pm2Bus, type Pm2BusEvent } from "./pm2-bus.js";
 import { RestartTracker, type RestartDelta, type ProcessCount } from "./restarts.js";
@@ -300,7 +301,7 @@ export class HostWatcher {
   }
 
   /** Why the app is down: stopped or missing says so; errored gets the storm's cause classifier; then the last error lines. */
-  private async describeDown(app: string, track: AppTrack): Promise<string[]> {
+  private async describeDown(app: string, track: AppTrack): Promise<string[] | Described> {
     if (track.health === "absent") return [this.t("cause.absent")];
     const lines = await this.errorLines(app);
     const tail = lines.slice(-5).map((l) => echo(l, 160));
@@ -308,18 +309,20 @@ export class HostWatcher {
     if (track.status === "stopped") {
       return [this.t("cause.stopped"), ...shown];
     }
-    const [cause, ...rest] = await this.describeApp(app, lines);
-    return [cause!, ...shown, ...rest];
+    const described = await this.describeApp(app, lines);
+    const [cause, ...rest] = described.lines;
+    return { lines: [cause!, ...shown, ...rest], evidence: described.evidence };
   }
 
-  /** Likely cause from the last error lines (what to do is the alert's numbered actions). */
-  private async describeApp(app: string, known?: string[]): Promise<string[]> {
+  /** Likely cause from the last error lines (what to do is the alert's numbered actions); the evidence adds the lines themselves. */
+  private async describeApp(app: string, known?: string[]): Promise<Described> {
     const lines = known ?? (await this.errorLines(app));
     const cause = classify(lines);
     const out: string[] = [];
+    let holder: string | null = null;
     switch (cause.cause) {
       case "port_in_use": {
-        const holder = cause.port ? await this.portHolder(cause.port) : null;
+        holder = cause.port ? await this.portHolder(cause.port) : null;
         out.push(this.t("cause.port_in_use", { port: cause.port ?? "?", holder: holder ? this.t("cause.held_by", { holder }) : "" }));
         break;
       }
@@ -338,7 +341,22 @@ export class HostWatcher {
       default:
         out.push(this.t("cause.unknown", { line: cause.line ? echo(cause.line, 160) : "-" }));
     }
-    return out;
+    // The cause line first (the desk keeps it however long the rest), then what it was read from.
+    const evidence = [out[0]!, ...(cause.cause === "port_in_use" && cause.port ? [`port ${cause.port}: ${holder ?? "holder unknown"}`] : []), ...lines];
+    return { lines: out, evidence };
+  }
+
+  /** The last vitals this watcher read, as evidence for a host-level incident. */
+  private vitalsNow(): string[] {
+    if (!this.lastVitals) return [];
+    return vitalsEvidence(this.lastVitals, new Date(this.lastVitalsAt).toISOString());
+  }
+
+  /** The host's resolvers, as its apps see them (DNS evidence). */
+  private async resolvers(): Promise<string[]> {
+    const r = await this.read((o) => this.o.host.executor.run(["cat", "/etc/resolv.conf"], o)).catch(() => null);
+    const lines = r?.code === 0 ? resolverLines(r.stdout) : [];
+    return lines.length ? lines : ["/etc/resolv.conf: no nameserver lines read"];
   }
 
   private async portHolder(port: number): Promise<string | null> {
@@ -363,7 +381,10 @@ export class HostWatcher {
         const reason = isJagaError(err) ? this.t(err.code, err.params) : err instanceof Error ? err.message : String(err);
         await desk.raise(
           { host: this.name, app: "", kind: "unreachable" },
-          { summary: this.t("unreachable.summary", { count: this.failures, reason: echo(reason, 120) }) },
+          {
+            summary: this.t("unreachable.summary", { count: this.failures, reason: echo(reason, 120) }),
+            describe: () => Promise.resolve({ lines: [], evidence: [`last error: ${reason}`, ...this.vitalsNow()] }),
+          },
         );
       }
       return !(isNoAnswer(err) || (isJagaError(err) && err.code.startsWith("ssh.")));
@@ -384,7 +405,10 @@ export class HostWatcher {
         { host: this.name, app: "", kind: "cpu" },
         {
           summary: this.t("cpu.summary", { percent: cpu, duration: formatDuration(now - (this.hot.startedAt ?? now)) }),
-          describe: () => this.describeCpu(),
+          describe: async () => {
+            const lines = await this.describeCpu();
+            return { lines, evidence: [...lines.slice(0, 1), ...this.vitalsNow()] };
+          },
         },
       );
     }
@@ -396,6 +420,7 @@ export class HostWatcher {
         { host: this.name, app: d.mount, kind: level === "critical" ? "disk_critical" : "disk" },
         {
           summary: this.t("disk.summary", { mount: d.mount, percent: d.usedPercent, free: formatBytes(d.sizeBytes - d.usedBytes) }),
+          describe: () => Promise.resolve({ lines: [], evidence: this.vitalsNow() }),
         },
       );
     }
@@ -404,7 +429,10 @@ export class HostWatcher {
 
     const mem = memoryPercent(v);
     if (mem >= config.watch.memory.percent) {
-      await desk.raise({ host: this.name, app: "", kind: "memory" }, { summary: this.t("memory.summary", { percent: mem }) });
+      await desk.raise(
+        { host: this.name, app: "", kind: "memory" },
+        { summary: this.t("memory.summary", { percent: mem }), describe: () => Promise.resolve({ lines: [], evidence: this.vitalsNow() }) },
+      );
     }
     return true;
   }
@@ -429,6 +457,10 @@ export class HostWatcher {
     if (r.value.state !== "not_found") return;
     await this.o.desk.raise(key, {
       summary: this.t("dns.summary", { name }),
+      describe: async () => ({
+        lines: [],
+        evidence: [`getent hosts ${name}: not found`, ...(await this.resolvers()), ...this.vitalsNow()],
+      }),
     });
   }
 

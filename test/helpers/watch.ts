@@ -25,7 +25,8 @@ export interface WatchHarness {
   pipeline: Pipeline;
   /** Every alert text queued so far, oldest first (sent or not). */
   alerts(): string[];
-  send(text: string): Promise<string | null>;
+  /** As the console admin, or `as` a person from the config's `people` (by phone). */
+  send(text: string, options?: { as?: string }): Promise<string | null>;
   close(): Promise<void>;
 }
 
@@ -46,7 +47,7 @@ export function watchHarness(raw: Record<string, unknown>, o: { clock?: Clock; f
     watch,
     pipeline,
     alerts: () => store.db.prepare<[], { text: string }>("SELECT text FROM outbox ORDER BY id").all().map((r) => r.text),
-    send: (text) => pipeline.handle({ id: `w${++seq}`, chatId: "console", isGroup: false, senderId: "console", text, at: clock.now() }),
+    send: (text, { as = "console" } = {}) => pipeline.handle({ id: `w${++seq}`, chatId: as, isGroup: false, senderId: as, text, at: clock.now() }),
     async close() {
       await watch.stop();
       await hosts.close();

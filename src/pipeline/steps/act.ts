@@ -3,7 +3,8 @@
  * command had been typed — by this sender, so with their role, the confirmation of a
  * destructive one, the limits and the audit. A quoted reply to an alert with just the number,
  * and a 👍 reaction to it (an acknowledgement), arrive here as `/do` too (see parse.ts) and
- * find the incident from the alert they answer.
+ * find the incident from the alert they answer. An action that ran ("ok") goes on the
+ * incident's timeline, with who ran it (a plan waiting for `/yes` is not an action run yet).
  */
 import type { LocalStore } from "../../store/store.js";
 import { actionsFor, commandText, renderActions } from "../../watch/actions.js";
@@ -13,7 +14,7 @@ import type { StepDeps } from "./deps.js";
 
 const NUMBER = /^#?(\d{1,9})$/;
 
-export function act(deps: Pick<StepDeps, "store">): Step {
+export function act(deps: Pick<StepDeps, "store" | "services" | "clock" | "log">): Step {
   return async (turn, next) => {
     const parsed = turn.parsed!;
     if (parsed.name !== "do") return next();
@@ -48,7 +49,19 @@ export function act(deps: Pick<StepDeps, "store">): Step {
     if (incident.state === "resolved") return finish(turn, "invalid", t("do.resolved", { id, command: commandText(chosen) }));
     turn.parsed = { name: chosen.command, tokens: chosen.args, rest: chosen.args.join(" ") };
     await next();
+    if (turn.result?.outcome === "ok") await recordAction(deps, incident.id, commandText(chosen), turn.sender?.name ?? "?");
   };
+}
+
+/** On the timeline, through the desk when watching runs (it survives a full disk); a failure is logged, the reply stands. */
+async function recordAction(deps: Pick<StepDeps, "store" | "services" | "clock" | "log">, id: number, command: string, by: string): Promise<void> {
+  try {
+    const desk = deps.services.watch?.desk;
+    if (desk) await desk.recordAction(id, command, by);
+    else await deps.store.incidents.addEvent(id, { at: deps.clock.now(), kind: "action", by, detail: command });
+  } catch (err) {
+    deps.log.warn({ err, id, command }, "action not recorded on the incident's timeline");
+  }
 }
 
 /**
