@@ -46,7 +46,9 @@ function runtimeImports(file: string): string[] {
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier) && !typeOnly(node.importClause)) found.push(node.moduleSpecifier.text);
     if (ts.isExportDeclaration(node) && !node.isTypeOnly && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) found.push(node.moduleSpecifier.text);
-    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) {
+    // `import("x")`, and `require("x")` through createRequire (a package loaded on first use).
+    const loads = node.kind === ts.SyntaxKind.CallExpression && (((node as ts.CallExpression).expression.kind === ts.SyntaxKind.ImportKeyword) || (ts.isIdentifier((node as ts.CallExpression).expression) && ((node as ts.CallExpression).expression as ts.Identifier).text === "require"));
+    if (loads && ts.isCallExpression(node) && node.arguments[0] && ts.isStringLiteral(node.arguments[0])) {
       found.push(node.arguments[0].text);
     }
     ts.forEachChild(node, visit);

@@ -16,9 +16,9 @@ import type { SupabaseClient } from "@supabase/supabase-js";
  * Supabase, and on a 2 GB box the megabytes count. `require` keeps this synchronous (the
  * package ships a CommonJS build next to its ESM one), so opening a store stays synchronous.
  */
-const load = createRequire(import.meta.url);
-const supabaseJs = () => load("@supabase/supabase-js") as typeof import("@supabase/supabase-js");
-const wsClass = () => load("ws") as typeof import("ws");
+const require = createRequire(import.meta.url);
+const supabaseJs = () => require("@supabase/supabase-js") as typeof import("@supabase/supabase-js");
+const wsClass = () => require("ws") as typeof import("ws");
 
 export interface SupabaseClientOptions {
   /** Project URL, e.g. https://<ref>.supabase.co */
