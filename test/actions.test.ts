@@ -123,11 +123,13 @@ describe("acting on an alert", () => {
     const plan = (await send("3", OPERATOR, { replyTo: "3EB0AAAA0000000000000001" }))!;
     assert.match(plan, /^⚠️ \*Confirm \/stop\*\n/);
     assert.equal((await pm2.jlist()).find((p) => p.name === "web")!.pm2_env.status, "online", "nothing stopped before the /yes");
+    const stops = async () => ((await w.store.incidents.timeline(id))?.events ?? []).filter((e) => e.kind === "action" && e.detail === "/stop web local");
+    assert.deepEqual(await stops(), [], "a plan waiting for its /yes is no action taken");
     assert.equal(await send(`/yes ${/\/yes (\d{4})/.exec(plan)![1]}`, VIEWER), `❓ Code \`${/\/yes (\d{4})/.exec(plan)![1]}\` matches nothing waiting for your confirmation. Nothing was changed.`);
     assert.match((await send(`/yes ${/\/yes (\d{4})/.exec(plan)![1]}`, OPERATOR))!, /^⏹️|stopped/);
     assert.equal((await pm2.jlist()).find((p) => p.name === "web")!.pm2_env.status, "stopped");
     assert.equal(w.watch.stoppedBy("local", "web")?.by, "Oki");
-    assert.ok(id > 0);
+    assert.deepEqual((await stops()).map((e) => e.by), ["Oki"], "the confirmed action is on the incident's timeline");
     await pm2.cli("start", "web");
   });
 

@@ -21,6 +21,8 @@ export interface Pending {
   args: Record<string, unknown>;
   /** What will change, as shown to the sender. */
   plan: string;
+  /** The incident action this plan came from (`/do`), for its timeline once confirmed and run. */
+  action?: { incident: number; command: string };
   /** Epoch ms. */
   at: number;
   expires: number;

@@ -48,6 +48,8 @@ export interface Turn {
   args?: Record<string, unknown>;
   /** Set when this turn runs a plan its sender confirmed. */
   confirmed?: Pending;
+  /** Set when this turn runs an incident's numbered action (`/do`): recorded on its timeline once it ran. */
+  action?: { incident: number; command: string };
   result?: Result;
 }
 

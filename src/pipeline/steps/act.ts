@@ -17,7 +17,12 @@ const NUMBER = /^#?(\d{1,9})$/;
 export function act(deps: Pick<StepDeps, "store" | "services" | "clock" | "log">): Step {
   return async (turn, next) => {
     const parsed = turn.parsed!;
-    if (parsed.name !== "do") return next();
+    if (parsed.name !== "do") {
+      await next();
+      // A confirmed plan that came from an action (`/do 12 3` → /stop → /yes) is recorded now it ran.
+      if (turn.action && turn.result?.outcome === "ok") await recordAction(deps, turn.action.incident, turn.action.command, turn.sender?.name ?? "?");
+      return;
+    }
     const { t } = turn;
     const usage = t("args.usage", { usage: "/do <incident> <n>" });
     let [idToken, n] = parsed.tokens;
@@ -48,8 +53,10 @@ export function act(deps: Pick<StepDeps, "store" | "services" | "clock" | "log">
     }
     if (incident.state === "resolved") return finish(turn, "invalid", t("do.resolved", { id, command: commandText(chosen) }));
     turn.parsed = { name: chosen.command, tokens: chosen.args, rest: chosen.args.join(" ") };
+    turn.action = { incident: incident.id, command: commandText(chosen) };
     await next();
-    if (turn.result?.outcome === "ok") await recordAction(deps, incident.id, commandText(chosen), turn.sender?.name ?? "?");
+    // Only once it ran: a refusal or a plan waiting for its /yes is not an action taken.
+    if (turn.result?.outcome === "ok") await recordAction(deps, incident.id, turn.action.command, turn.sender?.name ?? "?");
   };
 }
 

@@ -47,6 +47,7 @@ export function answer(deps: Pick<StepDeps, "confirmations" | "store" | "log" | 
     const p = taken.pending;
     await record(deps, { ...rowOf(p), at: deps.clock.now(), outcome: "confirmed" });
     turn.confirmed = p;
+    if (p.action) turn.action = p.action;
     turn.command = p.command;
     turn.label = p.command.name;
     turn.args = p.args;

@@ -17,7 +17,7 @@ export function confirm(deps: Pick<StepDeps, "confirmations" | "clock">): Step {
     const args = turn.args!;
     const plan = await timed(turn, deps.clock, () => command.plan(turn.ctx!, args));
     if (plan === null) return next();
-    const pending = deps.confirmations.ask({ sender: turn.sender!, command, args, plan });
+    const pending = deps.confirmations.ask({ sender: turn.sender!, command, args, plan, ...(turn.action ? { action: turn.action } : {}) });
     const text = turn.t("confirm.ask", {
       command: command.name,
       plan,
