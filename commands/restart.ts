@@ -4,13 +4,11 @@
  * confirmed first; a single instance restarts at once. `--force` is for admins.
  */
 import { z } from "zod";
-import { withDeadline } from "../src/hosts/deadline.js";
 import type { FoundApp } from "../src/hosts/inventory.js";
-import { groupApps } from "../src/ops/pm2.js";
 import { appName, hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
-import { findApp, hostCall } from "../src/pipeline/host-call.js";
+import { appAfter, findApp } from "../src/pipeline/host-call.js";
 
 /** The lookup the plan made, so running right after it costs no second round trip. */
 const looked = new WeakMap<Context, FoundApp>();
@@ -45,18 +43,7 @@ export default defineCommand({
     const found = looked.get(ctx) ?? (await findApp(ctx, app, host, "restart"));
     const target = found.host;
     await target.pm2.restart(app, ctx.exec);
-    // The restart went through; a host that falls silent right after only costs the details.
-    const list = await withDeadline(target.name, hostCall(ctx), ctx.clock, (o) => target.pm2.list(o)).catch(() => []);
-    const after = groupApps(list).find((a) => a.name === app);
-    return {
-      host: target.name,
-      text: ctx.t("restart.done", {
-        app,
-        host: target.name,
-        status: after?.status ?? "?",
-        pid: after?.pids.join(",") || "-",
-        restarts: after?.restarts ?? "?",
-      }),
-    };
+    const after = await appAfter(ctx, target, app);
+    return { host: target.name, text: ctx.t("restart.done", { app, host: target.name, status: after.status, pid: after.pid, restarts: after.restarts }) };
   },
 });

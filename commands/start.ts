@@ -4,11 +4,9 @@
  * host (findApp), and an app already online is left alone.
  */
 import { z } from "zod";
-import { withDeadline } from "../src/hosts/deadline.js";
-import { groupApps } from "../src/ops/pm2.js";
 import { appName, hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
-import { findApp, hostCall } from "../src/pipeline/host-call.js";
+import { appAfter, findApp } from "../src/pipeline/host-call.js";
 
 export default defineCommand({
   name: "start",
@@ -25,18 +23,7 @@ export default defineCommand({
       return { host: target.name, text: ctx.t("start.already", { app, host: target.name }) };
     }
     await target.pm2.start(app, ctx.exec);
-    // The start went through; a host that falls silent right after only costs the details.
-    const list = await withDeadline(target.name, hostCall(ctx), ctx.clock, (o) => target.pm2.list(o)).catch(() => []);
-    const after = groupApps(list).find((a) => a.name === app);
-    return {
-      host: target.name,
-      text: ctx.t("start.done", {
-        app,
-        host: target.name,
-        status: after?.status ?? "?",
-        pid: after?.pids.join(",") || "-",
-        restarts: after?.restarts ?? "?",
-      }),
-    };
+    const after = await appAfter(ctx, target, app);
+    return { host: target.name, text: ctx.t("start.done", { app, host: target.name, status: after.status, pid: after.pid, restarts: after.restarts }) };
   },
 });

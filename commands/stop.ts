@@ -5,13 +5,12 @@
  * answered "already stopped".
  */
 import { z } from "zod";
-import { withDeadline } from "../src/hosts/deadline.js";
 import type { FoundApp } from "../src/hosts/inventory.js";
-import { groupApps, type Pm2Process } from "../src/ops/pm2.js";
+import type { Pm2Process } from "../src/ops/pm2.js";
 import { appName, hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
-import { findApp, hostCall } from "../src/pipeline/host-call.js";
+import { appAfter, findApp } from "../src/pipeline/host-call.js";
 
 /** The lookup the plan made, so running right after it costs no second round trip. */
 const looked = new WeakMap<Context, FoundApp>();
@@ -49,13 +48,8 @@ export default defineCommand({
       watch?.unmarkStopped(target.name, app);
       throw err;
     }
-    // The stop went through; a host that falls silent right after only costs the details.
-    const list = await withDeadline(target.name, hostCall(ctx), ctx.clock, (o) => target.pm2.list(o)).catch(() => []);
-    const after = groupApps(list).find((a) => a.name === app);
-    return {
-      host: target.name,
-      text: ctx.t("stop.done", { app, host: target.name, status: after?.status ?? "?", instances: after?.instances ?? "?" }),
-    };
+    const after = await appAfter(ctx, target, app);
+    return { host: target.name, text: ctx.t("stop.done", { app, host: target.name, status: after.status, instances: after.instances }) };
   },
 });
 

@@ -8,9 +8,10 @@
  * const list = await withDeadline(host.name, hostCall(ctx), ctx.clock, (o) => host.pm2.list(o));
  */
 import { JagaError, isJagaError } from "../errors.js";
-import { hostDeadline } from "../hosts/deadline.js";
+import { hostDeadline, withDeadline } from "../hosts/deadline.js";
 import type { ExecOptions } from "../hosts/executor.js";
-import { AppNotAsked, type FoundApp } from "../hosts/inventory.js";
+import { AppNotAsked, type FoundApp, type Host } from "../hosts/inventory.js";
+import { groupApps } from "../ops/pm2.js";
 import type { Translate } from "../i18n/index.js";
 import type { Context } from "./context.js";
 
@@ -57,4 +58,18 @@ export async function findApp(ctx: Context, app: string, host: string | undefine
  */
 export function hostFailure(t: Translate, host: string, err: unknown): string {
   return isJagaError(err) ? t(err.code, err.params) : t("host.not_asked", { host });
+}
+
+/**
+ * The app as PM2 shows it right after an action, for the reply: status, pids, restarts,
+ * instances (`?` where unknown). The action already went through, so a host that falls silent
+ * now only costs these details.
+ *
+ * @example
+ * const after = await appAfter(ctx, target, "web"); // { status: "online", pid: "4242", restarts: 3, instances: 1 }
+ */
+export async function appAfter(ctx: Context, host: Host, app: string): Promise<{ status: string; pid: string; restarts: number | "?"; instances: number | "?" }> {
+  const list = await withDeadline(host.name, hostCall(ctx), ctx.clock, (o) => host.pm2.list(o)).catch(() => []);
+  const a = groupApps(list).find((x) => x.name === app);
+  return { status: a?.status ?? "?", pid: a?.pids.join(",") || "-", restarts: a?.restarts ?? "?", instances: a?.instances ?? "?" };
 }
