@@ -17,7 +17,7 @@ export default defineCommand({
     const before = await watch.incidents.get(id);
     if (!before) return ctx.t("ack.unknown", { id });
     if (before.state !== "open") return { host: before.host, text: ctx.t("ack.already", { id, state: before.state }) };
-    await watch.incidents.ack(id, ctx.sender.name, ctx.clock.now());
+    await watch.desk.acknowledge(id, ctx.sender.name);
     return { host: before.host, text: ctx.t("ack.done", { id }) };
   },
 });

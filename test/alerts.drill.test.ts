@@ -120,10 +120,13 @@ interface Delivery {
 function deliveries(): Delivery[] {
   const out: Delivery[] = [];
   runs.forEach((r, run) => {
-    const messages = r.stdout.split(/\n(?=\[alert\] (?:🔁|✅|⏰|📡|💾|🔥|🧠|🌐|🚨))/);
+    // An edited alert prints whole, each line marked `[alert ✏️]`, its status line first.
+    const messages = r.stdout.split(/\n(?=\[alert\] (?:🔁|✅|👀|⏰|📡|💾|🔥|🧠|🌐|🚨)|\[alert ✏️\] (?:✅|👀))/);
     for (const m of messages) {
       const open = /^\[alert\] Incident #(\d+) · reply/m.exec(m);
-      const resolved = /^\[alert\] ✅ Resolved: #(\d+) /m.exec(m);
+      // Resolved within WhatsApp's edit window: the opening alert edited, "✅ Resolved" on top.
+      const edited = /^\[alert ✏️\] ✅ \*Resolved\*/.test(m) ? /^\[alert ✏️\] Incident #(\d+) · reply/m.exec(m) : null;
+      const resolved = /^\[alert\] ✅ Resolved: #(\d+) /m.exec(m) ?? edited;
       if (open) out.push({ run, id: Number(open[1]), phase: "open", text: m.trim() });
       if (resolved) out.push({ run, id: Number(resolved[1]), phase: "resolved", text: m.trim() });
     }

@@ -9,7 +9,7 @@
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { stripControls } from "../text.js";
-import type { IncomingMessage, MessageHandler, Transport } from "./transport.js";
+import type { IncomingMessage, MessageHandler, Thread, Transport } from "./transport.js";
 
 export const CONSOLE_SENDER = "console";
 
@@ -58,10 +58,18 @@ export class ConsoleTransport implements Transport {
   }
 
   send(chatId: string, text: string): Promise<void> {
-    if (chatId === this.alertChat) {
-      return this.write(text.split("\n").map((l) => `[alert] ${l}\n`).join(""));
-    }
-    return this.write(`[to ${chatId}] ${text}\n`);
+    return this.sendOnce(chatId, text, "");
+  }
+
+  /**
+   * As {@link send}, showing how a message continues its thread: an edit of an alert prints the
+   * alert as it now reads, marked `[alert ✏️]`; a reply prints the line it quotes first.
+   */
+  sendOnce(chatId: string, text: string, _key: string, thread?: Thread): Promise<void> {
+    if (chatId !== this.alertChat) return this.write(`[to ${chatId}] ${text}\n`);
+    const mark = thread?.mode === "edit" ? "[alert ✏️]" : "[alert]";
+    const quote = thread?.mode === "quote" ? `[alert] ↩ ${thread.text.split("\n")[0]}\n` : "";
+    return this.write(quote + text.split("\n").map((l) => `${mark} ${l}\n`).join(""));
   }
 
   /** Stops reading at once (stdin is let go of, so it holds the process no longer). */

@@ -23,9 +23,16 @@ import { exponentialBackoff } from "../policy/backoff.js";
 import { isStorageError } from "../store/sqlite/db.js";
 import type { Outbox, OutboxMessage } from "../store/store.js";
 import type { Pacer } from "./pacing.js";
-import { SendError, type DeliveryReport, type PumpTransport } from "./transport.js";
+import { SendError, type DeliveryReport, type PumpTransport, type Thread } from "./transport.js";
 
 export type { PumpTransport };
+
+/**
+ * How long after its first send a message is still edited rather than answered. WhatsApp allows
+ * edits for 15 minutes from the message's own timestamp; two minutes of margin cover a slow send,
+ * a queue behind pacing and clocks that disagree, so an edit never arrives refused as too late.
+ */
+export const EDIT_WINDOW_MS = 13 * 60_000;
 
 /**
  * How hard the pump tries one message, and what it does when a message cannot be delivered.
@@ -238,8 +245,10 @@ export class OutboxPump {
           // One row keeps its own key (a re-send is the same WhatsApp message); a coalesced
           // message is keyed by the rows it carries.
           const key = s.rows.length === 1 ? `outbox:${first.id}` : `outbox:${first.id}+${s.rows.length}`;
-          if (this.transport.sendOnce) ids = await this.transport.sendOnce(s.chatId, s.text, key);
-          else await this.transport.send(s.chatId, s.text);
+          const thread = s.rows.length === 1 ? await this.threadOf(first) : null;
+          const text = thread?.mode === "edit" ? `${first.edit}\n\n${thread.text}` : s.text;
+          if (this.transport.sendOnce) ids = await this.transport.sendOnce(s.chatId, text, key, thread ?? undefined);
+          else await this.transport.send(s.chatId, text);
           failpoint("outbox.after-send");
           this.failures = 0;
         } catch (err) {
@@ -268,6 +277,21 @@ export class OutboxPump {
         for (const m of s.rows) await this.markSent(m.id, ids ?? []);
       }
     }
+  }
+
+  /**
+   * How a message continues its thread, or null to send it on its own: its first message went
+   * out (else there is nothing to attach it to), and it is an edit only while WhatsApp still
+   * allows one and the first message carried nothing else (an edit of a coalesced message would
+   * erase the alerts it shared that message with).
+   */
+  private async threadOf(m: OutboxMessage): Promise<Thread | null> {
+    if (!m.thread) return null;
+    const first = await this.outbox.byKey(m.thread);
+    if (!first || first.sentAt === null || first.chatId !== m.chatId) return null;
+    const shared = (await Promise.all(first.msgIds.map((id) => this.outbox.byMessageId(id)))).some((rows) => rows.length > 1);
+    const editable = m.edit !== null && !shared && this.clock.now() - first.sentAt < EDIT_WINDOW_MS;
+    return { mode: editable ? "edit" : "quote", ids: first.msgIds, text: first.text };
   }
 
   /** Records a sent message; when the store cannot (disk full), remembers it in memory instead. */

@@ -116,11 +116,13 @@ export class Pacer {
   }
 
   private compose(chatId: string, waiting: OutboxMessage[], outage: Outage | null): PlannedSend {
-    if (waiting.length === 1) return { chatId, rows: waiting, text: waiting[0]!.text };
+    // A message that continues a thread (an incident's later news) goes alone, as an edit of or a
+    // reply to its first message; a batch stops before one, so it leads the next send.
+    if (waiting.length === 1 || waiting[0]!.thread) return { chatId, rows: waiting.slice(0, 1), text: waiting[0]!.text };
     const rows: OutboxMessage[] = [];
     let size = 0;
     for (const r of waiting) {
-      if (rows.length >= this.o.maxPerMessage || (rows.length > 0 && size + r.text.length > this.o.maxChars)) break;
+      if (rows.length >= this.o.maxPerMessage || (rows.length > 0 && (r.thread || size + r.text.length > this.o.maxChars))) break;
       rows.push(r);
       size += r.text.length + 8;
     }

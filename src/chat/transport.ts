@@ -78,12 +78,28 @@ export interface DeliveryReport {
 }
 
 /**
+ * How a message continues an earlier one (an incident's opening alert): as a quoted reply to
+ * it, or as an edit that replaces its text. `ids` are the ids the earlier message went out
+ * under (one per recipient when alerts go to each admin), `text` what it said.
+ *
+ * @example
+ * const thread: Thread = { mode: "edit", ids: ["3EB0…"], text: "✅ resolved after 4 min\n\n🔁 *Restart storm* …" };
+ */
+export interface Thread {
+  mode: "edit" | "quote";
+  ids: readonly string[];
+  /** `quote`: the earlier message's text (shown in the quote). `edit`: unused, the new text is the message. */
+  text: string;
+}
+
+/**
  * What the outbox pump sends through. `sendOnce` carries the outbox row's key so a re-send is
  * recognisably the same message (WhatsApp: the same message id) and resolves with the ids it
  * used; a transport that `confirmsDelivery` reports acks and errors for them via `onDelivery`.
+ * A transport that can thread (WhatsApp, the console) takes `thread`; one that cannot ignores it.
  */
 export type PumpTransport = Pick<Transport, "send"> & {
-  sendOnce?(chatId: string, text: string, key: string): Promise<string[] | void>;
+  sendOnce?(chatId: string, text: string, key: string, thread?: Thread): Promise<string[] | void>;
   readonly confirmsDelivery?: boolean;
   onDelivery?(listener: (e: DeliveryReport) => void): void;
   /** The last time the transport was away and came back (for "while I was offline"); null if never. */

@@ -44,6 +44,14 @@ export interface OutboxDraft {
   text: string;
   /** Same key, same message: queued once however often it is enqueued (e.g. `incident:<uid>:open`). */
   dedupeKey?: string | null;
+  /**
+   * The message this one continues, by its dedupe key (an incident's opening alert): it goes as a
+   * quoted reply to that message, or — with {@link OutboxDraft.edit}, while WhatsApp still allows
+   * an edit — as an edit of it, so one incident stays one thread in the group.
+   */
+  thread?: string | null;
+  /** With `thread`: the status line the threaded message gets on top when it is edited instead (e.g. "✅ resolved after 4 min"). */
+  edit?: string | null;
 }
 
 /** A message waiting to go out (an alert, a digest): durable, in order, de-duplicated. */
@@ -64,6 +72,10 @@ export interface OutboxMessage {
   /** The transport took it (WhatsApp: the stanza was written), and under which message ids. */
   sentAt: number | null;
   msgIds: string[];
+  /** See {@link OutboxDraft.thread}. */
+  thread: string | null;
+  /** See {@link OutboxDraft.edit}. */
+  edit: string | null;
 }
 
 /** Where a message stands, for /wa, /health and /metrics. */
@@ -120,6 +132,8 @@ export interface Outbox {
   get(id: number): Promise<OutboxMessage | null>;
   /** The rows a WhatsApp message was sent for (several when alerts were coalesced), oldest first. */
   byMessageId(msgId: string): Promise<OutboxMessage[]>;
+  /** The row queued under a dedupe key (a thread's first message); null when there is none. */
+  byKey(dedupeKey: string): Promise<OutboxMessage | null>;
   stats(): Promise<OutboxStats>;
   /** How many messages wait to be sent. */
   backlog(): Promise<number>;

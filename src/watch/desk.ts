@@ -166,6 +166,30 @@ export class IncidentDesk {
   }
 
   /**
+   * "I'm on it": open -> acknowledged, and the group told in the incident's thread (its opening
+   * alert edited while WhatsApp allows, else a reply to it) in the same transaction. Null when
+   * there is no such incident; an incident already acknowledged or resolved comes back unchanged
+   * and nothing is sent.
+   *
+   * @example
+   * await desk.acknowledge(12, "Oki"); // the alert of #12 now reads "👀 Acknowledged by Oki"
+   */
+  acknowledge(id: number, by: string): Promise<Incident | null> {
+    return this.serial(async () => {
+      let queued = false;
+      const incident = await this.o.incidents.ack(id, by, this.o.clock.now(), (i) => {
+        const text = this.t("alert.acked", { id: i.id, what: this.what(i), who: by });
+        const draft = this.draft(i, "ack", text, this.t("alert.edit_acked", { who: by }));
+        queued = draft !== null;
+        return draft;
+      });
+      if (incident && this.open?.has(keyOf(incident))) this.open.set(keyOf(incident), incident);
+      if (queued) this.o.alerts.queued();
+      return incident;
+    });
+  }
+
+  /**
    * Records on an incident's timeline that someone ran one of its actions (the pipeline's
    * `/do`, after the command succeeded). False when there is no such incident.
    *
@@ -211,8 +235,10 @@ export class IncidentDesk {
       now,
       (i) => {
         changed = true;
-        const text = this.t("alert.resolved", { id: i.id, what: this.what(i), quiet, lasted: formatDuration(now - i.openedAt) });
-        const draft = this.draft(i, "resolved", text);
+        const lasted = formatDuration(now - i.openedAt);
+        const text = this.t("alert.resolved", { id: i.id, what: this.what(i), quiet, lasted });
+        const acked = i.acknowledgedBy ? this.t("alert.edit_acked_by", { who: i.acknowledgedBy }) : "";
+        const draft = this.draft(i, "resolved", text, this.t("alert.edit_resolved", { quiet, lasted, acked }));
         queued = draft !== null;
         return draft;
       },
@@ -226,13 +252,18 @@ export class IncidentDesk {
     if (queued) this.o.alerts.queued();
   }
 
-  /** The outbox row for a phase of an incident, or null when its target is muted. Runs inside the transaction. */
-  private draft(incident: Incident, phase: string, text: string): ReturnType<AlertFor> {
+  /**
+   * The outbox row for a phase of an incident, or null when its target is muted. Runs inside the
+   * transaction. Every phase after the opening continues the opening alert's thread; `edit` is
+   * the status line that alert gets on top while it can still be edited (none: a reply always).
+   */
+  private draft(incident: Incident, phase: string, text: string, edit?: string): ReturnType<AlertFor> {
     if (this.muted(incident)) {
       this.o.log.info({ id: incident.id, phase }, "alert muted");
       return null;
     }
-    return { chatId: this.o.alerts.chatId, text: redact(text), dedupeKey: `incident:${incident.uid}:${phase}` };
+    const thread = phase === "open" ? null : `incident:${incident.uid}:open`;
+    return { chatId: this.o.alerts.chatId, text: redact(text), dedupeKey: `incident:${incident.uid}:${phase}`, thread, edit: edit === undefined ? null : redact(edit) };
   }
 
   /**

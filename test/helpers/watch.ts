@@ -30,15 +30,16 @@ export interface WatchHarness {
   close(): Promise<void>;
 }
 
-export function watchHarness(raw: Record<string, unknown>, o: { clock?: Clock; file?: string; reconcileEvery?: number } = {}): WatchHarness {
+export function watchHarness(raw: Record<string, unknown>, o: { clock?: Clock; file?: string; reconcileEvery?: number; alertChat?: string } = {}): WatchHarness {
   // The host's DNS check would query this machine's resolver, and a crash-looping fixture
   // really does pin the CPU: both stay off unless a test asks for them.
   const config = testConfig({ language: "en", ...raw, watch: { dns: { enabled: false }, cpu: { for: "1d" }, ...(raw.watch as object) } });
   const clock = o.clock ?? systemClock;
   const store = openSqliteStore(o.file ?? ":memory:");
   const hosts = Inventory.fromConfig(config.hosts, defaultExecutorFactory);
-  const alert = (text: string, dedupeKey: string) => store.outbox.enqueue({ chatId: "alerts", text, dedupeKey, at: clock.now() });
-  const watch = createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, alerts: { chatId: "alerts", queued: () => undefined }, clock, log: silentLogger, reconcileEvery: o.reconcileEvery });
+  const chatId = o.alertChat ?? "alerts";
+  const alert = (text: string, dedupeKey: string) => store.outbox.enqueue({ chatId, text, dedupeKey, at: clock.now() });
+  const watch = createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, alerts: { chatId, queued: () => undefined }, clock, log: silentLogger, reconcileEvery: o.reconcileEvery });
   const pipeline = new Pipeline({ commands, directory: new Directory(config), hosts, store, config, clock, log: silentLogger, services: { watch } });
   let seq = 0;
   return {

@@ -34,7 +34,7 @@ import { baileysLogger } from "./log.js";
 import { AlertGroupCache, idsOf, type GroupReport } from "./group.js";
 import { formatDuration } from "../../duration.js";
 import { redact } from "../../text.js";
-import { DEFAULT_ALERT_CHAT, SendError, type IncomingMessage, type MessageHandler, type Transport } from "../transport.js";
+import { DEFAULT_ALERT_CHAT, SendError, type IncomingMessage, type MessageHandler, type Thread, type Transport } from "../transport.js";
 import { isPermanent, watchDelivery, type DeliveryEvent } from "./delivery.js";
 import { sqliteAuthState } from "./auth-state.js";
 import { ignoreJid, interpretMessage, lateBy, type IgnoreReason } from "./inbound.js";
@@ -301,8 +301,8 @@ export class WhatsAppTransport implements Transport {
    * re-send (no ack in time, a crash) is dropped by the receiver as a copy. Resolves with the
    * ids used, whose acks and receipts come back through {@link onDelivery}.
    */
-  sendOnce(chatId: string, text: string, key: string): Promise<string[]> {
-    return this.deliver(chatId, text, key);
+  sendOnce(chatId: string, text: string, key: string, thread?: Thread): Promise<string[]> {
+    return this.deliver(chatId, text, key, thread);
   }
 
   /** WhatsApp reports what happened to a message after it was written (acks, receipts, errors). */
@@ -322,7 +322,7 @@ export class WhatsAppTransport implements Transport {
     this.group?.stop();
   }
 
-  private async deliver(chatId: string, text: string, key?: string): Promise<string[]> {
+  private async deliver(chatId: string, text: string, key?: string, thread?: Thread): Promise<string[]> {
     const sock = this.sock;
     if (!sock || !this.connected) throw new SendError("WhatsApp not connected", "transport");
     const jids = this.jidsFor(chatId);
@@ -331,7 +331,8 @@ export class WhatsAppTransport implements Transport {
       const messageId = key ? this.messageId(`${key}#${i}`) : undefined;
       let sent: WAMessage | undefined;
       try {
-        sent = await sock.sendMessage(jid, { text }, messageId ? { messageId } : {});
+        const { content, options } = this.threaded(jid, text, thread);
+        sent = await sock.sendMessage(jid, content, { ...options, ...(messageId ? { messageId } : {}) });
       } catch (err) {
         throw sendErrorOf(err);
       }
@@ -341,6 +342,20 @@ export class WhatsAppTransport implements Transport {
       if (id) this.emitDelivery({ msgId: id, state: "written" });
     }
     return ids;
+  }
+
+  /**
+   * A message's content and options in its thread: the earlier message this chat got (found by
+   * the chat each id was sent to) is edited, as Baileys' README shows (`{ text, edit: key }`),
+   * or quoted (`{ quoted }`, a message built from its key and text, all Baileys reads of it). A
+   * chat the earlier message never reached gets the text on its own.
+   */
+  private threaded(jid: string, text: string, thread?: Thread): { content: { text: string; edit?: WAMessageKey }; options: { quoted?: WAMessage } } {
+    const id = thread?.ids.find((i) => this.o.sent?.chatOf(i) === jid);
+    if (!thread || !id) return { content: { text }, options: {} };
+    const key: WAMessageKey = { remoteJid: jid, fromMe: true, id };
+    if (thread.mode === "edit") return { content: { text, edit: key }, options: {} };
+    return { content: { text }, options: { quoted: { key, message: { conversation: thread.text } } } };
   }
 
   private emitDelivery(e: DeliveryEvent): void {

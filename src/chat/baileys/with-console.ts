@@ -8,7 +8,7 @@
  * const t = new WithConsole(whatsapp, new ConsoleTransport(stdin, stdout, alertChat));
  */
 import { CONSOLE_SENDER } from "../console.js";
-import type { DeliveryReport, IncomingMessage, MessageHandler, PumpTransport, Transport } from "../transport.js";
+import type { DeliveryReport, IncomingMessage, MessageHandler, PumpTransport, Thread, Transport } from "../transport.js";
 
 export class WithConsole implements Transport {
   readonly name: string;
@@ -20,13 +20,13 @@ export class WithConsole implements Transport {
   ) {
     this.name = `${primary.name}+console`;
     this.ended = primary.ended;
-    if (primary.sendOnce) this.sendOnce = (c, t, k) => primary.sendOnce!(c, t, k);
+    if (primary.sendOnce) this.sendOnce = (c, t, k, th) => primary.sendOnce!(c, t, k, th);
     this.confirmsDelivery = primary.confirmsDelivery;
     if (primary.onDelivery) this.onDelivery = (l) => primary.onDelivery!(l);
     if (primary.lastOutage) this.lastOutage = () => primary.lastOutage!();
   }
 
-  sendOnce?: (chatId: string, text: string, key: string) => Promise<string[] | void>;
+  sendOnce?: (chatId: string, text: string, key: string, thread?: Thread) => Promise<string[] | void>;
   readonly confirmsDelivery?: boolean;
   onDelivery?: (listener: (e: DeliveryReport) => void) => void;
   lastOutage?: () => { from: number; to: number } | null;

@@ -58,6 +58,13 @@ export const outboxMigrations: Migration[] = [
           CREATE INDEX outbox_unsent ON outbox(id) WHERE sent_at IS NULL AND dead_at IS NULL;
           CREATE INDEX outbox_unacked ON outbox(sent_at) WHERE sent_at IS NOT NULL AND acked_at IS NULL AND dead_at IS NULL;`,
   },
+  {
+    // Threads: a later message of an incident names its opening alert (by dedupe key) and is sent
+    // as an edit of it while WhatsApp allows, else as a quoted reply to it.
+    name: "outbox.004.thread",
+    sql: `ALTER TABLE outbox ADD COLUMN thread_key TEXT;
+          ALTER TABLE outbox ADD COLUMN edit_head TEXT;`,
+  },
 ];
 
 interface Row {
@@ -71,6 +78,8 @@ interface Row {
   attempts: number;
   last_error: string | null;
   msg_ids: string | null;
+  thread_key: string | null;
+  edit_head: string | null;
 }
 
 /** Ranks of a WhatsApp message's states: a late "acked" never undoes "read". */
@@ -89,13 +98,13 @@ export interface OutboxTable {
  */
 export function outboxTable(db: Db): OutboxTable {
   const exists = db.prepare<[string], { id: number }>(`SELECT id FROM outbox WHERE dedupe_key = ?`);
-  const insert = db.prepare(`INSERT INTO outbox (chat_id, text, dedupe_key, created_at) VALUES (?, ?, ?, ?)`);
+  const insert = db.prepare(`INSERT INTO outbox (chat_id, text, dedupe_key, created_at, thread_key, edit_head) VALUES (?, ?, ?, ?, ?, ?)`);
   return {
     // Look first rather than INSERT … ON CONFLICT DO NOTHING: a conflicting insert still burns an
     // AUTOINCREMENT id (the same cause as the skipped incident numbers, see incidents.ts).
     enqueue: (m) => {
       if (m.dedupeKey != null && exists.get(m.dedupeKey)) return false;
-      insert.run(m.chatId, m.text, m.dedupeKey ?? null, m.at);
+      insert.run(m.chatId, m.text, m.dedupeKey ?? null, m.at, m.thread ?? null, m.thread ? (m.edit ?? null) : null);
       return true;
     },
   };
@@ -136,6 +145,7 @@ export function sqliteOutbox(db: Db): Outbox {
        AND EXISTS (SELECT 1 FROM outbox_wa w WHERE w.outbox_id = o.id) ORDER BY id LIMIT ?`,
   );
   const byId = db.prepare<[number], Row>(`${select} WHERE o.id = ?`);
+  const byKey = db.prepare<[string], Row>(`${select} WHERE o.dedupe_key = ?`);
   const byMsg = db.prepare<[string], Row>(`${select} WHERE o.id IN (SELECT outbox_id FROM outbox_wa WHERE msg_id = ?) ORDER BY o.id`);
   const stats = db.prepare<[], { queued: number; unacked: number; retrying: number; dead: number; oldest: number | null }>(
     `SELECT count(*) FILTER (WHERE sent_at IS NULL AND dead_at IS NULL) AS queued,
@@ -188,6 +198,11 @@ export function sqliteOutbox(db: Db): Outbox {
         return row ? fromRow(row) : null;
       }),
     byMessageId: (msgId) => run(() => byMsg.all(msgId).map(fromRow)),
+    byKey: (key) =>
+      run(() => {
+        const r = byKey.get(key);
+        return r ? fromRow(r) : null;
+      }),
     stats: () =>
       run(() => {
         const r = stats.get()!;
@@ -209,5 +224,7 @@ function fromRow(r: Row): OutboxMessage {
     lastError: r.last_error,
     sentAt: r.sent_at,
     msgIds: r.msg_ids ? r.msg_ids.split(",") : [],
+    thread: r.thread_key,
+    edit: r.edit_head,
   };
 }

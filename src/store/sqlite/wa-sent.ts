@@ -35,6 +35,8 @@ export const SENT_KEEP_MAX = 5_000;
 export interface SentMessages {
   keep(msgId: string, chatId: string, at: number, message: string): void;
   get(msgId: string): string | undefined;
+  /** The chat a message was sent to (to edit or quote it later). */
+  chatOf(msgId: string): string | undefined;
   /** A server ack, receipt or error for the message; states only move forward (failure aside). */
   mark(msgId: string, state: "acked" | "delivered" | "read" | "failed", code: string | null): void;
   state(msgId: string): { state: string; code: string | null } | undefined;
@@ -47,6 +49,7 @@ export function sqliteSentMessages(db: Db, maxRows = SENT_KEEP_MAX): SentMessage
   const put = db.prepare(`INSERT INTO wa_sent (msg_id, chat_id, sent_at, message) VALUES (?, ?, ?, ?)
                           ON CONFLICT(msg_id) DO UPDATE SET message = excluded.message, sent_at = excluded.sent_at`);
   const get = db.prepare<[string], { message: string }>(`SELECT message FROM wa_sent WHERE msg_id = ?`);
+  const chatOf = db.prepare<[string], { chat_id: string }>(`SELECT chat_id FROM wa_sent WHERE msg_id = ?`);
   const count = db.prepare<[], { n: number }>(`SELECT count(*) AS n FROM wa_sent`);
   const stateOf = db.prepare<[string], { state: string; code: string | null }>(`SELECT state, code FROM wa_sent WHERE msg_id = ?`);
   const setState = db.prepare(`UPDATE wa_sent SET state = ?, code = ? WHERE msg_id = ?`);
@@ -63,6 +66,7 @@ export function sqliteSentMessages(db: Db, maxRows = SENT_KEEP_MAX): SentMessage
       }
     },
     get: (msgId) => get.get(msgId)?.message,
+    chatOf: (msgId) => chatOf.get(msgId)?.chat_id,
     mark(msgId, state, code) {
       const now = stateOf.get(msgId);
       if (!now || (state !== "failed" && RANK[state]! <= RANK[now.state]!)) return;
