@@ -28,7 +28,7 @@ import { classify, databaseName, type Cause } from "../src/watch/classify.js";
 
 /** One host's answer stays within this (a phone screen or two); lines are dropped, least telling first. */
 export const MAX_HOST_CHARS = 1500;
-const MAX_FINDINGS = 10;
+const MAX_FINDINGS = 12;
 const MAX_PORTS = 10;
 
 export default defineCommand({
@@ -294,7 +294,8 @@ function gapFindings(t: Translate, v: DiagView, r: DiagReport | null): Finding[]
   if (r?.slow.length) out.push({ level: "info", text: t("diag.slow", { tools: r.slow.map((x) => `\`${x}\``).join(", "), seconds: v.diag.toolSeconds }) });
   if (!r) {
     const err = v.diag.report.kind === "ok" ? null : v.diag.report.error;
-    out.push({ level: "info", text: t("diag.report_failed", { detail: err instanceof Error ? clean(err.message, 100) : "?" }) });
+    const detail = isJagaError(err) ? t(err.code, err.params) : err instanceof Error ? clean(err.message, 100) : "?";
+    out.push({ level: "info", text: t("diag.report_failed", { detail }) });
   } else if (r.unread.length) {
     out.push({ level: "info", text: t("diag.unread", { sections: r.unread.join(", ") }) });
   }
@@ -311,7 +312,10 @@ function appsLine(t: Translate, v: DiagView, apps: Pm2App[]): string | null {
   if (v.diag.pm2.state === "failed") return null;
   if (apps.length === 0) return t("diag.apps_line", { apps: t("diag.no_apps") });
   const storm = v.config.watch.restartStorm.restarts;
-  const one = (a: Pm2App) => `${APP_ICONS[a.status] ?? "❔"} \`${a.name}\` ↻ ${a.restarts}${a.restarts > storm ? " ⚠️" : ""}`;
+  const flagged = new Set(v.incidents.filter((i) => i.app).map((i) => i.app));
+  // Online this instant but in trouble (a crash loop between two crashes) is not ✅.
+  const icon = (a: Pm2App) => (a.status === "online" && inTrouble(a, v.now, flagged) ? "🔁" : (APP_ICONS[a.status] ?? "❔"));
+  const one = (a: Pm2App) => `${icon(a)} \`${a.name}\` ↻ ${a.restarts}${a.restarts > storm ? " ⚠️" : ""}`;
   if (apps.length <= 6) return t("diag.apps_line", { apps: apps.map(one).join(" · ") });
   const online = apps.filter((a) => a.status === "online" && a.restarts <= storm);
   const rest = apps.filter((a) => !online.includes(a)).slice(0, 6);

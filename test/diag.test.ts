@@ -382,3 +382,132 @@ describe("the diagnosis parser", () => {
     assert.deepEqual(r.unread, ["resolv"]);
   });
 });
+
+describe("findings", () => {
+  const t = translator("en");
+  const now = Date.parse("2026-05-02T03:00:00Z");
+  const bootS = 86_000; // the host has been up for a day
+  const hostNow = now;
+  const oomAt = hostNow - (bootS - 80_000) * 1000; // 80 000 s after boot: 6000 s ago, 01:20 UTC
+  const box = (extra: string[] = []) =>
+    parseDiag({
+      stdout: [
+        "sys|load 5.10 3.00 2.00 3/200 999",
+        "sys|cores 2",
+        "sys|MemTotal: 2048000 kB",
+        "sys|MemAvailable: 1024000 kB",
+        "sys|SwapTotal: 1000000 kB",
+        "sys|SwapFree: 200000 kB",
+        `sys|uptime ${bootS}.00 100.00`,
+        `sys|now ${hostNow / 1000}`,
+        "sys|__end__",
+        "psi|cpu some avg10=40.00 avg60=42.00 avg300=30.00 total=1",
+        "psi|__end__",
+        "disk|blocks",
+        "disk|Filesystem 1024-blocks Used Available Capacity Mounted on",
+        "disk|/dev/vda1 30000000 27900000 2100000 93% /",
+        "disk|/dev/vdb1 10000000 1000000 9000000 10% /var",
+        "disk|inodes",
+        "disk|Filesystem Inodes IUsed IFree IUse% Mounted on",
+        "disk|/dev/vda1 100 12 88 12% /",
+        "disk|/dev/vdb1 100 95 5 95% /var",
+        "disk|__end__",
+        "conn|est 40",
+        "conn|tw 3",
+        "conn|cw 250",
+        "conn|port 0BBA 12",
+        "conn|__end__",
+        "kernel|read",
+        `kernel|oom [${80_000}.123456] Out of memory: Killed process 2215 (node) total-vm:1234kB, anon-rss:900000kB`,
+        "kernel|err [85000.5] EXT4-fs error (device vdb1): ext4_find_entry:1463: inode #2: comm nginx: reading directory lblock 0",
+        "kernel|__end__",
+        "journal|count 12",
+        "journal|line 2026-05-02T09:59:01+0700 box nginx[812]: bind() to 0.0.0.0:80 failed (98: Address already in use)",
+        "journal|__end__",
+        "units|nginx.service loaded failed failed A high performance web server",
+        "units|__end__",
+        "dns|getent 2",
+        "dns|__jaga_ns__",
+        "dns|nameserver 127.0.0.53",
+        "dns|__end__",
+        "resolv|link ../run/systemd/resolve/stub-resolv.conf",
+        "resolv|note # This is /run/systemd/resolve/stub-resolv.conf managed by man:systemd-resolved(8).",
+        "resolv|__end__",
+        ...extra,
+        "__jaga_diag__ done",
+      ].join("\n"),
+      stderr: "",
+      code: 0,
+      truncated: false,
+      missing: [],
+    });
+  const proc = (name: string, status: string, restarts: number, startedAt: number, pid: number | null) => ({
+    name, pmId: 0, pid, status, startedAt, restarts, unstableRestarts: 0, cpu: 0, memory: 0, execMode: "fork_mode", outLog: null, errLog: null,
+  });
+
+  it("worst first, each with what an expert needs: the storm and its port's holder, the disk, the OOM kill and the app PM2 started after it", () => {
+    const text = formatDiag(t, {
+      host: "stb",
+      diag: {
+        tookMs: 900,
+        toolSeconds: 5,
+        report: { kind: "ok", value: box() },
+        pm2: { state: "ok", processes: [proc("bot-kjp", "errored", 183, oomAt + 1_500, null), proc("web", "online", 0, now - 86_000_000, 3100)] },
+        ports: { kind: "ok", value: { source: "ss", missing: [], pm2: "ok", ports: [{ port: 3002, addresses: ["[::]"], holders: [{ pid: 3100, name: "node /srv/web/server.js", comm: "node", app: "web", chain: [3100] }] }] } },
+        errors: new Map([["bot-kjp", ["Error: listen EADDRINUSE: address already in use :::3002", "  code: 'EADDRINUSE',"]]]),
+      },
+      config: testConfig({ timezone: "Asia/Jakarta", watch: { dns: { name: "web.whatsapp.com" } } }),
+      incidents: [{ id: 12, uid: "u12", host: "stb", app: "bot-kjp", kind: "restart_storm", summary: "", state: "open", openedAt: now - 600_000, acknowledgedAt: null, acknowledgedBy: null, resolvedAt: null }],
+      stoppedBy: () => undefined,
+      now,
+    });
+    assert.deepEqual(text.split("\n"), [
+      "🩺 *stb* · up 23h 53m · read in 0.9 s",
+      "🔴 `bot-kjp` errored · 183 restarts · EADDRINUSE :3002 held by `web` · #12",
+      "   `Error: listen EADDRINUSE: address already in use :::3002`",
+      "🔴 load 5.10 on 2 cores",
+      "🔴 disk / 93% of 29 GB",
+      "🔴 inodes /var 95%: no new files once full, whatever the free space",
+      "🔴 `web.whatsapp.com` does not resolve",
+      "🟠 swap 80% in use (of 977 MB)",
+      "🟠 CPU pressure 42%: tasks wait for a core",
+      "🟠 250 connections in CLOSE_WAIT: an app does not close its sockets",
+      "🟠 OOM kill 08:20 `node` (pid 2215), then PM2 started `bot-kjp` again",
+      "🟠 kernel errors since boot: 1",
+      "   `EXT4-fs error (device vdb1): ext4_find_entry:1463: inode #2: comm nginx: reading directory lblock 0`",
+      "🟠 failed units: `nginx.service`",
+      "🟡 journal errors since boot: 12",
+      "   `09:59 nginx[812]: bind() to 0.0.0.0:80 failed (98: Address already in use)`",
+      "*Apps* ❌ `bot-kjp` ↻ 183 ⚠️ · ✅ `web` ↻ 0",
+      "*Ports* :3002 [::] `web` ⇄12 · 40 established",
+      "*Load* 5.10 3.00 2.00 / 2 cores · CPU pressure 42% · mem 50% of 2.0 GB · swap 80%",
+      "*Disk* / 93% (inodes 12%) · /var 10% (inodes 95%)",
+      "*DNS* `web.whatsapp.com` ❌ · 127.0.0.53 · resolv.conf: systemd-resolved",
+      "*Kernel* since boot: OOM kills 1, errors 1",
+      "*Journal* errors since boot: 12 · failed units: nginx.service",
+    ]);
+  });
+
+  it("one host's answer stays phone-sized: the compact lines go before any finding does", () => {
+    const many = Array.from({ length: 40 }, (_, i) => proc(`app-${i}`, "errored", i, now - 1_000, null));
+    const text = formatDiag(t, {
+      host: "stb",
+      diag: {
+        tookMs: 900,
+        toolSeconds: 5,
+        report: { kind: "ok", value: box() },
+        pm2: { state: "ok", processes: many },
+        ports: { kind: "ok", value: { source: "ss", missing: [], pm2: "ok", ports: [] } },
+        errors: new Map(many.map((p) => [p.name, [`Error: ${"x".repeat(300)}`]])),
+      },
+      config: testConfig({}),
+      incidents: [],
+      stoppedBy: () => undefined,
+      now,
+    });
+    assert.ok(text.length <= 1500, `${text.length}`);
+    assert.match(text, /^🩺 \*stb\*.*\n🔴 `app-0` errored · 0 restarts\n/);
+    assert.match(text, /\n… and \d+ more$/);
+    assert.doesNotMatch(text, /\n\*Apps\*/, "the compact lines went first");
+  });
+});
