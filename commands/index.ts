@@ -4,6 +4,7 @@ import ack from "./ack.js";
 import audit from "./audit.js";
 import block from "./block.js";
 import blocked from "./blocked.js";
+import diag from "./diag.js";
 import digest from "./digest.js";
 import dns from "./dns.js";
 import flush from "./flush.js";
@@ -41,6 +42,7 @@ export const commands: readonly Command[] = [
   digest,
   dns,
   ports,
+  diag,
   free,
   blocked,
   block,

@@ -83,7 +83,9 @@ export function redact(text: string): string {
     })
     .replace(/\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/g, "«jwt»")
     .replace(/\b(bearer)\s+[\w.~+/=-]{8,}/gi, "$1 «secret»")
-    .replace(/\b([\w-]*(?:password|passwd|secret|token|api[_-]?key|apikey)[\w-]*)(\s*[=:]\s*)("?)[^\s"',;]{4,}\3/gi, "$1$2«secret»");
+    // A backtick ends the value: a chat code span closes with one, and masking an already
+    // masked line (every exit masks) must not eat it.
+    .replace(/\b([\w-]*(?:password|passwd|secret|token|api[_-]?key|apikey)[\w-]*)(\s*[=:]\s*)("?)[^\s"',;`]{4,}\3/gi, "$1$2«secret»");
 }
 
 /**

@@ -74,6 +74,9 @@ describe("likely cause", () => {
       line: "Error: listen EADDRINUSE: address already in use :::3000",
     });
     assert.equal(classify(["Error: listen EADDRINUSE: address already in use 0.0.0.0:8080"]).cause, "port_in_use");
+    // Node's own report of an uncaught listen error: the port is on its first line, not its newest.
+    const uncaught = ["Error: listen EADDRINUSE: address already in use 127.0.0.1:3002", "    at Server.setupListenHandle [as _listen2] (node:net:1908:16)", "  code: 'EADDRINUSE',", "  port: 3002", "}"];
+    assert.deepEqual(classify(uncaught), { cause: "port_in_use", port: 3002, line: uncaught[0] });
     assert.deepEqual(classify(["Error: getaddrinfo ENOTFOUND web.whatsapp.com"]), { cause: "dns", name: "web.whatsapp.com", line: "Error: getaddrinfo ENOTFOUND web.whatsapp.com" });
     assert.equal(classify(["connect ECONNREFUSED 127.0.0.1:5432"]).cause, "db_refused");
     assert.equal(classify(["connect ECONNREFUSED 127.0.0.1:8080"]).cause, "unknown");

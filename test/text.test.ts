@@ -16,6 +16,8 @@ describe("redact", () => {
     assert.equal(redact(`key ${jwt}`), "key «jwt»");
     assert.equal(redact("Authorization: Bearer abcdef123456"), "Authorization: Bearer «secret»");
     assert.equal(redact("DB_PASSWORD=hunter22 token: s3cr3tvalue"), "DB_PASSWORD=«secret» token: «secret»");
+    // Masking twice changes nothing, even inside a chat code span.
+    assert.equal(redact(redact("`token=sk_live_abcdef123456`")), "`token=«secret»`");
   });
 });
 

@@ -82,6 +82,27 @@ export function has(tool: string): string {
 }
 
 /**
+ * Takes the {@link need}/{@link has} marker lines out of `text` and names the tools they
+ * record, each once. The runner does this for a probe's whole output; a probe whose script
+ * captures parts of its output (and so frames those markers) calls it on each part.
+ *
+ * @example
+ * takeMissing("__jaga_missing__ ss\nok\n"); // { text: "ok\n", missing: ["ss"] }
+ */
+export function takeMissing(text: string, missing: string[] = []): { text: string; missing: string[] } {
+  const kept = text
+    .split("\n")
+    .filter((line) => {
+      if (!line.startsWith(`${MISSING_MARK} `)) return true;
+      const tool = line.slice(MISSING_MARK.length + 1).trim();
+      if (!missing.includes(tool)) missing.push(tool);
+      return false;
+    })
+    .join("\n");
+  return { text: kept, missing };
+}
+
+/**
  * Declares a probe (checks its shape once, at load).
  *
  * @example
@@ -118,16 +139,7 @@ export async function runProbe<T>(executor: Executor, probe: Probe<T>, args: rea
   }
   // The executor ended it: at its own timeout, or because the caller's signal aborted.
   if (r.timedOut) return exec.signal?.aborted ? { kind: "no_answer", error: exec.signal.reason } : { kind: "timed_out", ms, error: noAnswer(host, ms) };
-  const missing: string[] = [];
-  const stdout = r.stdout
-    .split("\n")
-    .filter((line) => {
-      if (!line.startsWith(`${MISSING_MARK} `)) return true;
-      const tool = line.slice(MISSING_MARK.length + 1).trim();
-      if (!missing.includes(tool)) missing.push(tool);
-      return false;
-    })
-    .join("\n");
+  const { text: stdout, missing } = takeMissing(r.stdout);
   try {
     return { kind: "ok", value: probe.parse({ stdout, stderr: r.stderr, code: r.code, truncated: r.truncated, missing }) };
   } catch (err) {

@@ -24,8 +24,12 @@ export function classify(lines: readonly string[]): Cause {
   const find = (re: RegExp) => newestFirst.find((l) => re.test(l));
   let line = find(/EADDRINUSE/);
   if (line) {
-    const port = /(?::|port\s*)(\d{2,5})\b(?!.*:\d)/i.exec(line);
-    return { cause: "port_in_use", port: port ? Number(port[1]) : null, line };
+    // Node's own report of an uncaught listen error ends with `code: 'EADDRINUSE',` and names
+    // the port only on its first line: the newest line that names one wins.
+    const portOf = (l: string) => /(?::|port\s*)(\d{2,5})\b(?!.*:\d)/i.exec(l);
+    const named = newestFirst.find((l) => /EADDRINUSE/.test(l) && portOf(l));
+    if (named) return { cause: "port_in_use", port: Number(portOf(named)![1]), line: named };
+    return { cause: "port_in_use", port: null, line };
   }
   line = find(/ENOTFOUND|EAI_AGAIN/);
   if (line) {

@@ -70,6 +70,11 @@ export interface SshdOptions {
    * the user key. `stop()` deletes them.
    */
   users?: string[];
+  /**
+   * More variables for every session, e.g. `{ PATH: dir }` for a host that lacks some tools.
+   * sshd takes only its first SetEnv line, so they go on the one that sets HOME.
+   */
+  env?: Record<string, string>;
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
@@ -116,7 +121,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       // Sessions start in an empty home: the machine's own ~/.bashrc (pyenv init: a shim rehash
       // under a lock file, ~0.5 s per command) must not run inside every test command — a session
       // killed mid-rehash leaves the lock behind and stalls every later command for a minute.
-      `SetEnv HOME=${join(dir, "empty-home")}`,
+      `SetEnv ${[`HOME=${join(dir, "empty-home")}`, ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)].join(" ")}`,
       ...(options.extra ?? []),
       "",
     ].join("\n"),
