@@ -269,13 +269,16 @@ async function main(): Promise<void> {
   onCleanup("frozen sshd", () => frost.thaw()); // runs before the sshd's own stop
 
   const httpPort = await freePort();
+  // `/dns check` asks every nameserver of the file and every candidate directly: loopback only.
+  const resolvConf = join(root, "resolv.conf");
+  writeFileSync(resolvConf, "nameserver 127.0.0.1\n");
   const config = {
     language: "en",
     timezone: "UTC",
     commandTimeout: "15s",
     hosts: names.map((name) => {
       const t = sshds[name].target();
-      return { name, ssh: { host: t.host, port: t.port, user: t.user, privateKeyPath: t.privateKeyPath, hostKey: t.hostKey }, pm2Home: pm2.home, pm2Bin: pm2.bin };
+      return { name, ssh: { host: t.host, port: t.port, user: t.user, privateKeyPath: t.privateKeyPath, hostKey: t.hostKey }, pm2Home: pm2.home, pm2Bin: pm2.bin, paths: { resolvConf } };
     }),
     watch: {
       interval: "3s",
@@ -284,7 +287,7 @@ async function main(): Promise<void> {
       unreachableAfter: 3,
       dns: { enabled: true, name: DNS_NAME },
     },
-    dns: { resolvers: [dns.address] },
+    dns: { resolvers: [dns.address], candidates: ["127.0.0.1"] },
   };
   // JSON is YAML.
   writeFileSync(join(root, "jaga.yaml"), JSON.stringify(config, null, 2));

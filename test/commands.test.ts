@@ -169,8 +169,11 @@ describe("/dns check", () => {
   it("resolves the configured name on the host the way its apps do, and lists the nameservers", async () => {
     const reply = (await op("/dns check"))!;
     assert.match(reply, /^🌐 \*local\*: `localhost` ✅ resolves · nameservers \S+/);
-    assert.equal(await op("/dns local"), reply);
-    assert.match((await op("/dns fix"))!, /^❌ Invalid value for `action`/);
+    // The same check (each server's time aside): `/dns <host>` is `/dns check <host>`.
+    const untimed = (r: string | null) => r?.replace(/\d+ ms/g, "… ms");
+    assert.equal(untimed(await op("/dns local")), untimed(reply));
+    assert.match((await op("/dns frob"))!, /^❌ Invalid value for `action`/);
+    assert.match((await op("/dns fix"))!, /^🚫/, "fixing is an admin's");
     assert.match((await h.send("/dns check", { as: VIEWER }))!, /^🚫/);
   });
 });

@@ -35,7 +35,7 @@ describe("host DNS detector", () => {
     try {
       await broken.watch.watchers[0]!.tick();
       const [alert] = dnsAlerts(broken.alerts());
-      assert.equal(alert, "🌐 *DNS broken* · *local*\n`broken.test` does not resolve on this host.\n*Actions:* 1 `/dns check local` · 2 `/status local`\nIncident #1 · reply with a number, or `/do 1 <n>` · `/ack 1`");
+      assert.equal(alert, "🌐 *DNS broken* · *local*\n`broken.test` does not resolve on this host.\n*Actions:* 1 `/dns check local` · 2 `/dns fix local` · 3 `/status local`\nIncident #1 · reply with a number, or `/do 1 <n>` · `/ack 1`");
     } finally {
       await broken.close();
     }

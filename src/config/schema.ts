@@ -3,6 +3,7 @@
  * not a silently ignored setting, and nothing secret has a place here (secrets come from the
  * environment only, see `.env.example`).
  */
+import { isIP } from "node:net";
 import { Cron } from "croner";
 import { z } from "zod";
 import { parseResolver } from "../dns/resolvers.js";
@@ -134,6 +135,27 @@ const sshTarget = z.strictObject({
   message: "set `privateKeyPath` or `agent: true` (passwords are not supported)",
 });
 
+/** A path on a host: absolute, one line (it travels as one argv element). */
+const hostPath = z
+  .string()
+  .refine((p) => p.startsWith("/") && !/[\0\n\r]/.test(p) && p.length <= 4096, { message: "expected an absolute path such as /etc/resolv.conf" });
+
+/**
+ * Where a host keeps what `/dns check` reads and `/dns fix` changes. Configurable so a box
+ * with an odd layout can say so, and so tests work on temporary files.
+ */
+const hostPaths = z
+  .strictObject({
+    /** What glibc reads for its nameservers. */
+    resolvConf: hostPath.default("/etc/resolv.conf"),
+    /** systemd-resolved's drop-in directory, for `/dns fix --persist`. */
+    resolvedDropIn: hostPath.default("/etc/systemd/resolved.conf.d"),
+  })
+  .prefault({});
+
+/** The default of `hosts[].paths`. */
+export const DEFAULT_HOST_PATHS = { resolvConf: "/etc/resolv.conf", resolvedDropIn: "/etc/systemd/resolved.conf.d" } as const;
+
 const host = z
   .strictObject({
     name: z.string().regex(NAME_RE, { message: "expected letters, digits, . _ - (at most 64)" }),
@@ -145,6 +167,7 @@ const host = z
     pm2Bin: z.string().min(1).default("pm2"),
     /** Run privileged fixes through `sudo -n`. */
     sudo: z.boolean().default(false),
+    paths: hostPaths,
   })
   .superRefine((h, ctx) => {
     if (Boolean(h.local) === Boolean(h.ssh)) {
@@ -274,9 +297,35 @@ const resolverEntry = z.string().superRefine((s, ctx) => {
   ctx.addIssue({ code: "custom", message: `expected "system" or a DNS server such as 1.1.1.1, 127.0.0.1:5353, [::1]:53 (got ${shown(s)})${hint}` });
 });
 
-/** Name resolution for the WhatsApp host when the system resolver fails (report 001). */
+/**
+ * A nameserver `/dns fix` may write into a host's resolv.conf: a bare IPv4 or IPv6 address.
+ * glibc's resolv.conf has no port field (and no brackets), so `1.1.1.1:53` is refused here
+ * rather than written into a file the resolver would then misread.
+ */
+const candidateEntry = z.string().superRefine((s, ctx) => {
+  if (isIP(s) !== 0) return;
+  const spec = parseResolver(s);
+  const why =
+    spec?.kind === "server"
+      ? " — write the address alone: resolv.conf has no port field, nor brackets"
+      : "";
+  ctx.addIssue({ code: "custom", message: `expected a DNS server address such as 1.1.1.1 or 2606:4700:4700::1111 (got ${shown(s)})${why}` });
+});
+
+/**
+ * Name resolution: `resolvers` is Jaga's OWN lookup for WhatsApp when the system resolver fails
+ * (report 001); `candidates` are what `/dns check` times from each host and `/dns fix` may
+ * write into a host's resolver configuration — two different things.
+ */
 const dns = z
   .strictObject({
+    /** Nameservers a host may be switched to (in this order); glibc reads at most three. */
+    candidates: z
+      .array(candidateEntry)
+      .min(1, { message: "must list at least one nameserver, e.g. [1.1.1.1]" })
+      .max(3, { message: "must list at most 3: glibc reads only the first three nameserver lines" })
+      .refine((list) => new Set(list).size === list.length, { message: "lists the same nameserver twice" })
+      .default(["1.1.1.1", "8.8.8.8"]),
     resolvers: z.array(resolverEntry).min(1, { message: 'must list at least one resolver, e.g. [system]' }).default(["system", "1.1.1.1", "8.8.8.8"]),
     /** How often resolution is probed while DNS is down (no socket is opened meanwhile). */
     probeInterval: duration({ min: 100, max: 5 * M, low: "probing faster floods the resolvers", high: "WhatsApp would stay down that long after DNS is back" }).default(S),
@@ -348,7 +397,7 @@ export const configSchema = z
     alerts: z
       .strictObject({ group: z.string().regex(/^[\d-]+@g\.us$/, { message: "expected a WhatsApp group id ending in @g.us" }).optional() })
       .prefault({}),
-    hosts: z.array(host).min(1).default([{ name: "local", local: true, pm2Bin: "pm2", sudo: false }]),
+    hosts: z.array(host).min(1).default([{ name: "local", local: true, pm2Bin: "pm2", sudo: false, paths: { ...DEFAULT_HOST_PATHS } }]),
     watch,
     digest: z.strictObject({ enabled: z.boolean().default(true), cron: cron.default("0 7 * * *") }).prefault({}),
     /** How long one chat command may run before it is stopped. */

@@ -1,12 +1,13 @@
 /**
  * Does a name resolve on a host, the way its apps resolve (`getent hosts`: /etc/hosts,
  * nsswitch and /etc/resolv.conf all count), and which nameservers it uses. One probe for the
- * chat (`/dns check`) and the watcher's DNS detector, so both read a result the same way:
+ * chat (`/dns check`, and `/dns fix`'s verification) and the watcher's DNS detector, so all of
+ * them read a result the same way:
  * only getent's "not found" means DNS is broken; a missing getent, or getent failing some
  * other way, means the check could not be made — never "DNS broken" (report 001).
  *
  * @example
- * const r = await runProbe(host.executor, dnsProbe, ["web.whatsapp.com"], { host: host.name });
+ * const r = await runProbe(host.executor, dnsProbe, dnsArgs("web.whatsapp.com", host.config.paths), { host: host.name });
  * if (r.kind === "ok" && r.value.state === "not_found") alert();
  */
 import { defineProbe, has, type Probe } from "./probe.js";
@@ -29,12 +30,13 @@ export interface DnsCheck {
   state: DnsState;
   /** getent's exit code, when it ran. */
   code: number | null;
-  /** `nameserver` lines of /etc/resolv.conf. */
+  /** `nameserver` lines of the host's resolv.conf (`hosts[].paths.resolvConf`). */
   nameservers: string[];
 }
 
 /**
- * `$1` is the name. getent's exit code is reported as is; the parser decides what it means.
+ * `$1` is the name, `$2` the resolv.conf whose nameservers are listed (getent itself always
+ * reads the one glibc reads). getent's exit code is reported as is; the parser decides what it means.
  *
  * @example
  * await runProbe(executor, dnsProbe, ["localhost"]); // { kind: "ok", value: { state: "resolves", … } }
@@ -43,7 +45,7 @@ export const dnsProbe: Probe<DnsCheck> = defineProbe({
   name: "dns",
   // getent waits out the resolver's own timeouts (a slow resolver is what this is for).
   timeoutMs: 15_000,
-  script: `if ${has("getent")}; then getent hosts "$1" >/dev/null 2>&1; echo "getent $?"; fi; echo ${SECTION}; grep -E '^nameserver' /etc/resolv.conf 2>/dev/null; exit 0`,
+  script: `if ${has("getent")}; then getent hosts "$1" >/dev/null 2>&1; echo "getent $?"; fi; echo ${SECTION}; grep -E '^nameserver' "\${2:-/etc/resolv.conf}" 2>/dev/null; exit 0`,
   parse({ stdout, missing }) {
     const [result = "", ns = ""] = stdout.split(`${SECTION}\n`);
     const nameservers = ns
@@ -58,3 +60,13 @@ export const dnsProbe: Probe<DnsCheck> = defineProbe({
     return { state, code, nameservers };
   },
 });
+
+/**
+ * The probe's arguments for a host: the name, and the host's resolv.conf path.
+ *
+ * @example
+ * dnsArgs("web.whatsapp.com", { resolvConf: "/etc/resolv.conf" }); // ["web.whatsapp.com", "/etc/resolv.conf"]
+ */
+export function dnsArgs(name: string, paths: { resolvConf: string }): string[] {
+  return [name, paths.resolvConf];
+}

@@ -103,6 +103,18 @@ export function takeMissing(text: string, missing: string[] = []): { text: strin
 }
 
 /**
+ * A shell fragment that records `tool` as missing, for a script that looked further than PATH
+ * (e.g. for node beside pm2) before giving up.
+ *
+ * @example
+ * `if [ -z "$n" ]; then ${missing("node")}; exit 0; fi`
+ */
+export function missing(tool: string): string {
+  if (!/^[A-Za-z0-9._-]+$/.test(tool)) throw new TypeError(`not a tool name: ${tool}`);
+  return `echo "${MISSING_MARK} ${tool}"`;
+}
+
+/**
  * Declares a probe (checks its shape once, at load).
  *
  * @example

@@ -21,8 +21,16 @@ import type { Role } from "../config/schema.js";
 import type { Lang } from "../i18n/index.js";
 import type { Context } from "./context.js";
 
-/** What a command answers: text, and the host it acted on (for the audit log). */
-export type Reply = string | { text: string; host?: string };
+/**
+ * What a command answers: text, and the host it acted on (for the audit log). A command that
+ * changed something may add what it changed: `audit` goes into the audit row's arguments (e.g.
+ * `{ before, after, result }`), `timeline` onto an incident's timeline (as an action, by the
+ * sender), and `failed` makes the outcome `error` (it ran, and did not do what was asked: a fix
+ * that was rolled back).
+ */
+export type Reply =
+  | string
+  | { text: string; host?: string; audit?: Record<string, unknown>; timeline?: { incident: number; detail: string }; failed?: boolean };
 
 export interface CommandSpec<A extends z.ZodObject> {
   name: string;
@@ -31,6 +39,13 @@ export interface CommandSpec<A extends z.ZodObject> {
   /** The arguments part of the usage line, e.g. `<app> [lines] [host]`. */
   usage?: string;
   role: Role;
+  /**
+   * The role this call needs when some of its forms need more than `role` (`/dns check` is an
+   * operator's, `/dns fix` an admin's), from its arguments as `parse` gave them (before
+   * validation; a confirmed plan's validated ones). `commands.<name>.role` in the config still
+   * replaces it for every form.
+   */
+  roleFor?: (args: Record<string, unknown>) => Role;
   args: A;
   /** Token i goes to key `positional[i]`; more tokens than keys is "too many arguments". */
   positional?: readonly string[];
@@ -63,6 +78,8 @@ export interface Command {
   readonly summary: Record<Lang, string>;
   readonly usage: string;
   readonly role: Role;
+  /** The role this call needs (see {@link CommandSpec.roleFor}); `role` when the spec has none. */
+  roleFor(args: Record<string, unknown>): Role;
   readonly timeoutMs?: number;
   readonly schema: z.ZodObject;
   /** True when some calls need a confirmation (see {@link CommandSpec.destructive}). */
@@ -83,6 +100,7 @@ export function defineCommand<A extends z.ZodObject>(spec: CommandSpec<A>): Comm
     summary: spec.summary,
     usage: spec.usage ? `/${spec.name} ${spec.usage}` : `/${spec.name}`,
     role: spec.role,
+    roleFor: (args) => spec.roleFor?.(args) ?? spec.role,
     timeoutMs: spec.timeoutMs,
     schema: spec.args,
     toRaw(tokens, ctx) {

@@ -26,6 +26,8 @@ export interface Result {
   host?: string | null;
   /** False for what is not a command (chat in a group, the hint): no audit row. */
   audit?: boolean;
+  /** What the command asks to put on an incident's timeline (see `Reply` in command.ts). */
+  timeline?: { incident: number; detail: string };
 }
 
 export interface Turn {

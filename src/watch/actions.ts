@@ -28,7 +28,7 @@ const PLAYBOOK: Record<string, (i: IncidentKey) => Action[]> = {
   disk: (i) => [act("status", i.host), act("flush", i.host)],
   disk_critical: (i) => [act("status", i.host), act("flush", i.host)],
   unreachable: (i) => [act("status", i.host)],
-  dns: (i) => [act("dns", "check", i.host), act("status", i.host)],
+  dns: (i) => [act("dns", "check", i.host), act("dns", "fix", i.host), act("status", i.host)],
 };
 
 /**

@@ -23,7 +23,7 @@ import type { Host } from "../hosts/inventory.js";
 import { translator, type Translate } from "../i18n/index.js";
 import { LogLimit } from "../log-limit.js";
 import type { Logger } from "../log.js";
-import { dnsProbe } from "../ops/dns.js";
+import { dnsArgs, dnsProbe } from "../ops/dns.js";
 import { runProbe } from "../ops/probe.js";
 import { readVitals, vitalsPaths, type Vitals } from "../ops/vitals.js";
 import type { WatchState } from "../store/sqlite/watch.js";
@@ -354,9 +354,10 @@ export class HostWatcher {
 
   /** The host's resolvers, as its apps see them (DNS evidence). */
   private async resolvers(): Promise<string[]> {
-    const r = await this.read((o) => this.o.host.executor.run(["cat", "/etc/resolv.conf"], o)).catch(() => null);
+    const path = this.o.host.config.paths.resolvConf;
+    const r = await this.read((o) => this.o.host.executor.run(["cat", "--", path], o)).catch(() => null);
     const lines = r?.code === 0 ? resolverLines(r.stdout) : [];
-    return lines.length ? lines : ["/etc/resolv.conf: no nameserver lines read"];
+    return lines.length ? lines : [`${path}: no nameserver lines read`];
   }
 
   private async portHolder(port: number): Promise<string | null> {
@@ -445,7 +446,7 @@ export class HostWatcher {
   private async checkDns(): Promise<void> {
     const { config, clock, host } = this.o;
     const name = config.watch.dns.name;
-    const r = await runProbe(host.executor, dnsProbe, [name], {
+    const r = await runProbe(host.executor, dnsProbe, dnsArgs(name, host.config.paths), {
       host: this.name,
       clock,
       timeoutMs: Math.min(config.watch.interval, config.hostTimeout),

@@ -1,13 +1,20 @@
 /**
- * A tiny authoritative DNS server on 127.0.0.1 over UDP, for tests and the benchmark: it answers
+ * A tiny authoritative DNS server on loopback over UDP, for tests and the benchmark: it answers
  * A queries for the names it was given, and can be switched to refuse (REFUSED), deny
  * (NXDOMAIN) or stay silent, so a test can stage a DNS outage and its end.
+ *
+ * By default it listens on 127.0.0.1 on a port the OS picks. glibc's resolv.conf has no port
+ * field, so a server that `getent` must ask listens on port 53 of an address of its own
+ * (`{ address: "127.53.x.y", port: 53 }`: all of 127.0.0.0/8 is loopback, binding :53 needs root).
  *
  * @example
  * const dns = await startDnsServer({ "wa.test": "127.0.0.1" });
  * dns.mode = "refuse";      // outage
  * dns.mode = "answer";      // back
  * await dns.close();
+ *
+ * const ns = await startDnsServer({ "wa.test": "127.1.2.3" }, "answer", { address: "127.53.7.9", port: 53 });
+ * // `nameserver 127.53.7.9` in a resolv.conf reaches it
  */
 import { createSocket, type RemoteInfo } from "node:dgram";
 import * as packet from "dns-packet";
@@ -15,8 +22,10 @@ import * as packet from "dns-packet";
 export type DnsMode = "answer" | "refuse" | "nxdomain" | "silent";
 
 export interface DnsServer {
-  /** `127.0.0.1:port`, ready for `dns.resolvers`. */
+  /** `host:port`, ready for `dns.resolvers`. */
   readonly address: string;
+  /** The IPv4 address it listens on, as a resolv.conf `nameserver` line wants it. */
+  readonly host: string;
   readonly port: number;
   mode: DnsMode;
   /** Queries received, by name. */
@@ -26,12 +35,25 @@ export interface DnsServer {
   close(): Promise<void>;
 }
 
-export async function startDnsServer(records: Record<string, string>, mode: DnsMode = "answer"): Promise<DnsServer> {
+export interface DnsServerOptions {
+  /** A loopback IPv4 address. Default 127.0.0.1. */
+  address?: string;
+  /** Default 0: the OS picks. */
+  port?: number;
+}
+
+/** Header rcodes (RFC 1035 §4.1.1): dns-packet encodes them only as the flags' low bits. */
+const RCODE = { NOERROR: 0, NXDOMAIN: 3, REFUSED: 5 } as const;
+
+export async function startDnsServer(records: Record<string, string>, mode: DnsMode = "answer", options: DnsServerOptions = {}): Promise<DnsServer> {
+  const host = options.address ?? "127.0.0.1";
+  if (!host.startsWith("127.")) throw new Error(`a test DNS server listens on loopback only (got ${host})`);
   const socket = createSocket("udp4");
   const queries = new Map<string, number>();
   let current = mode;
   const server: DnsServer = {
     address: "",
+    host,
     port: 0,
     get mode() {
       return current;
@@ -64,18 +86,18 @@ export async function startDnsServer(records: Record<string, string>, mode: DnsM
     const response = packet.encode({
       id: query.id,
       type: "response",
-      flags: packet.AUTHORITATIVE_ANSWER | packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE,
-      rcode,
+      // The rcode travels in the flags: dns-packet ignores a separate `rcode` when encoding.
+      flags: packet.AUTHORITATIVE_ANSWER | packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | RCODE[rcode],
       questions: [q],
       answers,
-    } as packet.Packet);
+    });
     socket.send(response, rinfo.port, rinfo.address);
   });
   await new Promise<void>((resolve, reject) => {
     socket.once("error", reject);
-    socket.bind(0, "127.0.0.1", () => resolve());
+    socket.bind(options.port ?? 0, host, () => resolve());
   });
   const { port } = socket.address();
-  Object.assign(server, { port, address: `127.0.0.1:${port}` });
+  Object.assign(server, { port, address: `${host}:${port}` });
   return server;
 }

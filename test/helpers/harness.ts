@@ -29,8 +29,18 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/**
+ * `/dns check` asks each nameserver of a host's resolv.conf and each `dns.candidates` entry
+ * directly, and this machine's own resolver is not on loopback: unless a test says otherwise,
+ * a host's resolv.conf is one that does not exist (no nameservers to ask; `/dns fix` refuses to
+ * create one) and the only candidate is loopback. Tests never reach past 127.x.
+ */
+export const NO_RESOLV_CONF = "/nonexistent/jaga-test/resolv.conf";
+
 export function testConfig(raw: Record<string, unknown>): Config {
-  const parsed = configSchema.parse(raw);
+  const dns = { candidates: ["127.0.0.1"], ...(raw.dns as object | undefined) };
+  const hosts = Array.isArray(raw.hosts) ? raw.hosts.map((h: Record<string, unknown>) => ({ ...h, paths: { resolvConf: NO_RESOLV_CONF, ...(h.paths as object | undefined) } })) : raw.hosts;
+  const parsed = configSchema.parse({ ...raw, dns, ...(hosts ? { hosts } : {}) });
   return { ...parsed, source: null, dataDir: ":memory:", transport: "console", logLevel: "silent" };
 }
 

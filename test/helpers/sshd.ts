@@ -12,6 +12,9 @@
  *
  * const su = await startSshd({ users: ["ok"] }); // as root: a throwaway OS user
  * su.target({ user: su.users.ok });              // logs in as jaga-ok-<random>
+ *
+ * // as root: the sessions see a test file as /etc/resolv.conf (nobody else does)
+ * const ns = await startSshd({ mounts: [{ source: tmpResolvConf, target: "/etc/resolv.conf" }] });
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -75,12 +78,22 @@ export interface SshdOptions {
    * sshd takes only its first SetEnv line, so they go on the one that sets HOME.
    */
   env?: Record<string, string>;
+   * Files to bind over others for the server and its sessions only (needs root): the server
+   * starts in a private mount namespace of its own (`unshare -m --propagation private`), where
+   * each `source` is bind-mounted onto its `target`. The namespace, and with it every mount,
+   * ends when its last process does (`kill()`/`stop()`): nothing to undo on this machine.
+   */
+  mounts?: { source: string; target: string }[];
 }
+
+/** Binds `$1` over `$2`, two by two up to `--`, then becomes the rest of the arguments (sshd). */
+const BIND_THEN_EXEC = `while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift; exec "$@"`;
 
 export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
   if (!existsSync(SSHD_BIN)) throw new Error(`${SSHD_BIN} is missing: apt-get install openssh-server`);
   // sshd refuses to start without its privilege separation directory; containers lack it.
   if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { mode: 0o755, recursive: true });
+  if (options.mounts?.length && process.getuid?.() !== 0) throw new Error("bind mounts for sshd need root");
   const dir = mkdtempSync(join(tmpdir(), "jaga-sshd-"));
   mkdirSync(join(dir, "empty-home"), { mode: 0o755 });
   reapOnExit({ path: dir });
@@ -142,7 +155,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     target: (o = {}) => ({ host: "127.0.0.1", port, user, privateKeyPath: join(dir, "user_ed25519"), agent: false, hostKey: fingerprint, ...o }),
     async start() {
       stderr = "";
-      child = spawn(SSHD_BIN, ["-D", "-e", "-f", config], { stdio: ["ignore", "ignore", "pipe"] });
+      const argv = [SSHD_BIN, "-D", "-e", "-f", config];
+      const mounts = options.mounts ?? [];
+      // unshare and sh both exec: the pid is sshd's, as without mounts.
+      child = mounts.length
+        ? spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", BIND_THEN_EXEC, "sh", ...mounts.flatMap((m) => [m.source, m.target]), "--", ...argv], { stdio: ["ignore", "ignore", "pipe"] })
+        : spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
       reapOnExit({ pid: child.pid });
       child.stderr?.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
       const started = child;

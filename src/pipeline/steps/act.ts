@@ -5,6 +5,9 @@
  * and a 👍 reaction to it (an acknowledgement), arrive here as `/do` too (see parse.ts) and
  * find the incident from the alert they answer. An action that ran ("ok") goes on the
  * incident's timeline, with who ran it (a plan waiting for `/yes` is not an action run yet).
+ * A command that says what it did for an incident (`timeline` in its reply: `/dns fix` with its
+ * before and after) is recorded with those words instead, typed or run through `/do`, and
+ * whatever its outcome: a fix that was rolled back belongs on the timeline too.
  */
 import type { LocalStore } from "../../store/store.js";
 import { actionsFor, commandText, renderActions } from "../../watch/actions.js";
@@ -20,7 +23,7 @@ export function act(deps: Pick<StepDeps, "store" | "services" | "clock" | "log">
     if (parsed.name !== "do") {
       await next();
       // A confirmed plan that came from an action (`/do 12 3` → /stop → /yes) is recorded now it ran.
-      if (turn.action && turn.result?.outcome === "ok") await recordAction(deps, turn.action.incident, turn.action.command, turn.sender?.name ?? "?");
+      await recordRun(deps, turn);
       return;
     }
     const { t } = turn;
@@ -56,8 +59,16 @@ export function act(deps: Pick<StepDeps, "store" | "services" | "clock" | "log">
     turn.action = { incident: incident.id, command: commandText(chosen) };
     await next();
     // Only once it ran: a refusal or a plan waiting for its /yes is not an action taken.
-    if (turn.result?.outcome === "ok") await recordAction(deps, incident.id, turn.action.command, turn.sender?.name ?? "?");
+    await recordRun(deps, turn);
   };
+}
+
+/** What a turn that ran puts on a timeline: the command's own words for it, else the action as run. */
+async function recordRun(deps: Pick<StepDeps, "store" | "services" | "clock" | "log">, turn: Parameters<Step>[0]): Promise<void> {
+  const r = turn.result;
+  const by = turn.sender?.name ?? "?";
+  if (r?.timeline) await recordAction(deps, r.timeline.incident, r.timeline.detail, by);
+  if (turn.action && r?.outcome === "ok" && r.timeline?.incident !== turn.action.incident) await recordAction(deps, turn.action.incident, turn.action.command, by);
 }
 
 /** On the timeline, through the desk when watching runs (it survives a full disk); a failure is logged, the reply stands. */

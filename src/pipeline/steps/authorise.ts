@@ -17,13 +17,14 @@ import type { StepDeps } from "./deps.js";
  * Whether `sender` may run `command` under the config's rules, and if not, why.
  *
  * @example
- * mayRun(config, restart, oki); // "role" when restart needs admin and Oki is an operator
+ * mayRun(config, restart, oki);            // { needed: "admin" } when restart needs admin and Oki is an operator
+ * mayRun(config, dns, oki, { action: "fix" }); // { needed: "admin" }: that form of /dns is an admin's
  */
-export function mayRun(config: Pick<Config, "commands">, command: Command, sender: Person): true | { listed: false } | { needed: Role } {
+export function mayRun(config: Pick<Config, "commands">, command: Command, sender: Person, args?: Record<string, unknown>): true | { listed: false } | { needed: Role } {
   const rule = config.commands[command.name];
   if (rule?.people && sender.id !== CONSOLE_SENDER && !listed(rule.people, sender)) return { listed: false };
   // Listed people need no role unless one is set too; then they need both.
-  const needed: Role = rule?.role ?? (rule?.people ? "viewer" : command.role);
+  const needed: Role = rule?.role ?? (rule?.people ? "viewer" : args ? command.roleFor(args) : command.role);
   return allows(sender.role, needed) ? true : { needed };
 }
 
@@ -32,7 +33,9 @@ export function authorise(deps: Pick<StepDeps, "config">): Step {
     const command = turn.command!;
     const sender = turn.sender!;
     const { t } = turn;
-    const may = mayRun(deps.config, command, sender);
+    // Which form of the command this is: its arguments as parsed, or a confirmed plan's own.
+    const raw = turn.confirmed ? turn.args : turn.ctx && turn.parsed ? command.toRaw(turn.parsed.tokens, turn.ctx) : undefined;
+    const may = mayRun(deps.config, command, sender, raw === "too_many" ? undefined : raw);
     if (may !== true) {
       const text =
         "needed" in may

@@ -28,8 +28,10 @@ export function run(deps: Pick<StepDeps, "clock">): Step {
     const command = turn.command!;
     const args = turn.args!;
     const reply = await timed(turn, deps.clock, () => command.run(turn.ctx!, args));
-    const { text, host } = typeof reply === "string" ? { text: reply, host: undefined } : reply;
-    finish(turn, "ok", text, { host: host ?? argHost(turn) });
+    if (typeof reply === "string") return finish(turn, "ok", reply, { host: argHost(turn) });
+    // What the command changed goes with its arguments into the audit row.
+    if (reply.audit) turn.args = { ...args, ...reply.audit };
+    finish(turn, reply.failed ? "error" : "ok", reply.text, { host: reply.host ?? argHost(turn), ...(reply.timeline ? { timeline: reply.timeline } : {}) });
   };
 }
 
