@@ -78,6 +78,7 @@ export interface SshdOptions {
    * sshd takes only its first SetEnv line, so they go on the one that sets HOME.
    */
   env?: Record<string, string>;
+  /**
    * Files to bind over others for the server and its sessions only (needs root): the server
    * starts in a private mount namespace of its own (`unshare -m --propagation private`), where
    * each `source` is bind-mounted onto its `target`. The namespace, and with it every mount,
