@@ -88,9 +88,11 @@ describe("console: a crash loop from alert to resolved", () => {
       assert.equal(restarts.status, "stopped");
 
       // 4. Quiet for resolveAfter: resolved, without an "app down" alert for a stop on purpose.
-      await waitFor(() => stdout.includes("[alert] ✅ Resolved: #1 Restart storm"), 20_000, `the resolution in:\n${stdout.slice(stoppedAt)}`);
-      const resolvedAt = stdout.indexOf("[alert] ✅ Resolved: #1 Restart storm");
-      assert.match(stdout.slice(resolvedAt), /^\[alert\] ✅ Resolved: #1 Restart storm · `by-hand` on \*local\* — quiet for 1\ds \(lasted \d+s\)\./);
+      // Within WhatsApp's edit window the alert itself is edited: its status on top, then as it read.
+      await waitFor(() => stdout.includes("[alert ✏️] ✅ *Resolved*"), 20_000, `the resolution in:\n${stdout.slice(stoppedAt)}`);
+      const resolvedAt = stdout.indexOf("[alert ✏️] ✅ *Resolved*");
+      assert.match(stdout.slice(resolvedAt), /^\[alert ✏️\] ✅ \*Resolved\* — quiet for 1\ds, lasted \d+s\n\[alert ✏️\] \n\[alert ✏️\] 🔁 \*Restart storm\* · `by-hand` on \*local\*\n/);
+      assert.match(stdout.slice(resolvedAt), /^\[alert ✏️\] Incident #1 · reply with a number/m);
       assert.ok(alertAt < diagFrom && diagFrom < stopFrom && stopFrom < stoppedAt && stoppedAt < resolvedAt, "in the order it happened");
       assert.equal((await pm2.jlist()).find((p) => p.name === "by-hand")!.pm2_env.restart_time, restarts.restart_time, "no restart after the stop");
       assert.doesNotMatch(stdout, /\[alert\] .*App down/i);
