@@ -19,7 +19,8 @@ export function confirm(deps: Pick<StepDeps, "confirmations" | "clock">): Step {
     if (plan === null) return next();
     const pending = deps.confirmations.ask({ sender: turn.sender!, command, args, plan, ...(turn.action ? { action: turn.action } : {}) });
     const text = turn.t("confirm.ask", {
-      command: command.name,
+      // A command with subcommands names the one being confirmed ("/dns fix", not "/dns").
+      command: typeof args.action === "string" ? `${command.name} ${args.action}` : command.name,
       plan,
       code: pending.code,
       within: formatDuration(deps.confirmations.withinMs),
