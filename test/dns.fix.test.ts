@@ -173,7 +173,7 @@ describe("/dns check, fix and undo over SSH", { skip: usable ? false : "needs ro
 
     // Action 2 of the alert is the fix.
     const plan = await w.send(`/do ${incident.id} 2`, { as: ADMIN });
-    assert.match(plan!, /^⚠️ \*Confirm \/dns\*\n🛠️ \*box\*: `[^`]+` is a plain file\.\n/);
+    assert.match(plan!, /^⚠️ \*Confirm \/dns fix\*\n🛠️ \*box\*: `[^`]+` is a plain file\.\n/);
     assert.ok(plan!.includes(`Nameservers: \`${broken.host}\` → \`${good.host}\`\n`), plan!);
     assert.match(plan!, /1\. snapshot `[^`]+\/resolv\.conf\.jaga-\d{8}T\d{6}Z` \(a byte copy\)/);
     assert.match(plan!, new RegExp(`3\\. \`getent hosts ${NAME.replace(".", "\\.")}\` must resolve, else the snapshot goes back at once`));
