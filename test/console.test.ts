@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { startConsoleJaga } from "./helpers/console-jaga.js";
 import { ROOT, startPm2, TSX, waitFor, type TestPm2 } from "./helpers/pm2.js";
 
 let pm2: TestPm2;
@@ -78,37 +79,28 @@ describe("console transport, end to end", () => {
   });
 
   it("asks before emptying every log: /yes runs the plan, /no cancels, one left waiting expires at the stop — all in the audit log", async () => {
-    const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts")], {
-      cwd: dir,
-      env: { ...process.env, JAGA_TRANSPORT: "console", JAGA_DATA_DIR: join(dir, "data-confirm") },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    const closed = new Promise((r) => child.on("close", r));
-    const codes = () => [...stdout.matchAll(/Reply `\/yes (\d{4})`/g)].map((m) => m[1]!);
+    const live = startConsoleJaga(dir, { JAGA_DATA_DIR: join(dir, "data-confirm") });
+    const codes = () => [...live.stdout.matchAll(/Reply `\/yes (\d{4})`/g)].map((m) => m[1]!);
     const errLog = join(pm2.home, "logs", "bot-kjp-error.log");
     try {
-      await waitFor(() => stderr.includes("Jaga started"), 15_000, "start");
-      child.stdin.write("/flush\n");
-      await waitFor(() => codes().length === 1, 15_000, `a plan in:\n${stdout}`);
-      assert.match(stdout, /⚠️ \*Confirm \/flush\*\n🧹 Empties the PM2 logs of these apps \(cannot be undone\):\n\*local\*: (`web`, `bot-kjp`|`bot-kjp`, `web`)\n/);
+      await live.started();
+      live.type("/flush");
+      await waitFor(() => codes().length === 1, 15_000, `a plan in:\n${live.stdout}`);
+      assert.match(live.stdout, /⚠️ \*Confirm \/flush\*\n🧹 Empties the PM2 logs of these apps \(cannot be undone\):\n\*local\*: (`web`, `bot-kjp`|`bot-kjp`, `web`)\n/);
       assert.ok(statSync(errLog).size > 0, "nothing emptied before the /yes");
-      child.stdin.write(`/yes ${codes()[0]}\n`);
-      await waitFor(() => stdout.includes("🧹 Logs of all apps on *local* emptied"), 15_000, `the flush in:\n${stdout}`);
-      child.stdin.write("/flush local\n");
+      live.type(`/yes ${codes()[0]}`);
+      await waitFor(() => live.stdout.includes("🧹 Logs of all apps on *local* emptied"), 15_000, `the flush in:\n${live.stdout}`);
+      live.type("/flush local");
       await waitFor(() => codes().length === 2, 15_000, "a second plan");
-      child.stdin.write("/no\n");
-      await waitFor(() => stdout.includes("🚫 `/flush` cancelled. Nothing was changed."), 15_000, "the cancel");
-      child.stdin.write("/flush\n");
+      live.type("/no");
+      await waitFor(() => live.stdout.includes("🚫 `/flush` cancelled. Nothing was changed."), 15_000, "the cancel");
+      live.type("/flush");
       await waitFor(() => codes().length === 3, 15_000, "a third plan");
     } finally {
-      child.stdin.end();
+      live.end();
     }
-    assert.equal(await closed, 0, stderr);
-    assert.equal(stdout.match(/emptied/g)?.length, 1, "only the confirmed plan ran");
+    assert.equal(await live.closed, 0, live.stderr);
+    assert.equal(live.stdout.match(/emptied/g)?.length, 1, "only the confirmed plan ran");
     const audit = await jaga("/audit 6\n", { JAGA_DATA_DIR: join(dir, "data-confirm") });
     const outcomes = [...audit.stdout.matchAll(/`\/flush`(?: @\w+)? → (\w+)/g)].map((m) => m[1]);
     // Newest first.
@@ -116,47 +108,31 @@ describe("console transport, end to end", () => {
   });
 
   it("prints [alert] lines for a restart storm started by hand", async () => {
-    const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts")], {
-      cwd: dir,
-      env: { ...process.env, JAGA_TRANSPORT: "console", JAGA_DATA_DIR: join(dir, "data-storm") },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    const closed = new Promise((r) => child.on("close", r));
+    const live = startConsoleJaga(dir, { JAGA_DATA_DIR: join(dir, "data-storm") });
     try {
-      await waitFor(() => stderr.includes("Jaga started"), 15_000, "start");
+      await live.started();
       await new Promise((r) => setTimeout(r, 500)); // the watcher's first baseline
       await pm2.cli("start", join(ROOT, "test/fixtures/apps/crashloop.js"), "--name", "by-hand");
-      await waitFor(() => stdout.includes("[alert] 🔁 *Restart storm* · `by-hand` on *local*"), 20_000, `storm alert in:\n${stdout}`);
-      assert.match(stdout, /\[alert\] Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
-      assert.match(stdout, /\[alert\] \*Actions:\* 1 `\/logs by-hand local` · 2 `\/restart by-hand local` · 3 `\/stop by-hand local`\n\[alert\] Incident #1 · reply with a number, or `\/do 1 <n>` · `\/ack 1`/);
+      await waitFor(() => live.stdout.includes("[alert] 🔁 *Restart storm* · `by-hand` on *local*"), 20_000, `storm alert in:\n${live.stdout}`);
+      assert.match(live.stdout, /\[alert\] Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
+      assert.match(live.stdout, /\[alert\] \*Actions:\* 1 `\/logs by-hand local` · 2 `\/restart by-hand local` · 3 `\/stop by-hand local`\n\[alert\] Incident #1 · reply with a number, or `\/do 1 <n>` · `\/ack 1`/);
       // The console runs an alert's action by number as well: action 1 is the app's error lines.
-      child.stdin.write("/do 1 1\n");
-      await waitFor(() => /📄 Last \d+ error lines of `by-hand` on \*local\*|📄 `by-hand` on \*local\* has no error lines\./.test(stdout), 15_000, "/do 1 1");
+      live.type("/do 1 1");
+      await waitFor(() => /📄 Last \d+ error lines of `by-hand` on \*local\*|📄 `by-hand` on \*local\* has no error lines\./.test(live.stdout), 15_000, "/do 1 1");
     } finally {
-      child.stdin.end("/incidents\n");
+      live.end("/incidents\n");
       await pm2.cli("delete", "by-hand").catch(() => undefined);
     }
-    const code = await closed;
+    const code = await live.closed;
     assert.equal(code, 0);
-    assert.match(stdout, /#1 🔁 restart_storm `by-hand` @local/);
+    assert.match(live.stdout, /#1 🔁 restart_storm `by-hand` @local/);
   });
 
   it("stops cleanly on SIGTERM", async () => {
-    const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts")], {
-      cwd: dir,
-      env: { ...process.env, JAGA_TRANSPORT: "console", JAGA_DATA_DIR: join(dir, "data") },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    await waitFor(() => stderr.includes("Jaga started"), 15_000, "start");
-    child.kill("SIGTERM");
-    const code = await new Promise((r) => child.on("close", r));
-    assert.equal(code, 0);
-    assert.match(stderr, /"reason":"SIGTERM"/);
+    const live = startConsoleJaga(dir, { JAGA_DATA_DIR: join(dir, "data") });
+    await live.started();
+    live.child.kill("SIGTERM");
+    assert.equal(await live.closed, 0);
+    assert.match(live.stderr, /"reason":"SIGTERM"/);
   });
 });
