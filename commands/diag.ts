@@ -20,7 +20,7 @@ import { vitalsPaths } from "../src/ops/vitals.js";
 import { hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
-import { hostCall, hostFailure } from "../src/pipeline/host-call.js";
+import { eachHost, hostCall, hostFailure } from "../src/pipeline/host-call.js";
 import type { Incident } from "../src/store/store.js";
 import { echo, redact, stripControls } from "../src/text.js";
 import type { StopMark } from "../src/watch/app-down.js";
@@ -39,18 +39,10 @@ export default defineCommand({
   args: z.object({ host: hostName.optional() }),
   positional: ["host"],
   async run(ctx, { host }) {
-    const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
     const call = hostCall(ctx);
     const open = await ctx.store.incidents.listOpen().catch(() => [] as Incident[]);
-    const sections = await Promise.all(
-      hosts.map((h) =>
-        diagOn(ctx, h, call.timeoutMs, open).catch((err: unknown) => {
-          ctx.log.error({ err, host: h.name }, "diag of one host failed");
-          return hostFailure(ctx.t, h.name, err);
-        }),
-      ),
-    );
-    return { text: sections.join("\n\n"), host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
+    const { sections, host: about } = await eachHost(ctx, host, (h) => diagOn(ctx, h, call.timeoutMs, open));
+    return { text: sections.join("\n\n"), host: about };
   },
 });
 

@@ -24,7 +24,7 @@ import { currentServers, describeSetup, setupProbe, uplinkOf, type ResolvSetup, 
 import { hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
-import { hostCall, hostFailure } from "../src/pipeline/host-call.js";
+import { eachHost, hostCall, hostFailure } from "../src/pipeline/host-call.js";
 
 const ACTIONS = ["check", "fix", "undo"] as const;
 type Action = (typeof ACTIONS)[number];
@@ -81,9 +81,8 @@ export default defineCommand({
   },
   async run(ctx, { action, host }) {
     if (action === "check") {
-      const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
-      const sections = await Promise.all(hosts.map((h) => checkOn(ctx, h).catch((err: unknown) => hostFailure(ctx.t, h.name, err))));
-      return { text: sections.join("\n\n"), host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
+      const { sections, host: about } = await eachHost(ctx, host, (h) => checkOn(ctx, h));
+      return { text: sections.join("\n\n"), host: about };
     }
     const found = looked.get(ctx);
     if (found) return { text: found.reply, host: found.host };

@@ -10,7 +10,7 @@ import { readPorts, type PortEntry, type PortHolder, type PortsReport } from "..
 import { hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
-import { hostCall, hostFailure } from "../src/pipeline/host-call.js";
+import { eachHost, hostCall, hostFailure } from "../src/pipeline/host-call.js";
 import { echo } from "../src/text.js";
 
 /** Ports listed per host; a box with more gets "… and N more". */
@@ -24,10 +24,9 @@ export default defineCommand({
   args: z.object({ host: hostName.optional() }),
   positional: ["host"],
   async run(ctx, { host }) {
-    const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
     const call = hostCall(ctx);
-    const sections = await Promise.all(hosts.map((h) => portsOn(ctx, h, call.timeoutMs)));
-    return { text: sections.join("\n\n"), host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
+    const { sections, host: about } = await eachHost(ctx, host, (h) => portsOn(ctx, h, call.timeoutMs));
+    return { text: sections.join("\n\n"), host: about };
   },
 });
 

@@ -10,7 +10,7 @@ import { readVitals, vitalsPaths, type Vitals } from "../src/ops/vitals.js";
 import { hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
-import { hostCall } from "../src/pipeline/host-call.js";
+import { eachHost, hostCall } from "../src/pipeline/host-call.js";
 
 export default defineCommand({
   name: "status",
@@ -21,13 +21,12 @@ export default defineCommand({
   args: z.object({ host: hostName.optional() }),
   positional: ["host"],
   async run(ctx, { host }) {
-    const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
     // Hosts are asked in parallel, each with its own deadline inside the command's: a silent host
     // costs its own "no answer in N s" line, never the others' lines or the whole reply.
     const call = hostCall(ctx);
-    const [sections, backlog] = await Promise.all([Promise.all(hosts.map((h) => hostSection(ctx, h, call))), backlogLines(ctx)]);
+    const [{ sections, host: about }, backlog] = await Promise.all([eachHost(ctx, host, (h) => hostSection(ctx, h, call)), backlogLines(ctx)]);
     const text = [sections.join("\n\n"), ...(backlog.length ? [backlog.join("\n")] : [])].join("\n\n");
-    return { text, host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
+    return { text, host: about };
   },
 });
 

@@ -73,3 +73,26 @@ export async function appAfter(ctx: Context, host: Host, app: string): Promise<{
   const a = groupApps(list).find((x) => x.name === app);
   return { status: a?.status ?? "?", pid: a?.pids.join(",") || "-", restarts: a?.restarts ?? "?", instances: a?.instances ?? "?" };
 }
+
+/**
+ * A command's `[host]` argument across the fleet: that host, or every host, each asked at once;
+ * a host whose `each` throws costs its own line (`hostFailure`), never the others' answers or
+ * the whole reply. Resolves with the sections in inventory order, and the host the reply is
+ * about for the audit log (the one named, or the only one).
+ *
+ * @example
+ * const { sections, host } = await eachHost(ctx, args.host, (h) => portsOn(ctx, h));
+ * return { text: sections.join("\n\n"), host };
+ */
+export async function eachHost(ctx: Context, host: string | undefined, each: (h: Host) => Promise<string>): Promise<{ sections: string[]; host: string | undefined }> {
+  const hosts = host ? [ctx.hosts.get(host)] : ctx.hosts.hosts;
+  const sections = await Promise.all(
+    hosts.map((h) =>
+      each(h).catch((err: unknown) => {
+        if (!isJagaError(err)) ctx.log.error({ err, host: h.name }, "a host's part of the command failed");
+        return hostFailure(ctx.t, h.name, err);
+      }),
+    ),
+  );
+  return { sections, host: host ?? (hosts.length === 1 ? hosts[0]!.name : undefined) };
+}
