@@ -12,21 +12,19 @@
  * all uniquely named and removed afterwards).
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { promisify } from "node:util";
 import { SshExecutor } from "../src/hosts/ssh/index.js";
 import { startDnsServer, type DnsMode, type DnsServer } from "./helpers/dns-server.js";
 import { startPm2, type TestPm2 } from "./helpers/pm2.js";
 import { reapOnExit } from "./helpers/reaper.js";
+import { installSudoers } from "./helpers/sudoers.js";
 import { startSshd, type TestSshd } from "./helpers/sshd.js";
 import { watchHarness, type WatchHarness } from "./helpers/watch.js";
 
-const run = promisify(execFile);
 const root = process.getuid?.() === 0;
 const usable = root && existsSync("/usr/bin/unshare") && existsSync("/usr/bin/getent");
 const sudoUsable = usable && existsSync("/usr/bin/sudo") && existsSync("/usr/sbin/visudo");
@@ -61,20 +59,6 @@ async function stand(last: number, mode: DnsMode): Promise<DnsServer> {
 const codeOf = (plan: string | null) => /\/yes (\d{4})/.exec(plan ?? "")?.[1] ?? assert.fail(`no code in: ${plan}`);
 const snapshotsIn = (dir: string) => readdirSync(dir).filter((f) => /\.jaga-\d{8}T\d{6}Z/.test(f));
 
-/** Puts `text` into /etc/sudoers.d/`name` once visudo accepts it (staged under a name sudo skips). */
-async function installSudoers(name: string, text: string, scratch: string): Promise<string> {
-  const staged = join(scratch, name);
-  writeFileSync(staged, text, { mode: 0o440 });
-  await run("visudo", ["-cf", staged]);
-  const path = `/etc/sudoers.d/${name}`;
-  const partial = `/etc/sudoers.d/.${name}.partial`;
-  reapOnExit({ path: partial });
-  reapOnExit({ path });
-  writeFileSync(partial, text, { mode: 0o440 });
-  renameSync(partial, path);
-  rmSync(staged, { force: true });
-  return path;
-}
 
 describe("/dns check, fix and undo over SSH", { skip: usable ? false : "needs root, unshare and getent" }, () => {
   let dir: string;

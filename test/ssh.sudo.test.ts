@@ -5,38 +5,18 @@
  * for this run and removed afterwards) and sudo (installed by .ci/run).
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
-import { promisify } from "node:util";
 import { isJagaError } from "../src/errors.js";
 import { SshExecutor } from "../src/hosts/ssh/index.js";
 import { runPrivileged } from "../src/hosts/sudo.js";
-import { reapOnExit } from "./helpers/reaper.js";
+import { installSudoers } from "./helpers/sudoers.js";
 import { startSshd, type TestSshd } from "./helpers/sshd.js";
 
-const run = promisify(execFile);
 const usable = process.getuid?.() === 0 && existsSync("/usr/bin/sudo") && existsSync("/usr/sbin/visudo");
 const ID = ["/usr/bin/id", "/bin/id"].find((p) => existsSync(p)) ?? "/usr/bin/id";
 
-/**
- * Puts `text` into /etc/sudoers.d/`name` once `visudo -cf` accepts it. It is written under a name
- * with a dot first, which sudo skips, and renamed into place: sudo never reads half a file.
- */
-async function installSudoers(name: string, text: string, scratch: string): Promise<string> {
-  const staged = join(scratch, name);
-  writeFileSync(staged, text, { mode: 0o440 });
-  await run("visudo", ["-cf", staged]);
-  const path = `/etc/sudoers.d/${name}`;
-  const partial = `/etc/sudoers.d/.${name}.partial`;
-  reapOnExit({ path: partial });
-  reapOnExit({ path });
-  writeFileSync(partial, text, { mode: 0o440 });
-  renameSync(partial, path);
-  return path;
-}
 
 let sshd: TestSshd;
 let sudoers: string | undefined;
