@@ -432,6 +432,17 @@ export const id = {
   "free.refused": "⚠️ kill ditolak: {detail}. Untuk proses milik user lain, set `sudo: true` untuk host ini.",
   "free.now_free": "✅ `:{port}` di *{host}* sekarang bebas.",
   "free.still_held": "⚠️ `:{port}` di *{host}* masih dipakai: {holders}.",
+  "standby.not_active": "ℹ️ *{instance}* adalah cadangan (standby); {holder} adalah instance aktif yang menjalankan perintah. Kirim ke sana (ia menjawab di grup dan di chat pribadi).",
+  "standby.no_holder": "belum ada",
+  "standby.took_over": "🔄 *{instance}* mengambil alih sebagai Jaga aktif ({reason}). {queued}",
+  "standby.reason_released": "{previous} menyerahkan pada {at}",
+  "standby.reason_expired": "{previous} diam: terakhir terdengar pukul {at}, {ago} lalu",
+  "standby.reason_session": "koneksi database {previous} terputus pada {at}; terakhir terdengar {ago} lalu",
+  "standby.reason_first": "sebelumnya belum ada instance yang aktif",
+  "standby.queued": "Antrean di sini: {n} pesan.",
+  "standby.queued_none": "Tidak ada antrean di sini.",
+  "standby.open_incidents": "Insiden terbuka yang terlihat selama standby: {list}.",
+  "standby.silent": "Instance Jaga aktif {instance} tidak lagi memperbarui lease-nya (terakhir terdengar {ago} lalu); cadangan ini mengambil alih saat lease habis.",
 } as const satisfies Record<string, string>;
 
 export type MessageKey = keyof typeof id;
