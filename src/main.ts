@@ -152,7 +152,9 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   // Baileys (~30 MB) loads only with the WhatsApp transport: the console never pays for it.
   const buildWa = async (): Promise<WhatsAppParts> =>
     (await import("./chat/baileys/build.js")).buildWhatsApp({ config, store: local, clock, log, input: options.input, output: options.output, keepReply, kv: sharedAuth });
-  // A standby builds WhatsApp's parts for each term it is active; a single instance once, now.
+  // A standby builds WhatsApp's parts for each term it is active (loaded now, so a takeover does
+  // not wait for Baileys to load); a single instance builds them once, now.
+  if (config.transport === "whatsapp" && standby) await import("./chat/baileys/build.js");
   let wa: WhatsAppParts | undefined = config.transport === "whatsapp" && !standby ? await buildWa() : undefined;
   const switched = config.transport === "whatsapp" && standby ? new SwitchedTransport(log, clock, local.outbox, new URL(config.whatsapp.url).hostname) : undefined;
   const transport: Transport = switched ?? (wa ? wa.transport : new ConsoleTransport(options.input, options.output, alertChat));
@@ -228,7 +230,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
     config,
     clock,
     log,
-    services: { watch, whatsapp: control },
+    services: { watch, whatsapp: control, standby: standby ? () => standby.status() : undefined },
   });
 
   let http: HttpServer | undefined;
