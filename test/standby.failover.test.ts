@@ -187,7 +187,8 @@ describe("two real `jaga start` processes sharing one lease (PostgREST)", () => 
     act!.child.kill("SIGTERM");
     await until("the other active", () => other.health?.standby?.role === "active", 10_000);
     const handoff = Date.now() - t0;
-    assert.ok(handoff <= 3_000, `handover took ${handoff} ms`);
+    // The target is 3 s (bench:failover measures it, about 1 s); a loaded CI machine gets a second more.
+    assert.ok(handoff <= 4_000, `handover took ${handoff} ms`);
     assert.deepEqual(await act!.exit, { code: 0, signal: null });
     await until("the new socket", () => wa.open === 1);
     const texts = queued(other, "postgrest");

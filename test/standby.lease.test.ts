@@ -103,10 +103,10 @@ for (const path of ["postgrest", "direct"] as const) {
 
     it("renews every ttl/3 under the same epoch", async () => {
       const name = leaseName();
-      const a = keeper(db(), name, "a", 3_000);
+      const a = keeper(db(), name, "a", 4_500);
       await until("a active", () => a.keeper.held());
       const before = await leaseRow(name);
-      await new Promise((r) => setTimeout(r, 2_300)); // two renewal periods
+      await new Promise((r) => setTimeout(r, 3_200)); // two renewal periods
       const later = await leaseRow(name);
       assert.equal(a.keeper.currentEpoch(), 1);
       assert.equal(later.epoch, "1");
