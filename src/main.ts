@@ -46,9 +46,9 @@ import { redact } from "./text.js";
 import { VERSION } from "./version.js";
 import { standbySettings } from "./config/standby.js";
 import { alertsOnlyWhenActive } from "./standby/gate.js";
-import { openStandby, type Standby, type Term } from "./standby/index.js";
+import type { Standby, Term } from "./standby/index.js";
 import type { Holder } from "./standby/lease.js";
-import { SharedWaAuth } from "./standby/shared-auth.js";
+import type { SharedWaAuth } from "./standby/shared-auth.js";
 import { SwitchedTransport } from "./standby/switched.js";
 import type { WhatsAppControl } from "./reconnect/control.js";
 import { formatDuration } from "./duration.js";
@@ -130,10 +130,11 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
 
   // Standby: the lease decides who runs WhatsApp, the sends and the commands (src/standby/).
   const settings = standbySettings(config, options.env ?? process.env);
-  const standby = settings ? openStandby(settings, { clock, log }) : undefined;
+  // Loaded only with a standby (pg and the lease code): a single instance never pays for them.
+  const standby = settings ? (await import("./standby/index.js")).openStandby(settings, { clock, log }) : undefined;
   const active = () => !standby || standby.isActive();
-  const sharedAuth = standby
-    ? new SharedWaAuth({
+  const sharedAuth: SharedWaAuth | undefined = standby
+    ? new (await import("./standby/shared-auth.js")).SharedWaAuth({
         local: local.waAuth,
         db: standby.db,
         lease: settings!.lease,
