@@ -11,6 +11,7 @@ import { hostName } from "../src/pipeline/args.js";
 import { defineCommand } from "../src/pipeline/command.js";
 import type { Context } from "../src/pipeline/context.js";
 import { eachHost, hostCall } from "../src/pipeline/host-call.js";
+import type { LeaseStatus } from "../src/standby/lease.js";
 
 export default defineCommand({
   name: "status",
@@ -40,10 +41,20 @@ async function backlogLines(ctx: Context): Promise<string[]> {
   ]);
   const lines: string[] = [];
   if (outbox > 0) lines.push(ctx.t("status.backlog_outbox", { count: outbox }));
+  const standby = ctx.services.standby?.();
+  if (standby) lines.push(standbyLine(ctx, standby));
   if (replicas > 0 || rejected > 0) {
     lines.push(ctx.t("status.backlog_supabase", { count: replicas, rejected, error: store.replication?.lastError() ?? "-" }));
   }
   return lines;
+}
+
+/** `🛡️ Instances: *box-a* active (epoch 7, this one) · box-b standby, heard 1s ago`. */
+function standbyLine(ctx: Context, s: LeaseStatus): string {
+  const others = s.members.filter((m) => !m.self && m.role !== "stopping" && m.silentForMs < 24 * 3_600_000);
+  const me = ctx.t(s.role === "active" ? "status.standby_me_active" : "status.standby_me_standby", { instance: s.instance, epoch: s.epoch ?? 0 });
+  const rest = others.map((m) => ctx.t("status.standby_other", { instance: m.instance, role: m.role, ago: formatDuration(m.silentForMs) }));
+  return ctx.t("status.standby", { list: [me, ...rest].join(" · ") });
 }
 
 async function hostSection(ctx: Context, host: Host, call: ExecOptions): Promise<string> {

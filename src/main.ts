@@ -4,6 +4,11 @@
  *
  *   lock ─ store ─ hosts ─ transport (console | WhatsApp) ─ outbox pump ─ watch ─ pipeline ─ http
  *
+ * With `standby:` configured (src/standby/), the WhatsApp socket and the outbox pump run only
+ * while this instance holds the lease — a fresh transport and pump per term, started after the
+ * lease is held and stopped before it is given up — and commands are answered only then; the
+ * watchers, the health page and the console run on every instance.
+ *
  * The stop (see {@link stopSequence}) is bounded by `shutdown.budget` whatever the hosts do:
  * nothing new runs, running commands get most of the budget and are then aborted, every
  * closing step is raced against what is left. After "stopped" nothing runs, replies or writes.
@@ -39,6 +44,14 @@ import { IncidentsWithMemory } from "./store/memory-incidents.js";
 import { cannotOpen, embeddedOf, openStore, StoreOpenError, storeHealth, type OpenedStore } from "./store/open.js";
 import { redact } from "./text.js";
 import { VERSION } from "./version.js";
+import { standbySettings } from "./config/standby.js";
+import { alertsOnlyWhenActive } from "./standby/gate.js";
+import type { Standby, Term } from "./standby/index.js";
+import type { Holder } from "./standby/lease.js";
+import type { SharedWaAuth } from "./standby/shared-auth.js";
+import { SwitchedTransport } from "./standby/switched.js";
+import type { WhatsAppControl } from "./reconnect/control.js";
+import { formatDuration } from "./duration.js";
 import { createWatch, type WatchServices } from "./watch/index.js";
 import { followStoreHealth } from "./watch/self.js";
 
@@ -62,6 +75,8 @@ export interface StartOptions {
 
 export interface Jaga {
   readonly pipeline: Pipeline;
+  /** The lease and this instance's role, with `standby:` configured. */
+  readonly standby?: Standby;
   readonly store: OpenedStore;
   readonly outbox: OutboxPump;
   readonly watch?: WatchServices;
@@ -109,8 +124,26 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   const local = embeddedOf(store);
   const hosts = Inventory.fromConfig(config.hosts, options.makeExecutor ?? ((host) => defaultExecutorFactory(host, log)), clock);
   const alertChat = config.alerts.group ?? DEFAULT_ALERT_CHAT;
+  const t = translator(config.language);
   /** Set when the stop begins: from then on nothing new starts, nothing new is queued. */
   let stopping: Promise<void> | undefined;
+
+  // Standby: the lease decides who runs WhatsApp, the sends and the commands (src/standby/).
+  const settings = standbySettings(config, options.env ?? process.env);
+  // Loaded only with a standby (pg and the lease code): a single instance never pays for them.
+  const standby = settings ? (await import("./standby/index.js")).openStandby(settings, { clock, log }) : undefined;
+  const active = () => !standby || standby.isActive();
+  const sharedAuth: SharedWaAuth | undefined = standby
+    ? new (await import("./standby/shared-auth.js")).SharedWaAuth({
+        local: local.waAuth,
+        db: standby.db,
+        lease: settings!.lease,
+        epoch: () => standby.keeper.currentEpoch(),
+        onFenced: (detail) => standby.keeper.fenced(detail),
+        clock,
+        log,
+      })
+    : undefined;
 
   // Transport. With WhatsApp, a reply that cannot go out now waits in the outbox.
   const keepReply = async (chatId: string, text: string, dedupeKey: string) => {
@@ -118,31 +151,43 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
     pump.kick(); // only ever called once the transport runs, after `pump` exists
   };
   // Baileys (~30 MB) loads only with the WhatsApp transport: the console never pays for it.
-  const wa: WhatsAppParts | undefined =
-    config.transport === "whatsapp"
-      ? (await import("./chat/baileys/build.js")).buildWhatsApp({ config, store: local, clock, log, input: options.input, output: options.output, keepReply })
-      : undefined;
-  const transport: Transport = wa ? wa.transport : new ConsoleTransport(options.input, options.output, alertChat);
+  const buildWa = async (): Promise<WhatsAppParts> =>
+    (await import("./chat/baileys/build.js")).buildWhatsApp({ config, store: local, clock, log, input: options.input, output: options.output, keepReply, kv: sharedAuth });
+  // A standby builds WhatsApp's parts for each term it is active (loaded now, so a takeover does
+  // not wait for Baileys to load); a single instance builds them once, now.
+  if (config.transport === "whatsapp" && standby) await import("./chat/baileys/build.js");
+  let wa: WhatsAppParts | undefined = config.transport === "whatsapp" && !standby ? await buildWa() : undefined;
+  const switched = config.transport === "whatsapp" && standby ? new SwitchedTransport(log, clock, local.outbox, new URL(config.whatsapp.url).hostname) : undefined;
+  const transport: Transport = switched ?? (wa ? wa.transport : new ConsoleTransport(options.input, options.output, alertChat));
+  const control: WhatsAppControl | undefined = switched?.control ?? wa?.control;
   // With WhatsApp: a per-chat send budget, and a dead letter (463, 479, …) becomes an incident.
   let deadLetter: (chatId: string, code: string, text: string) => void = () => undefined;
-  const pacer = wa
-    ? new Pacer(
-        { intervalMs: config.whatsapp.pacing.interval, dailyBudget: config.whatsapp.pacing.dailyBudget, dayOf: dayIn(config.timezone) },
-        pacingHeaders(translator(config.language), log, config.timezone),
-      )
-    : undefined;
-  const pump = new OutboxPump(local.outbox, transport, clock, log, undefined, undefined, {
-    pacer,
-    onDeadLetter: (m, code) => deadLetter(m.chatId, code, m.text),
-  });
+  const pacer =
+    config.transport === "whatsapp"
+      ? new Pacer(
+          { intervalMs: config.whatsapp.pacing.interval, dailyBudget: config.whatsapp.pacing.dailyBudget, dayOf: dayIn(config.timezone) },
+          pacingHeaders(t, log, config.timezone),
+        )
+      : undefined;
+  const makePump = () =>
+    new OutboxPump(local.outbox, transport, clock, log, undefined, undefined, {
+      pacer,
+      onDeadLetter: (m, code) => deadLetter(m.chatId, code, m.text),
+    });
+  let pump = makePump();
+  // A standby's pump is replaced by one per term; this first one never sends.
+  if (standby) void pump.stop();
   wa?.onOpen(() => pump.kick());
 
   // Jaga watches itself (store/health.ts, watch/self.ts): when the store cannot be written,
   // alerts go straight to the transport and incidents live in memory until it can again.
   const health = storeHealth(store);
   const direct = new DirectSend(transport, log, clock);
-  const incidents = new IncidentsWithMemory(store.incidents, (d) => direct.send(d.chatId, d.text, d.dedupeKey));
+  // A standby records incidents but queues no alert: the active instance sends those.
+  const storeIncidents = standby ? alertsOnlyWhenActive(store.incidents, active) : store.incidents;
+  const incidents = new IncidentsWithMemory(storeIncidents, (d) => (active() ? direct.send(d.chatId, d.text, d.dedupeKey) : Promise.resolve(false)));
   const queueAlert = async (text: string, dedupeKey?: string) => {
+    if (!active()) return false;
     const queued = await local.outbox.enqueue({ chatId: alertChat, text, dedupeKey, at: clock.now() });
     pump.kick();
     return queued;
@@ -152,7 +197,6 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   // the store is about to close.
   const alertUnlessStopping = (text: string, dedupeKey?: string) => (stopping ? Promise.resolve(false) : alert(text, dedupeKey));
 
-  const t = translator(config.language);
   const watch: WatchServices | undefined = config.watch.enabled
     ? createWatch({
         config,
@@ -163,17 +207,19 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
         alerts: { chatId: alertChat, queued: () => pump.kick() },
         clock,
         log,
-        whatsappHealth: wa ? () => whatsappLine(wa) : undefined,
+        whatsappHealth: control ? () => whatsappLine(control) : undefined,
       })
     : undefined;
-  if (wa && watch) {
-    followWhatsApp(wa, watch, t, () => stopping !== undefined);
+  const followTerm = (parts: WhatsAppParts) => {
+    if (!watch) return;
+    followWhatsApp(parts, watch, t, () => stopping !== undefined || !active());
     deadLetter = (_chat, code, text) => {
       if (stopping) return;
       const summary = t("wa.dead_letter", { code, text: redact(text.split("\n")[0]!.slice(0, 60)) });
       void watch.desk.raise({ host: "whatsapp", app: "", kind: "whatsapp_delivery" }, { summary });
     };
-  }
+  };
+  if (wa) followTerm(wa);
   const onWritable = () => direct.requeue((m) => queueAlert(m.text, m.dedupeKey));
   followStoreHealth({ health, incidents, desk: watch?.desk, alert: alertUnlessStopping, onWritable, t, clock, log });
 
@@ -185,7 +231,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
     config,
     clock,
     log,
-    services: { watch, whatsapp: wa?.control },
+    services: { watch, whatsapp: control, standby: standby ? () => standby.status() : undefined },
   });
 
   let http: HttpServer | undefined;
@@ -195,6 +241,9 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   const stop = (reason = "stop"): Promise<void> => {
     stopping ??= (async () => {
       try {
+        // Hand over first: the socket closes, then the lease is released, so the next instance
+        // takes over while this one is still draining its commands.
+        if (standby) await settlesWithin(standby.stop(), Math.min(config.shutdown.budget / 2, settings!.ttlMs), clock);
         await stopSequence({ budgetMs: config.shutdown.budget, clock, log, reason, transport, http: () => http, pipeline, watch, pump, hosts, store });
       } finally {
         unlock();
@@ -204,7 +253,20 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
     })();
     return stopping;
   };
-  const jaga: Jaga = { pipeline, store, outbox: pump, watch, hosts, transport, stopped, alert, stop };
+  const jaga: Jaga = {
+    pipeline,
+    standby,
+    store,
+    get outbox() {
+      return pump;
+    },
+    watch,
+    hosts,
+    transport,
+    stopped,
+    alert,
+    stop,
+  };
   // A signal while starting: start nothing more; the stop waits for the step under way.
   const signal = options.signal;
   const onAbort = () => void stop(String(signal?.reason ?? "abort"));
@@ -225,13 +287,14 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
           startedAt: clock.now(),
           version: VERSION,
           transport: transport.name,
-          whatsapp: wa?.control,
+          whatsapp: control,
           backlog: () => local.outbox.backlog(),
           replication: store.replication,
           store: () => health.status(),
           diskCritical: config.watch.disk.critical,
           hosts: () =>
             config.hosts.map((h) => ({ name: h.name, reachable: watch ? !watch.unreachable().includes(h.name) : null })),
+          standby: standby ? () => standby.status() : undefined,
         },
       });
     } catch (err) {
@@ -246,16 +309,85 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   }
 
   await transport.start(async (message) => {
+    // A standby runs no command: it says who does (the console is the only way to reach one).
+    if (!active()) {
+      const holder = standby!.status().holder;
+      await transport.reply(message, t("standby.not_active", { instance: settings!.name, holder: holder ? holder.instance : t("standby.no_holder") }), false);
+      return;
+    }
     const reply = await pipeline.answer(message);
     // A plan waiting for its /yes, or a cancel, is not a failed command (no ❌).
     if (reply !== null) await transport.reply(message, reply.text, ["ok", "planned", "cancelled"].includes(reply.outcome));
   });
   if (stopping) return jaga;
-  pump.start();
+  if (!standby) pump.start();
   watch?.start();
+  if (standby) {
+    standby.start({
+      activate: async (term, lost) => {
+        if (switched && sharedAuth) {
+          const pulled = await sharedAuth.pull(term.epoch);
+          log.info({ epoch: term.epoch, session: pulled.from, rows: pulled.rows }, "standby: WhatsApp session taken over");
+        }
+        if (lost.aborted || stopping) return;
+        // The first thing this term sends: who took over, why, since when the old one was silent.
+        await local.outbox.enqueue({ chatId: alertChat, text: await takeoverText(term), dedupeKey: `takeover:${settings!.lease}:${term.epoch}`, at: clock.now() });
+        pump = makePump();
+        if (switched) {
+          const parts = await buildWa();
+          if (lost.aborted || stopping) return;
+          wa = parts;
+          parts.onOpen(() => pump.kick());
+          followTerm(parts);
+          await switched.activate(parts.transport, parts.control);
+        }
+        pump.start();
+      },
+      deactivate: async () => {
+        // No more sends, then no socket: only then may the lease go to someone else.
+        await pump.stop();
+        await switched?.deactivate();
+        wa = undefined;
+      },
+      silent: (holder) => void standbySilent(holder),
+      heard: (holder) => void standbyHeard(holder),
+    });
+  }
   void transport.ended.then(() => stop("end of input"));
-  log.info({ transport: transport.name, hosts: config.hosts.map((h) => h.name), config: config.source ?? "defaults" }, "Jaga started");
+  log.info({ transport: transport.name, hosts: config.hosts.map((h) => h.name), config: config.source ?? "defaults", standby: settings?.name ?? null }, "Jaga started");
   return jaga;
+
+  /** The takeover message: who, why, since when the old one was silent, what was queued here. */
+  async function takeoverText(term: Term): Promise<string> {
+    const p = term.previous;
+    const at = (ms: number) => new Intl.DateTimeFormat("en-GB", { timeZone: config.timezone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }).format(ms);
+    const reason = !p
+      ? t("standby.reason_first")
+      : t(p.end === "released" ? "standby.reason_released" : p.end === "session" ? "standby.reason_session" : "standby.reason_expired", {
+          previous: p.instance,
+          at: at(p.lastRenewedAt),
+          ago: formatDuration(Math.max(0, term.at - p.lastRenewedAt)),
+        });
+    const queued = await local.outbox.backlog().catch(() => 0);
+    const open = (await store.incidents.listOpen().catch(() => [])).filter((i) => !(i.host === "jaga" && i.kind === "standby"));
+    const lines = [t("standby.took_over", { instance: settings!.name, reason, queued: queued > 0 ? t("standby.queued", { n: queued }) : t("standby.queued_none") })];
+    if (open.length > 0) lines.push(t("standby.open_incidents", { list: open.map((i) => `#${i.id} ${i.kind} ${i.app ? `${i.app}@` : ""}${i.host}`).join(", ") }));
+    await standbyHeard(null);
+    return lines.join("\n");
+  }
+
+  /** A standby sees the active instance go silent: an incident here (its alert is the takeover message). */
+  async function standbySilent(holder: Holder): Promise<void> {
+    if (stopping) return;
+    const summary = t("standby.silent", { instance: holder.instance, ago: formatDuration(Math.max(0, Date.now() - holder.renewedAt)) });
+    await storeIncidents.openOrGet({ host: "jaga", app: "", kind: "standby", summary, at: clock.now() }).catch((err: unknown) => log.warn({ err }, "standby: the incident could not be recorded"));
+  }
+
+  /** It is heard again, or this instance took over: the incident resolves (without an alert of its own). */
+  async function standbyHeard(_holder: Holder | null): Promise<void> {
+    const open = (await store.incidents.listOpen().catch(() => [])).find((i) => i.host === "jaga" && i.kind === "standby");
+    if (open) await storeIncidents.resolve(open.id, clock.now()).catch(() => undefined);
+  }
 }
 
 interface StopParts {
@@ -390,7 +522,7 @@ function followWhatsApp(wa: WhatsAppParts, watch: WatchServices, t: ReturnType<t
   });
 }
 
-function whatsappLine(wa: WhatsAppParts): string {
-  const s = wa.control.status();
+function whatsappLine(control: WhatsAppControl): string {
+  const s = control.status();
   return `${s.state} · ${s.attempts} attempts · breaker ${s.breaker.state}`;
 }

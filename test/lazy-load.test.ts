@@ -28,5 +28,7 @@ it("the console transport without Supabase loads neither Baileys nor supabase-js
   const urls = readFileSync(log, "utf8").split("\n");
   assert.ok(urls.some((u) => u.includes("/src/main.ts")), "the hook saw Jaga's own modules");
   assert.ok(urls.some((u) => u.includes("node_modules/better-sqlite3")), "and its packages");
-  assert.deepEqual(urls.filter((u) => /node_modules\/(@whiskeysockets|@supabase|libsignal|ws\/)/.test(u)), []);
+  assert.deepEqual(urls.filter((u) => /node_modules\/(@whiskeysockets|@supabase|libsignal|ws\/|pg\/)/.test(u)), []);
+  const loaded = urls.map((u) => u.split(" ")[0]!);
+  assert.deepEqual(loaded.filter((u) => u.includes("/src/standby/") && !/\/(gate|switched)\.ts$/.test(u)), [], "nor the standby's lease code without `standby:`");
 });

@@ -10,7 +10,9 @@
  * @example
  * JAGA_TRANSPORT=console node dist/src/cli.js start
  */
+import { systemClock } from "../clock.js";
 import { checkConfig } from "../config/check.js";
+import { Heartbeat } from "../heartbeat.js";
 import { logOnce } from "../log-limit.js";
 import { createLogger, type Logger } from "../log.js";
 import { DataDirLocked } from "../store/lock.js";
@@ -24,6 +26,15 @@ export async function run(_args: string[]): Promise<number> {
   }
   const { config } = result;
   const log = createLogger(config.logLevel);
+  // An outside monitor hears from Jaga every minute, and at once when it goes down badly.
+  const heartbeat = config.heartbeat.url ? new Heartbeat({ url: config.heartbeat.url, everyMs: config.heartbeat.every, clock: systemClock, log }) : undefined;
+  heartbeat?.start();
+  /** A fatal exit: the monitor is told (within a few seconds at most), then the process ends. */
+  const fatal = (reason: string) => {
+    const hard = setTimeout(() => process.exit(1), 5_000);
+    hard.unref();
+    void (heartbeat?.fail(reason) ?? Promise.resolve()).finally(() => process.exit(1));
+  };
   const stopSignal = new AbortController();
   let exiting = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -37,7 +48,7 @@ export async function run(_args: string[]): Promise<number> {
     // where PM2's kill_timeout is (budget + 5 s), so an overrun is Jaga's own failed exit.
     const overrun = setTimeout(() => {
       log.error({ budgetMs: config.shutdown.budget }, "the stop overran its budget; exiting");
-      process.exit(1);
+      fatal("the stop overran its budget");
     }, config.shutdown.budget + OVERRUN_MS);
     overrun.unref();
   };
@@ -46,6 +57,13 @@ export async function run(_args: string[]): Promise<number> {
   // Once a minute per message: a failure that repeats must not bury the log in stack traces.
   const kindOf = (err: unknown) => `unhandled:${(err instanceof Error ? err.message : String(err)).slice(0, 120)}`;
   process.on("unhandledRejection", (err) => logOnce(log, kindOf(err), err, "unhandled rejection (kept running)"));
+  if (heartbeat) {
+    // As Node would (log, exit 1), and the monitor hears of it first.
+    process.on("uncaughtException", (err) => {
+      log.fatal({ err }, "uncaught exception; exiting");
+      fatal(`uncaught exception: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  }
   log.info({ pid: process.pid, dataDir: config.dataDir }, "starting");
 
   // Loaded only now, with the handlers in place: Baileys alone takes a while to load.
@@ -53,6 +71,7 @@ export async function run(_args: string[]): Promise<number> {
   if (stopSignal.signal.aborted) {
     log.info({ reason: stopSignal.signal.reason as string, during: "start-up" }, "stopped");
     exiting = true;
+    await heartbeat?.stop();
     return 0;
   }
   let jaga;
@@ -61,13 +80,15 @@ export async function run(_args: string[]): Promise<number> {
   } catch (err) {
     // Another Jaga on this data directory; a full, read-only or forbidden one: one plain line,
     // not SQLite's "disk I/O error" nor a stack trace.
-    if (err instanceof DataDirLocked) console.error(`Jaga cannot start: ${err.message}.`);
-    else if (err instanceof StoreOpenError) console.error(err.message);
+    const message = err instanceof DataDirLocked ? `Jaga cannot start: ${err.message}.` : err instanceof Error ? err.message : String(err);
+    await heartbeat?.fail(message);
+    if (err instanceof DataDirLocked || err instanceof StoreOpenError) console.error(message);
     else throw err;
     return 1;
   }
   await jaga.stopped;
   exiting = true;
+  await heartbeat?.stop();
   letProcessExit(log);
   return 0;
 }

@@ -13,6 +13,7 @@ import { commands } from "../../commands/index.js";
 import { actionProblems } from "../pipeline/actions-check.js";
 import { closest } from "../text.js";
 import { loadConfig, type LoadResult } from "./load.js";
+import { standbySettings } from "./standby.js";
 import { supabaseSettings } from "./supabase.js";
 
 export function checkConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): LoadResult {
@@ -35,6 +36,11 @@ export function checkConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): LoadRe
     supabaseSettings(env);
   } catch (err) {
     problems.push((err as Error).message);
+  }
+  try {
+    standbySettings(loaded.config, env);
+  } catch (err) {
+    if (problems.length === 0) problems.push((err as Error).message);
   }
   return problems.length > 0 ? { ok: false, source: "environment", problems } : loaded;
 }

@@ -374,6 +374,35 @@ const confirm = z
   .prefault({});
 
 /**
+ * Standby (src/standby/): two or more instances of one Jaga share a lease in PostgreSQL; the one
+ * holding it is active (WhatsApp, alerts, commands), the others watch and take over. Present =
+ * on; it needs JAGA_DATABASE_URL or SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY.
+ */
+const standby = z
+  .strictObject({
+    /** This instance's name, as the others and the takeover message call it. Default: the host name. */
+    name: z.string().regex(NAME_RE, { message: "expected letters, digits, . _ - (at most 64)" }).optional(),
+    /** The lease every instance of this Jaga shares (one name per Jaga, not per instance). */
+    lease: z.string().regex(NAME_RE, { message: "expected letters, digits, . _ - (at most 64)" }).default("jaga"),
+    /** How long a lease lasts unrenewed: a dead active instance is replaced this long after its last renewal. */
+    ttl: duration({ min: 3 * S, max: 5 * M, low: "a renewal every ttl/3 must survive a slow database round trip", high: "alerts would wait that long after the active box dies" }).default(15 * S),
+    /** How often a standby asks whether the lease is free (a handover is taken within this). */
+    poll: duration({ min: 200, max: 10 * S, low: "asking more often only loads the database", high: "a handover would wait that long" }).default(S),
+  })
+  .optional();
+
+/**
+ * Heartbeat (Healthchecks-style): without a standby nobody notices that Jaga itself is gone. The
+ * URL is pinged every `every`; on a fatal exit `<url>/fail` is.
+ */
+const heartbeat = z
+  .strictObject({
+    url: z.string().refine((u) => /^https?:\/\/[^\s/]+/.test(u), { message: "expected an http:// or https:// URL, e.g. https://hc-ping.com/<uuid>" }).optional(),
+    every: duration({ min: 10 * S, max: H, low: "a ping service counts minutes, not seconds", high: "a dead Jaga would go unnoticed that long" }).default(M),
+  })
+  .prefault({});
+
+/**
  * Per-command rules: `role` replaces the command's own (`restart: { role: admin }`); `people`
  * names exactly who may run it (by name or phone, as under `people`), whatever their role.
  * The command names are checked against the commands Jaga has when it starts.
@@ -413,6 +442,8 @@ export const configSchema = z
     limits,
     confirm,
     commands: commandRules,
+    standby,
+    heartbeat,
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, number>();

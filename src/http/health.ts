@@ -14,6 +14,7 @@ import type { ReplicationStatus } from "../store/store.js";
 import type { Clock } from "../clock.js";
 import type { WhatsAppControl } from "../reconnect/control.js";
 import type { ReconnectorStatus } from "../reconnect/reconnector.js";
+import type { LeaseStatus } from "../standby/lease.js";
 
 export interface HealthSources {
   clock: Clock;
@@ -31,6 +32,8 @@ export interface HealthSources {
   store?: () => StoreCondition;
   /** Data disk use (percent) at which Jaga counts as degraded: watch.disk.critical. Default 90. */
   diskCritical?: number;
+  /** With `standby:` configured: this instance's role, the lease, the other instances. */
+  standby?: () => LeaseStatus;
 }
 
 export interface HealthSnapshot {
@@ -44,6 +47,21 @@ export interface HealthSnapshot {
   /** Supabase replication: target, writes waiting, writes refused for good, last error. */
   replication: { target: string | null; backlog: number; rejected: number; lastError: string | null } | null;
   hosts: { name: string; reachable: boolean | null }[];
+  /**
+   * With a standby configured: this instance's role and since when, the lease's holder and its
+   * last renewal, and every instance heard of (role, how long silent); null without one.
+   */
+  standby: {
+    role: "active" | "standby" | "stopped";
+    instance: string;
+    lease: string;
+    epoch: number | null;
+    since: string;
+    via: "postgrest" | "direct";
+    holder: { instance: string; epoch: number; renewedAt: string; expiresAt: string; silent: boolean } | null;
+    instances: { instance: string; role: string; self: boolean; startedAt: string; seenAt: string; silentSeconds: number }[];
+    lastError: string | null;
+  } | null;
   /** The embedded store: writable or not since when and why, and its disk; null when unknown. */
   store: {
     writable: boolean;
@@ -89,13 +107,42 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
     };
   }
   const store = safeStore(s);
+  const lease = safeStandby(s);
+  const standby: HealthSnapshot["standby"] = lease && {
+    role: lease.role,
+    instance: lease.instance,
+    lease: lease.lease,
+    epoch: lease.epoch,
+    since: iso(lease.since),
+    via: lease.via,
+    holder: lease.holder && {
+      instance: lease.holder.instance,
+      epoch: lease.holder.epoch,
+      renewedAt: iso(lease.holder.renewedAt),
+      expiresAt: iso(lease.holder.expiresAt),
+      silent: lease.holderSilent,
+    },
+    instances: lease.members.map((m) => ({
+      instance: m.instance,
+      role: m.role,
+      self: m.self,
+      startedAt: iso(m.startedAt),
+      seenAt: iso(m.seenAt),
+      silentSeconds: Math.round(m.silentForMs / 1000),
+    })),
+    lastError: lease.lastError,
+  };
   const reasons: string[] = [];
   if (store && !store.writable && store.problem) reasons.push(`Jaga cannot write its data (${describeProblem(store.problem, store.disk, store.disk?.path ?? "data directory")})`);
   const critical = s.diskCritical ?? 90;
   if (store?.disk && store.disk.usedPercent >= critical) {
     reasons.push(`data disk ${store.disk.path} at ${store.disk.usedPercent}% (critical ${critical}%), ${formatBytes(store.disk.freeBytes)} free`);
   }
-  if (whatsapp !== null && whatsapp.state !== "open") reasons.push(`whatsapp ${whatsapp.state}`);
+  // A standby has no socket on purpose; what would make it degraded is the active one gone quiet.
+  const standingBy = standby !== null && standby.role !== "active";
+  if (whatsapp !== null && whatsapp.state !== "open" && !standingBy) reasons.push(`whatsapp ${whatsapp.state}`);
+  if (standby?.holder?.silent && standingBy) reasons.push(`active instance ${standby.holder.instance} silent since ${standby.holder.renewedAt}`);
+  if (standby?.lastError) reasons.push(`standby: the lease database cannot be reached (${standby.lastError})`);
   if (whatsapp?.delivery && whatsapp.delivery.dead > 0) reasons.push(`${whatsapp.delivery.dead} WhatsApp message(s) could not be delivered`);
   for (const h of hosts) if (h.reachable === false) reasons.push(`host ${h.name} unreachable`);
   return {
@@ -107,6 +154,7 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
     queuedOutgoing,
     replication,
     hosts,
+    standby,
     store: store && {
       writable: store.writable,
       since: store.since === null ? null : iso(store.since),
@@ -121,6 +169,14 @@ export async function healthSnapshot(s: HealthSources): Promise<HealthSnapshot> 
 function safeStore(s: HealthSources): StoreCondition | null {
   try {
     return s.store?.() ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function safeStandby(s: HealthSources): LeaseStatus | null {
+  try {
+    return s.standby?.() ?? null;
   } catch {
     return null;
   }

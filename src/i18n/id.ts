@@ -255,6 +255,10 @@ export const id = {
   "digest.whatsapp": "WhatsApp: {state}",
   "dns.summary": "Nama `{name}` tidak bisa di-resolve di host ini.",
   "status.backlog_outbox": "📤 {count} pesan menunggu dikirim.",
+  "status.standby": "🛡️ Instance: {list}",
+  "status.standby_me_active": "*{instance}* aktif (epoch {epoch}, yang ini)",
+  "status.standby_me_standby": "*{instance}* cadangan (yang ini)",
+  "status.standby_other": "{instance} {role}, terdengar {ago} lalu",
   "status.backlog_supabase": "🗄️ Supabase: {count} tulisan menunggu, {rejected} ditolak · {error}",
   "dns.ok": "🌐 *{host}*: `{name}` ✅ ter-resolve · nameserver {servers}",
   "dns.fail": "🌐 *{host}*: `{name}` ❌ tidak ter-resolve · nameserver {servers}",
@@ -432,6 +436,17 @@ export const id = {
   "free.refused": "⚠️ kill ditolak: {detail}. Untuk proses milik user lain, set `sudo: true` untuk host ini.",
   "free.now_free": "✅ `:{port}` di *{host}* sekarang bebas.",
   "free.still_held": "⚠️ `:{port}` di *{host}* masih dipakai: {holders}.",
+  "standby.not_active": "ℹ️ *{instance}* adalah cadangan (standby); {holder} adalah instance aktif yang menjalankan perintah. Kirim ke sana (ia menjawab di grup dan di chat pribadi).",
+  "standby.no_holder": "belum ada",
+  "standby.took_over": "🔄 *{instance}* mengambil alih sebagai Jaga aktif ({reason}). {queued}",
+  "standby.reason_released": "{previous} menyerahkan pada {at}",
+  "standby.reason_expired": "{previous} diam: terakhir terdengar pukul {at}, {ago} lalu",
+  "standby.reason_session": "koneksi database {previous} terputus pada {at}; terakhir terdengar {ago} lalu",
+  "standby.reason_first": "sebelumnya belum ada instance yang aktif",
+  "standby.queued": "Antrean di sini: {n} pesan.",
+  "standby.queued_none": "Tidak ada antrean di sini.",
+  "standby.open_incidents": "Insiden terbuka yang terlihat selama standby: {list}.",
+  "standby.silent": "Instance Jaga aktif {instance} tidak lagi memperbarui lease-nya (terakhir terdengar {ago} lalu); cadangan ini mengambil alih saat lease habis.",
 } as const satisfies Record<string, string>;
 
 export type MessageKey = keyof typeof id;

@@ -2,6 +2,7 @@
  * The context a command runs in: who asked, in which language, and the parts it may use.
  * Built fresh for every message by the pipeline.
  */
+import type { LeaseStatus } from "../standby/lease.js";
 import type { IncomingMessage } from "../chat/transport.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config/load.js";
@@ -21,6 +22,8 @@ export interface Services {
   watch?: WatchServices;
   /** The WhatsApp connection, when it is the transport (see src/reconnect). */
   whatsapp?: WhatsAppControl;
+  /** With `standby:` configured: this instance's role and the others (see src/standby). */
+  standby?: () => LeaseStatus;
 }
 
 export interface Context {

@@ -19,6 +19,8 @@ export interface FakeWaServer {
   readonly port: number;
   connections: number;
   maxConcurrent: number;
+  /** WhatsApp sockets open right now. */
+  readonly open: number;
   close(): Promise<void>;
 }
 
@@ -36,7 +38,16 @@ export async function startWsServer(kind: "close" | "silent", host = "127.0.0.1"
   let open = 0;
   const tcp: Server = kind === "close" ? createHttpServer() : createServer();
   const sockets = new Set<Socket>();
-  const state = { url: "", port: 0, connections: 0, maxConcurrent: 0, close: () => Promise.resolve() };
+  const state = {
+    url: "",
+    port: 0,
+    connections: 0,
+    maxConcurrent: 0,
+    get open() {
+      return open;
+    },
+    close: () => Promise.resolve(),
+  };
   tcp.on("connection", (s: Socket) => {
     sockets.add(s);
     s.on("error", () => undefined);

@@ -9,17 +9,20 @@
  * sock.ev.on("creds.update", auth.saveCreds);
  */
 import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type AuthenticationState, type SignalDataTypeMap } from "@whiskeysockets/baileys";
-import type { WaAuthKv, WaAuthRow } from "../../store/sqlite/wa-auth.js";
+import type { LocalWaAuth, WaAuthKv, WaAuthRow } from "../../store/sqlite/wa-auth.js";
 
-export interface SqliteAuthState {
+export interface SqliteAuthState<Saved = void | Promise<void>> {
   state: AuthenticationState;
-  saveCreds(): void;
+  /** Written at once to the embedded store; the standby's shared session resolves once it is in PostgreSQL. */
+  saveCreds(): Saved;
 }
 
 const encode = (value: unknown): string => JSON.stringify(value, BufferJSON.replacer);
 const decode = (text: string): unknown => JSON.parse(text, BufferJSON.reviver) as unknown;
 
 /** Loads the credentials (or fresh ones for pairing) and exposes the Signal key store. */
+export function sqliteAuthState(kv: LocalWaAuth): SqliteAuthState<void>;
+export function sqliteAuthState(kv: WaAuthKv): SqliteAuthState;
 export function sqliteAuthState(kv: WaAuthKv): SqliteAuthState {
   const stored = kv.get("creds", [""]).get("");
   const creds: AuthenticationCreds = stored ? (decode(stored) as AuthenticationCreds) : initAuthCreds();
@@ -41,10 +44,12 @@ export function sqliteAuthState(kv: WaAuthKv): SqliteAuthState {
         for (const [kind, byId] of Object.entries(data)) {
           for (const [id, value] of Object.entries(byId ?? {})) rows.push({ kind, id, value: value ? encode(value) : null });
         }
-        kv.set(rows);
+        // Baileys awaits this before it acknowledges what the keys decrypted: a key is only
+        // used once it is stored (with a standby: in PostgreSQL, under the lease's epoch).
+        return kv.set(rows);
       },
       clear() {
-        kv.clear();
+        return kv.clear();
       },
     },
   };

@@ -17,6 +17,7 @@ import type { Logger } from "../../log.js";
 import { Directory } from "../../pipeline/people.js";
 import type { WhatsAppControl } from "../../reconnect/control.js";
 import type { SqliteStore } from "../../store/sqlite/index.js";
+import type { WaAuthKv } from "../../store/sqlite/wa-auth.js";
 import { ConsoleTransport } from "../console.js";
 import { DEFAULT_ALERT_CHAT, type PumpTransport, type Transport } from "../transport.js";
 import { WhatsAppTransport } from "./transport.js";
@@ -35,6 +36,12 @@ export interface WhatsAppParts {
   onDecryptStorm(f: (failures: number) => void): void;
 }
 
+/**
+ * Who hears of decrypt storms: the parts built last. libsignal's console is guarded once per
+ * process, while a standby builds new parts for every term it is active.
+ */
+let stormListeners: ((n: number) => void)[] = [];
+
 export function buildWhatsApp(o: {
   config: Config;
   store: SqliteStore;
@@ -43,20 +50,24 @@ export function buildWhatsApp(o: {
   input: Readable & { isTTY?: boolean };
   output: Writable;
   keepReply: (chatId: string, text: string, dedupeKey: string) => Promise<void>;
+  /** Where the session lives; default the embedded store's (a standby: the shared one). */
+  kv?: WaAuthKv;
 }): WhatsAppParts {
   const { config } = o;
   const directory = new Directory(config);
   // Before the first socket: libsignal prints session keys to the console otherwise.
-  const stormListeners: ((n: number) => void)[] = [];
+  const listeners: ((n: number) => void)[] = [];
+  stormListeners = listeners;
   const signal = SignalConsole.install({ log: o.log, onStorm: (n) => stormListeners.forEach((f) => f(n)) });
+  const kv = o.kv ?? o.store.waAuth;
   const { specs } = parseResolvers(config.dns.resolvers);
   // An abandoned pairing code leaves `creds.me` without an account; logging in with it would
   // end in 401 and a wiped session. Start clean instead, and say why.
-  if (o.store.waAuth.pairing() === "unfinished") {
-    o.store.waAuth.clear();
+  if (kv.pairing() === "unfinished") {
+    void Promise.resolve(kv.clear()).catch((err: unknown) => o.log.warn({ err }, "an abandoned pairing could not be discarded"));
     o.log.warn(translator(config.language)("wa.pairing_abandoned"));
   }
-  const hasSession = o.store.waAuth.hasSession();
+  const hasSession = kv.hasSession();
   const whatsapp = new WhatsAppTransport({
     url: config.whatsapp.url,
     connectTimeoutMs: config.whatsapp.connectTimeout,
@@ -64,7 +75,7 @@ export function buildWhatsApp(o: {
     backoff: { baseMs: config.whatsapp.backoff.base, capMs: config.whatsapp.backoff.cap, resetAfterMs: config.whatsapp.backoff.resetAfter },
     breaker: { failures: config.whatsapp.breaker.failures, withinMs: config.whatsapp.breaker.within, openForMs: config.whatsapp.breaker.openFor },
     dns: { probeIntervalMs: config.dns.probeInterval, recheckIntervalMs: config.dns.recheckInterval, timeoutMs: config.dns.timeout },
-    kv: o.store.waAuth,
+    kv,
     clock: o.clock,
     log: o.log,
     t: translator(config.language),
@@ -91,7 +102,7 @@ export function buildWhatsApp(o: {
     whatsapp,
     control: whatsapp.control,
     signal,
-    onDecryptStorm: (f) => void stormListeners.push(f),
+    onDecryptStorm: (f) => void listeners.push(f),
     onOpen: (f) => {
       whatsapp.reconnector.onChange((e) => {
         if (e.type === "open") f();

@@ -104,10 +104,11 @@ export function openBaileysSocket(route: Route, hooks: SocketHooks, o: BaileysSo
   const built = sock;
   let pairingShown = false;
   built.ev.on("creds.update", () => {
+    const failed = (err: unknown) => o.logger.error({ err }, "saving WhatsApp credentials failed");
     try {
-      o.auth.saveCreds();
+      void Promise.resolve(o.auth.saveCreds()).catch(failed);
     } catch (err) {
-      o.logger.error({ err }, "saving WhatsApp credentials failed");
+      failed(err);
     }
   });
   built.ev.on("connection.update", (u) => {

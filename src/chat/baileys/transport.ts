@@ -380,7 +380,7 @@ export class WhatsAppTransport implements Transport {
     if (!this.salt) {
       const stored = safe(() => this.o.kv.get("jaga", ["message-id-salt"]).get("message-id-salt"), undefined);
       this.salt = stored ? (JSON.parse(stored) as string) : randomBytes(16).toString("hex");
-      if (!stored) safe(() => this.o.kv.set([{ kind: "jaga", id: "message-id-salt", value: JSON.stringify(this.salt) }]), undefined);
+      if (!stored) void Promise.resolve(safe(() => this.o.kv.set([{ kind: "jaga", id: "message-id-salt", value: JSON.stringify(this.salt) }]), undefined)).catch(() => undefined);
     }
     return `3EB0${createHash("sha256").update(`${this.salt}:${key}`).digest("hex").slice(0, 16).toUpperCase()}`;
   }
@@ -547,7 +547,7 @@ export class WhatsAppTransport implements Transport {
       log.error({ code: e.close.code }, text);
       this.o.output?.write(`${text}\n`);
       // A logged-out session is worthless; forget it so the next connection pairs anew.
-      if (e.kind === "logged-out") safe(() => this.o.kv.clear(), undefined);
+      if (e.kind === "logged-out") void Promise.resolve(safe(() => this.o.kv.clear(), undefined)).catch(() => undefined);
     } else if (e.type === "replaced") {
       log.warn({ count: e.count, retryAt: new Date(e.retryAt).toISOString() }, t("wa.replaced_retry", { at: clockTime(e.retryAt, 0, this.o.timezone) }));
     } else if (e.type === "bad-session") {

@@ -120,7 +120,7 @@ export class WaVersion {
       const changed = version.join(".") !== this.version.join(".");
       this.version = version;
       this.fetchedAt = this.o.clock.now();
-      this.o.kv.set([{ kind: KV_KIND, id: KV_ID, value: JSON.stringify({ version, at: this.fetchedAt }) }]);
+      await this.o.kv.set([{ kind: KV_KIND, id: KV_ID, value: JSON.stringify({ version, at: this.fetchedAt }) }]);
       if (changed) this.o.log.info({ version: version.join(".") }, "WhatsApp Web version updated");
     } catch (err) {
       this.o.log.warn({ version: this.version.join("."), reason: err instanceof Error ? err.message : String(err) }, "WhatsApp Web version check failed; keeping the last known one");

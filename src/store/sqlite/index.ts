@@ -12,7 +12,7 @@ import { blockedMigrations, sqliteBlocked } from "./blocked.js";
 import { migrate, openDb, type Db, type Migration } from "./db.js";
 import { incidentsMigrations, sqliteIncidents } from "./incidents.js";
 import { outboxMigrations, sqliteOutbox } from "./outbox.js";
-import { sqliteWaAuth, waAuthMigrations, type WaAuthKv } from "./wa-auth.js";
+import { sqliteWaAuth, waAuthMigrations, type LocalWaAuth } from "./wa-auth.js";
 import { sqliteInboundLedger, waInboundMigrations, type InboundLedger } from "./wa-inbound.js";
 import { sqliteSentMessages, waSentMigrations, type SentMessages } from "./wa-sent.js";
 import { replicationMigrations } from "./replication.js";
@@ -38,7 +38,7 @@ export class SqliteStore implements LocalStore {
   readonly incidents: AlertingIncidents;
   readonly blocked: BlockedKtp;
   /** WhatsApp's session and LID map (only the WhatsApp transport reads it). */
-  readonly waAuth: WaAuthKv;
+  readonly waAuth: LocalWaAuth;
   /** WhatsApp messages already taken, so a redelivered one never runs twice. */
   readonly waInbound: InboundLedger;
   /** What Jaga sent over WhatsApp, for retry requests (Baileys' getMessage). */

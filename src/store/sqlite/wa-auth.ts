@@ -40,8 +40,12 @@ export interface WaAuthRow {
 
 export interface WaAuthKv {
   get(kind: string, ids: readonly string[]): Map<string, string>;
-  /** Writes (and deletes, for null values) in one transaction. */
-  set(rows: readonly WaAuthRow[]): void;
+  /**
+   * Writes (and deletes, for null values) in one transaction. The embedded store does it at
+   * once; the standby's shared session (src/standby/shared-auth.ts) resolves once the write is
+   * in PostgreSQL, and rejects when the lease is lost meanwhile.
+   */
+  set(rows: readonly WaAuthRow[]): void | Promise<void>;
   /** Whether a paired session exists (credentials with an account). */
   hasSession(): boolean;
   /**
@@ -52,13 +56,23 @@ export interface WaAuthKv {
    */
   pairing(): "none" | "unfinished" | "paired";
   /** Forgets the session (after a logout) so the next start pairs again. */
-  clear(): void;
+  clear(): void | Promise<void>;
   lidToPhone(lid: string): string | undefined;
   rememberLid(lid: string, phone: string, at: number): void;
   lidMap(): Map<string, string>;
 }
 
-export function sqliteWaAuth(db: Db): WaAuthKv {
+/** The embedded store's session also hands over all of itself, and takes a whole one in (the standby's term start). */
+export interface LocalWaAuth extends WaAuthKv {
+  set(rows: readonly WaAuthRow[]): void;
+  clear(): void;
+  /** Every row, in key order. */
+  all(): WaAuthRow[];
+  /** Replaces every row with `rows`, in one transaction. */
+  replace(rows: readonly WaAuthRow[]): void;
+}
+
+export function sqliteWaAuth(db: Db): LocalWaAuth {
   const getOne = db.prepare<[string, string], { value: string }>(`SELECT value FROM wa_auth WHERE kind = ? AND id = ?`);
   const pairing = (): "none" | "unfinished" | "paired" => {
     const row = getOne.get("creds", "");
@@ -84,7 +98,14 @@ export function sqliteWaAuth(db: Db): WaAuthKv {
       else put.run(r.kind, r.id, r.value);
     }
   });
+  const everything = db.prepare<[], { kind: string; id: string; value: string }>(`SELECT kind, id, value FROM wa_auth ORDER BY kind, id`);
+  const replace = db.transaction((rows: readonly WaAuthRow[]) => {
+    db.exec(`DELETE FROM wa_auth`);
+    for (const r of rows) if (r.value !== null) put.run(r.kind, r.id, r.value);
+  });
   return {
+    all: () => everything.all(),
+    replace: (rows) => replace(rows),
     get(kind, ids) {
       const out = new Map<string, string>();
       for (const id of ids) {

@@ -1,0 +1,200 @@
+/**
+ * `npm run bench:failover`: how long a standby takes to become the active Jaga, measured with
+ * real processes. Two `jaga start` (JAGA_TRANSPORT=whatsapp, `standby:` with the default ttl of
+ * 15 s unless FAILOVER_TTL says otherwise) share a lease in a real PostgreSQL behind a real
+ * PostgREST (test/helpers/supabase-stack.ts), with a loopback WhatsApp stand-in that keeps every
+ * socket open, all on 127.0.0.1. Each run:
+ *
+ *   handoff   SIGTERM to the active one → the other says "active" on /health and its socket is open
+ *   takeover  kill -9 of the active one → the same (the lease has to expire first)
+ *
+ * and the stopped one is started again as the standby. Between samples (every 50 ms) no two
+ * instances may say "active" and the stand-in may never see two sockets; either is counted as a
+ * violation and fails the bench. `lost` and `duplicated` count the takeover messages: every
+ * failover must queue exactly one at the new active instance (its first message), none may be
+ * missing, none repeated.
+ *
+ *   FAILOVER_RUNS=5 FAILOVER_TTL=15 FAILOVER_VIA=postgrest|direct npm run bench:failover
+ *
+ * The last line reads: failover: handoff <median> s, takeover <median> s, lost <n>, duplicated <n> (<runs> runs)
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { ROOT, TSX } from "../test/helpers/pm2.js";
+import { reapOnExit } from "../test/helpers/reaper.js";
+import { freePort } from "../test/helpers/sshd.js";
+import { startSupabaseStack, type SupabaseStack } from "../test/helpers/supabase-stack.js";
+import { startWsServer, type FakeWaServer } from "../test/helpers/wa-server.js";
+
+const RUNS = Number(process.env.FAILOVER_RUNS ?? 5);
+const TTL_S = Number(process.env.FAILOVER_TTL ?? 15);
+const VIA = process.env.FAILOVER_VIA === "direct" ? "direct" : "postgrest";
+
+interface Instance {
+  name: string;
+  home: string;
+  port: number;
+  child: ChildProcessWithoutNullStreams;
+  stderr: string;
+  role: string | null;
+  exit: Promise<unknown>;
+  running(): boolean;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "jaga-bench-failover-"));
+const live: Instance[] = [];
+let violations = 0;
+
+async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function start(name: string, stack: SupabaseStack, wa: FakeWaServer): Promise<Instance> {
+  const home = join(dir, name);
+  mkdirSync(home, { recursive: true });
+  writeFileSync(
+    join(home, "jaga.yaml"),
+    [
+      'alerts: { group: "120363000000000001@g.us" }',
+      "watch: { enabled: false }",
+      "digest: { enabled: false }",
+      `standby: { name: ${name}, ttl: ${TTL_S}s }`,
+      `whatsapp: { url: "ws://127.0.0.1:${wa.port}/ws/chat", connectTimeout: 5m }`,
+      "dns: { resolvers: [system] }",
+      "",
+    ].join("\n"),
+  );
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    JAGA_TRANSPORT: "whatsapp",
+    JAGA_DATA_DIR: join(home, "data"),
+    JAGA_CONFIG: join(home, "jaga.yaml"),
+    JAGA_HTTP_PORT: String(port),
+    LOG_LEVEL: "warn",
+    ...(VIA === "direct" ? { JAGA_DATABASE_URL: stack.databaseUrl } : { SUPABASE_URL: stack.url, SUPABASE_SERVICE_ROLE_KEY: stack.serviceRoleKey }),
+  };
+  const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts"), "start"], { cwd: home, env });
+  reapOnExit({ pid: child.pid });
+  const inst: Instance = {
+    name,
+    home,
+    port,
+    child,
+    stderr: "",
+    role: null,
+    exit: new Promise((resolve) => child.on("close", resolve)),
+    running: () => child.exitCode === null && child.signalCode === null,
+  };
+  child.stderr.on("data", (c: Buffer) => (inst.stderr = (inst.stderr + c.toString()).slice(-20_000)));
+  live.push(inst);
+  await until(`${name} answers /health`, () => inst.role !== null || !inst.running(), 30_000);
+  if (!inst.running()) throw new Error(`${name} exited: ${inst.stderr}`);
+  return inst;
+}
+
+/** /health of every running instance, every 50 ms; the invariant checked on each sample. */
+function observe(wa: FakeWaServer): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    await Promise.all(
+      live.filter((i) => i.running()).map(async (i) => {
+        try {
+          const h = (await (await fetch(`http://127.0.0.1:${i.port}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as { standby?: { role: string } };
+          i.role = h.standby?.role ?? null;
+        } catch {
+          /* not up yet, or gone */
+        }
+      }),
+    );
+    if (live.filter((i) => i.running() && i.role === "active").length > 1) violations++;
+    if (wa.open > 1) violations++;
+    timer = setTimeout(() => void tick(), 50);
+  };
+  void tick();
+  return () => clearTimeout(timer);
+}
+
+function takeoverMessages(i: Instance): string[] {
+  const db = new Database(join(i.home, "data", "jaga.db"), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare<[], { k: string }>(`SELECT dedupe_key AS k FROM outbox WHERE dedupe_key LIKE 'takeover:%'`).all().map((r) => r.k);
+  } finally {
+    db.close();
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const secs = (ms: number) => (ms / 1000).toFixed(2);
+
+async function main(): Promise<void> {
+  const [stack, wa] = await Promise.all([startSupabaseStack(), startWsServer("silent")]);
+  const stopObserving = observe(wa);
+  const handoffs: number[] = [];
+  const takeovers: number[] = [];
+  let failovers = 0;
+  try {
+    let a = await start("a", stack, wa);
+    let b = await start("b", stack, wa);
+    const pair = () => [a, b];
+    const activeOne = async () => {
+      await until("one active with its socket", () => pair().filter((i) => i.role === "active").length === 1 && wa.open === 1, 60_000);
+      const act = pair().find((i) => i.role === "active")!;
+      return { act, other: act === a ? b : a };
+    };
+    const failover = async (signal: "SIGTERM" | "SIGKILL"): Promise<number> => {
+      const { act, other } = await activeOne();
+      await until("the other stands by", () => other.role === "standby", 30_000);
+      const t0 = Date.now();
+      act.child.kill(signal);
+      await until("the other active with its socket", () => other.role === "active" && wa.open === 1, TTL_S * 1000 + 30_000);
+      const took = Date.now() - t0;
+      failovers++;
+      await act.exit;
+      live.splice(live.indexOf(act), 1);
+      const again = await start(act.name, stack, wa);
+      if (act === a) a = again;
+      else b = again;
+      return took;
+    };
+    for (let run = 1; run <= RUNS; run++) {
+      handoffs.push(await failover("SIGTERM"));
+      takeovers.push(await failover("SIGKILL"));
+      console.log(`run ${run}: handoff ${secs(handoffs.at(-1)!)} s, takeover ${secs(takeovers.at(-1)!)} s`);
+    }
+    await activeOne(); // the last takeover's message is queued once its socket opened
+    const keys = pair().flatMap(takeoverMessages);
+    const unique = new Set(keys);
+    // Every failover is one new term, and the very first start is one more.
+    const lost = Math.max(0, failovers + 1 - unique.size);
+    const duplicated = keys.length - unique.size;
+    console.log("");
+    console.log(`| ${VIA}, ttl ${TTL_S} s | median | worst |`);
+    console.log("| --- | --- | --- |");
+    console.log(`| handoff (SIGTERM) | ${secs(median(handoffs))} s | ${secs(Math.max(...handoffs))} s |`);
+    console.log(`| takeover (kill -9) | ${secs(median(takeovers))} s | ${secs(Math.max(...takeovers))} s |`);
+    console.log(`| two active, or two sockets, at any sample | ${violations} | |`);
+    console.log("");
+    console.log(`failover: handoff ${secs(median(handoffs))} s, takeover ${secs(median(takeovers))} s, lost ${lost}, duplicated ${duplicated} (${RUNS} runs)`);
+    if (violations > 0 || lost > 0 || duplicated > 0) process.exitCode = 1;
+  } finally {
+    stopObserving();
+    for (const i of live) if (i.running()) i.child.kill("SIGKILL");
+    await Promise.all(live.map((i) => i.exit));
+    await wa.close();
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,278 @@
+/**
+ * Failover with real processes: two `jaga start` (JAGA_TRANSPORT=whatsapp, `standby:` in their
+ * jaga.yaml, each its own data directory) against a real PostgreSQL + PostgREST
+ * (test/helpers/supabase-stack.ts) and one loopback WhatsApp stand-in that accepts a socket and
+ * never answers, so the active instance's socket stays open for as long as it is active: two
+ * sockets at once would show as two open connections there.
+ *
+ * Throughout, both /health pages and the stand-in are sampled every 50 ms; at no sample may two
+ * instances say "active", and the stand-in may never have seen two sockets open at once.
+ * Scenarios, in order: both started at once; SIGTERM of the active one (handover); kill -9 of
+ * the active one (takeover at the expiry, the standby reporting it silent first); PostgREST
+ * stopped (the active one steps down before its lease expires, nobody is active while the
+ * database cannot be reached, one is again after); and, over a direct connection, kill -9 taken
+ * over through the session advisory lock long before the ttl.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { ROOT, TSX } from "./helpers/pm2.js";
+import { reapOnExit } from "./helpers/reaper.js";
+import { freePort } from "./helpers/sshd.js";
+import { startSupabaseStack, type SupabaseStack } from "./helpers/supabase-stack.js";
+import { startWsServer, type FakeWaServer } from "./helpers/wa-server.js";
+
+const dir = mkdtempSync(join(tmpdir(), "jaga-failover-"));
+const TTL_S = 3;
+let stack: SupabaseStack;
+let wa: FakeWaServer;
+const instances: Instance[] = [];
+
+before(async () => {
+  [stack, wa] = await Promise.all([startSupabaseStack(), startWsServer("silent")]);
+});
+after(async () => {
+  for (const i of instances) if (i.running) i.child.kill("SIGKILL");
+  await Promise.all(instances.map((i) => i.exit));
+  await wa?.close();
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Health {
+  standby: { role: string; instance: string; epoch: number | null; holder: { instance: string; silent: boolean } | null; instances: { instance: string; role: string }[] } | null;
+  reasons: string[];
+}
+
+interface Instance {
+  name: string;
+  port: number;
+  child: ChildProcessWithoutNullStreams;
+  stderr: string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly running: boolean;
+  health?: Health;
+}
+
+function spawnJaga(name: string, via: "postgrest" | "direct", ttlS = TTL_S): Promise<Instance> {
+  const home = join(dir, `${name}-${via}`);
+  mkdirSync(home, { recursive: true });
+  writeFileSync(
+    join(home, "jaga.yaml"),
+    [
+      "language: en",
+      'alerts: { group: "120363000000000001@g.us" }',
+      "watch: { enabled: false }",
+      "digest: { enabled: false }",
+      `standby: { name: ${name}, lease: failover-${via}, ttl: ${ttlS}s, poll: 300ms }`,
+      // The stand-in never answers: the handshake hangs, and the socket stays open that long.
+      `whatsapp: { url: "ws://127.0.0.1:${wa.port}/ws/chat", connectTimeout: 5m }`,
+      "dns: { resolvers: [system] }",
+      "",
+    ].join("\n"),
+  );
+  return freePort().then(async (port) => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      JAGA_TRANSPORT: "whatsapp",
+      JAGA_DATA_DIR: join(home, "data"),
+      JAGA_CONFIG: join(home, "jaga.yaml"),
+      JAGA_HTTP_PORT: String(port),
+      LOG_LEVEL: "info",
+      ...(via === "direct" ? { JAGA_DATABASE_URL: stack.databaseUrl } : { SUPABASE_URL: stack.url, SUPABASE_SERVICE_ROLE_KEY: stack.serviceRoleKey }),
+    };
+    delete env.JAGA_FAILPOINT;
+    const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts"), "start"], { cwd: home, env });
+    reapOnExit({ pid: child.pid });
+    const inst: Instance = {
+      name,
+      port,
+      child,
+      stderr: "",
+      exit: new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal }))),
+      get running() {
+        return child.exitCode === null && child.signalCode === null;
+      },
+    };
+    child.stderr.on("data", (c: Buffer) => (inst.stderr = (inst.stderr + c.toString()).slice(-200_000)));
+    instances.push(inst);
+    await until(`${name} started`, () => inst.stderr.includes("Jaga started") || !inst.running, 30_000);
+    assert.ok(inst.running, `${name} exited: ${inst.stderr.slice(-2000)}`);
+    return inst;
+  });
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Samples every running instance's /health and the stand-in, checking the invariant each time. */
+class Observer {
+  samples = 0;
+  violations: string[] = [];
+  private timer?: NodeJS.Timeout;
+  start(): void {
+    const tick = async () => {
+      const live = instances.filter((i) => i.running);
+      await Promise.all(
+        live.map(async (i) => {
+          try {
+            i.health = (await (await fetch(`http://127.0.0.1:${i.port}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as Health;
+          } catch {
+            i.health = undefined;
+          }
+        }),
+      );
+      const active = live.filter((i) => i.running && i.health?.standby?.role === "active").map((i) => i.name);
+      if (active.length > 1) this.violations.push(`two active at once: ${active.join(", ")}`);
+      if (wa.open > 1) this.violations.push(`${wa.open} WhatsApp sockets open at once`);
+      this.samples++;
+      this.timer = setTimeout(() => void tick(), 50);
+    };
+    void tick();
+  }
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+const activeOf = (list: Instance[]) => list.filter((i) => i.running && i.health?.standby?.role === "active");
+
+/** The messages queued in an instance's outbox (its data directory's SQLite, read beside it). */
+function queued(i: Instance, via: string): string[] {
+  const db = new Database(join(dir, `${i.name}-${via}`, "data", "jaga.db"), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare<[], { text: string }>(`SELECT text FROM outbox WHERE dedupe_key LIKE 'takeover:%' ORDER BY id`).all().map((r) => r.text);
+  } finally {
+    db.close();
+  }
+}
+
+describe("two real `jaga start` processes sharing one lease (PostgREST)", () => {
+  const observer = new Observer();
+  let a: Instance;
+  let b: Instance;
+  before(() => observer.start());
+  after(() => {
+    observer.stop();
+    assert.deepEqual(observer.violations, []);
+    assert.ok(observer.samples > 50, `only ${observer.samples} samples`);
+    assert.ok(wa.maxConcurrent <= 1, `the stand-in saw ${wa.maxConcurrent} sockets at once`);
+  });
+
+  it("started at once: exactly one is active and holds the one socket; the other stands by and reports it", async () => {
+    [a, b] = await Promise.all([spawnJaga("a", "postgrest"), spawnJaga("b", "postgrest")]);
+    await until("one active", () => activeOf([a, b]).length === 1);
+    await until("the socket of the active one", () => wa.open === 1);
+    const [act] = activeOf([a, b]);
+    const other = act === a ? b : a;
+    await until("the standby has read the holder", () => other.health?.standby?.holder?.instance === act!.name);
+    assert.equal(other.health?.standby?.role, "standby");
+    await until("both list both", () => [a, b].every((i) => (i.health?.standby?.instances.length ?? 0) === 2), 8_000);
+    assert.deepEqual(other.health?.reasons ?? [], [], "a healthy standby is not degraded for having no socket");
+  });
+
+  it("SIGTERM: the active one hands over at once, its socket closed before the other opens one", async () => {
+    const [act] = activeOf([a, b]);
+    const other = act === a ? b : a;
+    const t0 = Date.now();
+    act!.child.kill("SIGTERM");
+    await until("the other active", () => other.health?.standby?.role === "active", 10_000);
+    const handoff = Date.now() - t0;
+    // The target is 3 s (bench:failover measures it, about 1 s); a loaded CI machine gets a second more.
+    assert.ok(handoff <= 4_000, `handover took ${handoff} ms`);
+    assert.deepEqual(await act!.exit, { code: 0, signal: null });
+    await until("the new socket", () => wa.open === 1);
+    const texts = queued(other, "postgrest");
+    assert.equal(texts.length, 1, texts.join("\n---\n"));
+    assert.match(texts[0]!, new RegExp(`^🔄 \\*${other.name}\\* took over as the active Jaga \\(${act!.name} handed over at `));
+    if (act === a) a = await spawnJaga("a", "postgrest");
+    else b = await spawnJaga("b", "postgrest");
+  });
+
+  it("kill -9: the standby reports the active one silent, then takes over after the lease expires", async () => {
+    await until("one active", () => activeOf([a, b]).length === 1);
+    const [act] = activeOf([a, b]);
+    const other = act === a ? b : a;
+    await until("the restarted one stands by", () => other.health?.standby?.role === "standby" && other.health.standby.holder !== null);
+    const t0 = Date.now();
+    act!.child.kill("SIGKILL");
+    let sawSilent = false;
+    await until(
+      "the other active",
+      () => {
+        if (other.health?.standby?.role === "standby" && other.health.standby.holder?.silent) sawSilent = true;
+        return other.health?.standby?.role === "active";
+      },
+      15_000,
+    );
+    const takeover = Date.now() - t0;
+    assert.ok(sawSilent, "the standby said the active one went silent before it took over");
+    assert.ok(takeover >= (TTL_S * 1000) / 3, `took over after ${takeover} ms: before the lease could have expired`);
+    assert.ok(takeover <= TTL_S * 1000 + 2_500, `took over after ${takeover} ms`);
+    await until("its socket", () => wa.open === 1);
+    const texts = queued(other, "postgrest");
+    assert.match(texts.at(-1)!, new RegExp(`took over as the active Jaga \\(${act!.name} went silent: last heard of at `));
+    if (act === a) a = await spawnJaga("a", "postgrest");
+    else b = await spawnJaga("b", "postgrest");
+  });
+
+  it("PostgREST stopped: the active one steps down (its socket closed) before its lease can expire, and nobody is active until it is back", async () => {
+    await until("one active", () => activeOf([a, b]).length === 1);
+    await until("the socket", () => wa.open === 1);
+    stack.setDown(true);
+    const t0 = Date.now();
+    try {
+      await until("nobody active", () => activeOf([a, b]).length === 0 && wa.open === 0, 8_000);
+      const down = Date.now() - t0;
+      assert.ok(down < TTL_S * 1000, `stepped down after ${down} ms, the ttl is ${TTL_S} s`);
+      await new Promise((r) => setTimeout(r, TTL_S * 1000));
+      assert.equal(activeOf([a, b]).length, 0, "nobody can be active without the database");
+    } finally {
+      stack.setDown(false);
+    }
+    await until("one active again", () => activeOf([a, b]).length === 1, 10_000);
+    await until("its socket", () => wa.open === 1);
+  });
+
+  it("both stopped with SIGTERM exit 0", async () => {
+    for (const i of [a, b]) i.child.kill("SIGTERM");
+    for (const i of [a, b]) assert.deepEqual(await i.exit, { code: 0, signal: null });
+    await until("no socket", () => wa.open === 0);
+  });
+});
+
+describe("over a direct connection (JAGA_DATABASE_URL): the session advisory lock", () => {
+  const observer = new Observer();
+  before(() => observer.start());
+  after(() => {
+    observer.stop();
+    assert.deepEqual(observer.violations, []);
+  });
+
+  it("kill -9 of the active one is taken over when its connection dies, long before the ttl", async () => {
+    const ttl = 30;
+    const [a, b] = await Promise.all([spawnJaga("a", "direct", ttl), spawnJaga("b", "direct", ttl)]);
+    await until("one active", () => activeOf([a, b]).length === 1);
+    const [act] = activeOf([a, b]);
+    const other = act === a ? b : a;
+    await until("the standby stands by", () => other.health?.standby?.holder !== null && other.health?.standby?.holder !== undefined);
+    const t0 = Date.now();
+    act!.child.kill("SIGKILL");
+    await until("the other active", () => other.health?.standby?.role === "active", 10_000);
+    const takeover = Date.now() - t0;
+    assert.ok(takeover < 5_000, `took over after ${takeover} ms; the ttl is ${ttl} s`);
+    await until("its socket", () => wa.open === 1);
+    assert.match(queued(other, "direct").at(-1)!, new RegExp(`\\(${act!.name}'s database connection ended at `));
+    other.child.kill("SIGTERM");
+    assert.deepEqual(await other.exit, { code: 0, signal: null });
+  });
+});
