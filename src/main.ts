@@ -42,6 +42,7 @@ import { haltText } from "./reconnect/decide.js";
 import { DataDirLocked, lockDataDir } from "./store/lock.js";
 import { IncidentsWithMemory } from "./store/memory-incidents.js";
 import { cannotOpen, embeddedOf, openStore, StoreOpenError, storeHealth, type OpenedStore } from "./store/open.js";
+import type { Outbox } from "./store/store.js";
 import { redact } from "./text.js";
 import { VERSION } from "./version.js";
 import { standbySettings } from "./config/standby.js";
@@ -144,6 +145,23 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
         log,
       })
     : undefined;
+  // What the pump sends from: with a standby, the lease's shared outbox (PostgreSQL), fed from
+  // the local one, so what one term queued the next one sends (src/standby/shared-outbox.ts).
+  const shared = standby ? await import("./standby/shared-outbox.js") : undefined;
+  const sendFrom: Outbox =
+    standby && shared
+      ? new shared.ForwardingOutbox(
+          local.outbox,
+          new shared.SharedOutbox({
+            db: standby.db,
+            lease: settings!.lease,
+            epoch: () => standby.keeper.currentEpoch(),
+            onFenced: (detail) => standby.keeper.fenced(detail),
+          }),
+          settings!.name,
+          clock,
+        )
+      : local.outbox;
 
   // Transport. With WhatsApp, a reply that cannot go out now waits in the outbox.
   const keepReply = async (chatId: string, text: string, dedupeKey: string) => {
@@ -157,7 +175,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   // not wait for Baileys to load); a single instance builds them once, now.
   if (config.transport === "whatsapp" && standby) await import("./chat/baileys/build.js");
   let wa: WhatsAppParts | undefined = config.transport === "whatsapp" && !standby ? await buildWa() : undefined;
-  const switched = config.transport === "whatsapp" && standby ? new SwitchedTransport(log, clock, local.outbox, new URL(config.whatsapp.url).hostname) : undefined;
+  const switched = config.transport === "whatsapp" && standby ? new SwitchedTransport(log, clock, sendFrom, new URL(config.whatsapp.url).hostname) : undefined;
   const transport: Transport = switched ?? (wa ? wa.transport : new ConsoleTransport(options.input, options.output, alertChat));
   const control: WhatsAppControl | undefined = switched?.control ?? wa?.control;
   // With WhatsApp: a per-chat send budget, and a dead letter (463, 479, …) becomes an incident.
@@ -170,7 +188,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
         )
       : undefined;
   const makePump = () =>
-    new OutboxPump(local.outbox, transport, clock, log, undefined, undefined, {
+    new OutboxPump(sendFrom, transport, clock, log, undefined, undefined, {
       pacer,
       onDeadLetter: (m, code) => deadLetter(m.chatId, code, m.text),
     });
@@ -368,7 +386,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
           at: at(p.lastRenewedAt),
           ago: formatDuration(Math.max(0, term.at - p.lastRenewedAt)),
         });
-    const queued = await local.outbox.backlog().catch(() => 0);
+    const queued = await sendFrom.backlog().catch(() => 0);
     const open = (await store.incidents.listOpen().catch(() => [])).filter((i) => !(i.host === "jaga" && i.kind === "standby"));
     const lines = [t("standby.took_over", { instance: settings!.name, reason, queued: queued > 0 ? t("standby.queued", { n: queued }) : t("standby.queued_none") })];
     if (open.length > 0) lines.push(t("standby.open_incidents", { list: open.map((i) => `#${i.id} ${i.kind} ${i.app ? `${i.app}@` : ""}${i.host}`).join(", ") }));

@@ -18,7 +18,8 @@ import { silentLogger } from "../src/log.js";
 import { directDb, FencedError, postgrestDb, type SharedDb } from "../src/standby/db.js";
 import { LeaseKeeper } from "../src/standby/lease.js";
 import { NotActiveError } from "../src/standby/shared-auth.js";
-import { SharedOutbox } from "../src/standby/shared-outbox.js";
+import { ForwardingOutbox, SharedOutbox } from "../src/standby/shared-outbox.js";
+import { openSqliteStore } from "../src/store/sqlite/index.js";
 import { createSupabaseClient } from "../src/store/supabase/client.js";
 import { startSupabaseStack, type SupabaseStack } from "./helpers/supabase-stack.js";
 
@@ -241,5 +242,54 @@ describe("shared outbox across a takeover", () => {
     const stale = new SharedOutbox({ db: viaPostgrest(), lease, epoch: () => 1 });
     await assert.rejects(stale.markSent(first!.id, clock.now(), ["a-2"]), FencedError);
     await kb.abandon();
+  });
+});
+
+describe("the local outbox, forwarded to the shared one", () => {
+  it("what A's desk queued locally reaches the shared queue once (a crash mid-move included) and B sends it after the takeover", async () => {
+    const lease = leaseName();
+    const d = viaDirect();
+    const clock = new ManualClock(1_765_000_000_000);
+    const storeA = openSqliteStore(":memory:");
+    const storeB = openSqliteStore(":memory:");
+    try {
+      const e1 = (await claim(d, lease, "a#1"))!;
+      const sharedA = new SharedOutbox({ db: d, lease, epoch: () => e1 });
+      const fwdA = new ForwardingOutbox(storeA.outbox, sharedA, "a", clock);
+      // A's desk queues into its embedded outbox (the incident and its alert in one SQLite transaction).
+      await storeA.outbox.enqueue({ chatId: "g", text: "disk full on stb", dedupeKey: "incident:u1:open", at: clock.now() });
+      await storeA.outbox.enqueue({ chatId: "g", text: "a reply with no key", at: clock.now() + 1 });
+      // A crash between the shared insert and the local mark: the first row is in both.
+      const [firstLocal] = await storeA.outbox.pending(1);
+      await sharedA.enqueue({ chatId: "g", text: firstLocal!.text, dedupeKey: firstLocal!.dedupeKey, at: firstLocal!.createdAt });
+      assert.equal(await fwdA.forward(), 2);
+      assert.equal(await fwdA.forward(), 0, "moved once");
+      assert.equal(await storeA.outbox.backlog(), 0, "nothing waits locally any more");
+      assert.deepEqual((await sharedA.pending(10)).map((m) => [m.text, m.dedupeKey]), [
+        ["disk full on stb", "incident:u1:open"],
+        ["a reply with no key", `local:a:${firstLocal!.id + 1}`],
+      ]);
+      assert.equal(await fwdA.backlog(), 2);
+
+      // A dies; B takes the next term and sends what A left, then its own, each once, in order.
+      await release(d, lease, "a#1", e1);
+      const e2 = (await claim(d, lease, "b#1"))!;
+      const fwdB = new ForwardingOutbox(storeB.outbox, new SharedOutbox({ db: d, lease, epoch: () => e2 }), "b", clock);
+      await storeB.outbox.enqueue({ chatId: "g", text: "b took over", dedupeKey: `takeover:${lease}:${e2}`, at: clock.now() + 2 });
+      const t = recorder("b");
+      const pump = new OutboxPump(fwdB, t, clock, silentLogger);
+      pump.start();
+      await pump.idle();
+      await pump.stop();
+      assert.deepEqual(t.delivered, ["disk full on stb", "a reply with no key", "b took over"]);
+      assert.equal(await fwdB.backlog(), 0);
+      // A, under its old term, can move nothing more into B's queue.
+      await storeA.outbox.enqueue({ chatId: "g", text: "late", at: clock.now() + 3 });
+      await assert.rejects(fwdA.forward(), FencedError);
+      assert.equal(await storeA.outbox.backlog(), 1, "kept locally, not lost");
+    } finally {
+      await storeA.close();
+      await storeB.close();
+    }
   });
 });

@@ -173,3 +173,96 @@ function fromRow(r: Row): OutboxMessage {
     edit: r.edit_head,
   };
 }
+
+/**
+ * What the active instance's pump sends from, with a standby: the shared outbox, fed from the
+ * local one. Everything Jaga queues still goes to the embedded outbox first — the incident desk
+ * commits an alert in the same SQLite transaction as the incident change (AlertingIncidents), a
+ * reply that could not go out waits there — and each round begins by moving what waits there
+ * into the shared outbox, under the term's epoch, oldest first; only then is the local row
+ * marked done. A crash between the two moves it again on the next round, and the dedupe key
+ * (its own, or `local:<instance>:<id>` — local ids are never reused) makes that the same row.
+ * From there on the row is the lease's: whichever instance holds the next term sends it.
+ *
+ * @example
+ * const pumpOutbox = new ForwardingOutbox(store.outbox, shared, "box-a", clock);
+ * new OutboxPump(pumpOutbox, transport, clock, log);
+ */
+export class ForwardingOutbox implements Outbox {
+  constructor(
+    private readonly local: Outbox,
+    private readonly shared: Outbox,
+    private readonly instance: string,
+    private readonly clock: { now(): number },
+  ) {}
+
+  /** Moves every locally queued message into the shared outbox; how many. */
+  async forward(): Promise<number> {
+    let moved = 0;
+    for (;;) {
+      const batch = await this.local.pending(100);
+      if (batch.length === 0) return moved;
+      for (const m of batch) {
+        await this.shared.enqueue({
+          chatId: m.chatId,
+          text: m.text,
+          dedupeKey: m.dedupeKey ?? `local:${this.instance}:${m.id}`,
+          at: m.createdAt,
+          thread: m.thread,
+          edit: m.edit,
+        });
+        await this.local.markSent(m.id, this.clock.now());
+        moved++;
+      }
+    }
+  }
+
+  enqueue(message: OutboxDraft & { at: number }): Promise<boolean> {
+    return this.shared.enqueue(message);
+  }
+
+  async pending(limit: number, now?: number): Promise<OutboxMessage[]> {
+    await this.forward();
+    return this.shared.pending(limit, now);
+  }
+
+  markSending(id: number, at: number): Promise<void> {
+    return this.shared.markSending(id, at);
+  }
+  markSent(id: number, at: number, msgIds?: readonly string[]): Promise<void> {
+    return this.shared.markSent(id, at, msgIds);
+  }
+  markFailed(id: number, error: string, at: number): Promise<void> {
+    return this.shared.markFailed(id, error, at);
+  }
+  retryAt(id: number, error: string, code: string | null, nextAt: number): Promise<void> {
+    return this.shared.retryAt(id, error, code, nextAt);
+  }
+  deadLetter(id: number, code: string, error: string, at: number): Promise<void> {
+    return this.shared.deadLetter(id, code, error, at);
+  }
+  recordDelivery(msgId: string, state: "acked" | "delivered" | "read" | "failed", code: string | null, at: number): Promise<DeliveryChange[]> {
+    return this.shared.recordDelivery(msgId, state, code, at);
+  }
+  unacked(before: number, limit: number): Promise<OutboxMessage[]> {
+    return this.shared.unacked(before, limit);
+  }
+  get(id: number): Promise<OutboxMessage | null> {
+    return this.shared.get(id);
+  }
+  byMessageId(msgId: string): Promise<OutboxMessage[]> {
+    return this.shared.byMessageId(msgId);
+  }
+  byKey(dedupeKey: string): Promise<OutboxMessage | null> {
+    return this.shared.byKey(dedupeKey);
+  }
+  /** The shared queue's, plus what still waits locally to be moved. */
+  async stats(): Promise<OutboxStats> {
+    const [s, l] = await Promise.all([this.shared.stats(), this.local.stats()]);
+    const oldest = [s.oldestQueuedAt, l.oldestQueuedAt].filter((x): x is number => x !== null);
+    return { ...s, queued: s.queued + l.queued, oldestQueuedAt: oldest.length ? Math.min(...oldest) : null };
+  }
+  async backlog(): Promise<number> {
+    return (await this.shared.backlog()) + (await this.local.backlog());
+  }
+}
