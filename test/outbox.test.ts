@@ -69,6 +69,29 @@ describe("outbox", () => {
     await pump.stop();
     await store.close();
   });
+
+  it("a round that cannot read the outbox comes back after the retry pause (a shared outbox's database out of reach)", async () => {
+    const clock = new ManualClock(0);
+    const store = openSqliteStore(":memory:");
+    let reachable = false;
+    // The real outbox, behind a link that is down at first: its reads fail, as a database's would.
+    const outbox = { ...store.outbox, pending: (limit: number, now?: number) => (reachable ? store.outbox.pending(limit, now) : Promise.reject(new Error("connect ECONNREFUSED"))) };
+    const transport = flakyTransport();
+    const pump = new OutboxPump(outbox, transport, clock, silentLogger, 5_000);
+    await store.outbox.enqueue({ chatId: "g", text: "queued while the database was away", at: clock.now() });
+    pump.start();
+    await pump.idle();
+    assert.deepEqual(transport.delivered, []);
+    reachable = true;
+    await clock.advance(4_999);
+    await pump.idle();
+    assert.deepEqual(transport.delivered, [], "not before the pause");
+    await clock.advance(1);
+    await pump.idle();
+    assert.deepEqual(transport.delivered, ["queued while the database was away"], "no new message needed to wake it");
+    await pump.stop();
+    await store.close();
+  });
 });
 
 describe("outbox sending step", () => {

@@ -113,7 +113,11 @@ export class OutboxPump {
   private run(): void {
     const round = this.round().catch((err: unknown) => {
       // After stop the store may be closed under a send that outlived the budget: nothing to say.
-      if (!this.stopped) this.limit.error("outbox.round", err, "outbox round failed");
+      if (this.stopped) return;
+      this.limit.error("outbox.round", err, "outbox round failed");
+      // The outbox itself could not be read (a shared outbox's database out of reach): look
+      // again later, or what waits would wait for the next message to be queued.
+      if (!this.closing) this.retryLater();
     });
     this.running = round.finally(() => {
       this.running = undefined;
@@ -122,6 +126,30 @@ export class OutboxPump {
         this.kick();
       }
     });
+  }
+
+  /** A round after the retry pause. */
+  private retryLater(): void {
+    this.wakeIn(this.retryMs);
+  }
+
+  /** A round in `wait` ms: one wake-up planned at a time, the earlier one wins. */
+  private wakeIn(wait: number): void {
+    const at = this.clock.now() + wait;
+    if (this.wake && this.wakeAt <= at) return;
+    this.wake?.abort();
+    const wake = new AbortController();
+    this.wake = wake;
+    this.wakeAt = at;
+    this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, wake.signal])).then(
+      () => {
+        if (this.wake === wake) this.wake = undefined;
+        this.kick();
+      },
+      () => {
+        if (this.wake === wake) this.wake = undefined;
+      },
+    );
   }
 
   /** Resolves once the current round is over. */
@@ -201,22 +229,7 @@ export class OutboxPump {
     let wait = s.unacked > 0 ? Math.min(this.retryMs, this.ackTimeoutMs / 2) : this.retryMs;
     // Held back by pacing: wake when the slot opens (a spent daily budget: at least once a minute).
     if (slotAt !== null) wait = s.unacked > 0 ? Math.min(wait, Math.max(0, slotAt - this.clock.now())) : Math.min(60_000, Math.max(0, slotAt - this.clock.now()));
-    const at = this.clock.now() + wait;
-    // One wake-up planned at a time: the earlier one wins.
-    if (this.wake && this.wakeAt <= at) return;
-    this.wake?.abort();
-    const wake = new AbortController();
-    this.wake = wake;
-    this.wakeAt = at;
-    this.clock.sleep(wait, AbortSignal.any([this.stopSignal.signal, wake.signal])).then(
-      () => {
-        if (this.wake === wake) this.wake = undefined;
-        this.kick();
-      },
-      () => {
-        if (this.wake === wake) this.wake = undefined;
-      },
-    );
+    this.wakeIn(wait);
   }
 
   private async round(): Promise<void> {
