@@ -287,6 +287,10 @@ describe("the local outbox, forwarded to the shared one", () => {
       await storeA.outbox.enqueue({ chatId: "g", text: "late", at: clock.now() + 3 });
       await assert.rejects(fwdA.forward(), FencedError);
       assert.equal(await storeA.outbox.backlog(), 1, "kept locally, not lost");
+      // With no term held at all, there is nothing to send, and the local queue stays as it is.
+      const idle = new ForwardingOutbox(storeA.outbox, new SharedOutbox({ db: d, lease, epoch: () => null }), "a", clock);
+      assert.deepEqual(await idle.pending(10), []);
+      assert.equal(await storeA.outbox.backlog(), 1);
     } finally {
       await storeA.close();
       await storeB.close();

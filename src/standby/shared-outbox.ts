@@ -221,8 +221,14 @@ export class ForwardingOutbox implements Outbox {
     return this.shared.enqueue(message);
   }
 
+  /** What to send now: nothing while no term is held (a pump's last flush after the lease went). */
   async pending(limit: number, now?: number): Promise<OutboxMessage[]> {
-    await this.forward();
+    try {
+      await this.forward();
+    } catch (err) {
+      if (err instanceof NotActiveError) return [];
+      throw err;
+    }
     return this.shared.pending(limit, now);
   }
 
