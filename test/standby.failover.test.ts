@@ -221,6 +221,14 @@ describe("two real `jaga start` processes sharing one lease (PostgREST)", () => 
     await until("its socket", () => wa.open === 1);
     const texts = queued(other, "postgrest");
     assert.match(texts.at(-1)!, new RegExp(`took over as the active Jaga \\(${act!.name} went silent: last heard of at `));
+    // What the killed one had queued (its own takeover message: the stand-in never lets anything
+    // out) is in the shared outbox, once and unsent: the new active instance's queue, not its own.
+    const shared = await stack.sql<{ text: string; sent_at: string | null; dead_at: string | null }>(
+      `select text, sent_at, dead_at from jaga.outbox where lease = 'failover-postgrest' and dedupe_key like 'takeover:%' order by id`,
+    );
+    const left = shared.filter((r) => r.text.startsWith(`🔄 *${act!.name}* took over`));
+    assert.ok(left.length >= 1, shared.map((r) => r.text).join("\n---\n"));
+    assert.ok(left.every((r) => r.sent_at === null && r.dead_at === null), "still to be sent, by the new active one");
     if (act === a) a = await spawnJaga("a", "postgrest");
     else b = await spawnJaga("b", "postgrest");
   });
