@@ -175,7 +175,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   // not wait for Baileys to load); a single instance builds them once, now.
   if (config.transport === "whatsapp" && standby) await import("./chat/baileys/build.js");
   let wa: WhatsAppParts | undefined = config.transport === "whatsapp" && !standby ? await buildWa() : undefined;
-  const switched = config.transport === "whatsapp" && standby ? new SwitchedTransport(log, clock, sendFrom, new URL(config.whatsapp.url).hostname) : undefined;
+  const switched = config.transport === "whatsapp" && standby ? new SwitchedTransport(log, clock, local.outbox, new URL(config.whatsapp.url).hostname) : undefined;
   const transport: Transport = switched ?? (wa ? wa.transport : new ConsoleTransport(options.input, options.output, alertChat));
   const control: WhatsAppControl | undefined = switched?.control ?? wa?.control;
   // With WhatsApp: a per-chat send budget, and a dead letter (463, 479, …) becomes an incident.

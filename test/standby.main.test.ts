@@ -71,7 +71,10 @@ it("commands run on the active instance only; /status lists the instances; a han
 
     await a.jaga.stop();
     await waitFor(() => b.jaga.standby!.isActive(), 5_000, "b active");
-    const first = (await b.jaga.store.outbox.pending(10))[0] ?? (await b.jaga.store.outbox.byKey("takeover:main-test:2"));
+    // Active from the start of its term; the takeover message is queued as the term begins (after
+    // it reads the shared backlog), and stays in the local outbox once moved to the shared one.
+    await waitFor(async () => (await b.jaga.store.outbox.byKey("takeover:main-test:2")) !== null, 5_000, "the takeover message queued");
+    const first = await b.jaga.store.outbox.byKey("takeover:main-test:2");
     assert.ok(first, "the takeover message was queued");
     assert.match(first.text, /^🔄 \*b\* took over as the active Jaga \(a handed over at \d\d:\d\d:\d\d\)/);
     b.input.write("/status\n");
