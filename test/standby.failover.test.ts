@@ -11,7 +11,8 @@
  * the active one (takeover at the expiry, the standby reporting it silent first); PostgREST
  * stopped (the active one steps down before its lease expires, nobody is active while the
  * database cannot be reached, one is again after); and, over a direct connection, kill -9 taken
- * over through the session advisory lock long before the ttl.
+ * over through the session advisory lock long before the ttl. After the kill -9, what the killed
+ * instance had queued is in the shared outbox (jaga.outbox), unsent, for the new active one.
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";

@@ -297,3 +297,26 @@ describe("the local outbox, forwarded to the shared one", () => {
     }
   });
 });
+
+describe("who may call the outbox functions", () => {
+  it("only the service role: not anon, not a signed-in admin, not a service client", async () => {
+    const calls: [string, Record<string, unknown>][] = [
+      ["jaga_outbox_enqueue", { p_name: "rls", p_epoch: 1, p_chat_id: "g", p_text: "x", p_dedupe_key: null, p_at: 1 }],
+      ["jaga_outbox_mark", { p_name: "rls", p_epoch: 1, p_id: 1, p_step: "sent", p_at: 1 }],
+      ["jaga_outbox_record", { p_name: "rls", p_epoch: 1, p_msg_id: "m", p_state: "acked", p_code: null, p_at: 1 }],
+      ["jaga_outbox_select", { p_name: "rls", p_what: "pending", p_at: 1 }],
+      ["jaga_outbox_stats", { p_name: "rls" }],
+    ];
+    for (const token of [undefined, await stack.userToken("admin"), await stack.serviceClientToken("kjp-bot")]) {
+      for (const [fn, args] of calls) {
+        const { error } = await stack.client(token).rpc(fn, args);
+        assert.equal(error?.code, "42501", `${fn}, token ${token ? "user" : "anon"}`);
+      }
+    }
+    const service = createSupabaseClient({ url: stack.url, key: stack.serviceRoleKey });
+    const ok = await service.rpc("jaga_outbox_stats", { p_name: "rls" });
+    assert.equal(ok.error, null);
+    const table = await service.schema("jaga").from("outbox").select();
+    assert.ok(table.error, "schema jaga is not exposed");
+  });
+});
