@@ -7,7 +7,9 @@
  * With `standby:` configured (src/standby/), the WhatsApp socket and the outbox pump run only
  * while this instance holds the lease — a fresh transport and pump per term, started after the
  * lease is held and stopped before it is given up — and commands are answered only then; the
- * watchers, the health page and the console run on every instance.
+ * watchers, the health page and the console run on every instance. The pump sends from the
+ * lease's shared outbox (PostgreSQL), fed from the local one, so a new term sends what the old
+ * one queued.
  *
  * The stop (see {@link stopSequence}) is bounded by `shutdown.budget` whatever the hosts do:
  * nothing new runs, running commands get most of the budget and are then aborted, every

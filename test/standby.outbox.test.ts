@@ -7,7 +7,9 @@
  * sent → acked, retries that wait for their time, dead letters, stats); every write under an
  * epoch that is no longer the lease's is refused by the database and changes nothing; and an
  * alert queued by the active instance before it dies is sent by the one that takes over — once,
- * with what the old one already sent not sent again.
+ * with what the old one already sent not sent again; what an instance queues in its embedded
+ * outbox is moved to the shared one once (a crash mid-move included), and not at all without a
+ * term; only the service role may call any of it.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
