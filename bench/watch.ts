@@ -224,7 +224,7 @@ function startAgent(spec: AgentSpec): Agent {
   });
   const lines: Record<string, number>[] = [];
   let buf = "";
-  child.stdout!.on("data", (d: Buffer) => {
+  child.stdout.on("data", (d: Buffer) => {
     buf += d.toString();
     for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
       const line = buf.slice(0, i);
@@ -347,8 +347,8 @@ function options(): Options {
     windowMs: Number(values.window ?? (values.quick ? 5 : 30)) * 1000,
     pollMs: Number(values.poll) * 1000,
     rates: list(values.rates ?? (values.quick ? "0,2000" : "0,20,200,2000")).map(Number),
-    transports: list(values.transports!) as Transport[],
-    methods: list(values.methods!) as Method[],
+    transports: list(values.transports) as Transport[],
+    methods: list(values.methods) as Method[],
   };
 }
 
@@ -386,7 +386,7 @@ async function main(): Promise<void> {
 
   const header = ["transport", "lines/s", "method", "Jaga", "sshd", "PM2 daemon Δ", "watched host", "storm found after (s)"];
   const rows = cells
-    .sort((a, b) => a.transport.localeCompare(b.transport) || a.rate - b.rate || o.methods.indexOf(a.method as Method) - o.methods.indexOf(b.method as Method))
+    .sort((a, b) => a.transport.localeCompare(b.transport) || a.rate - b.rate || o.methods.indexOf(a.method) - o.methods.indexOf(b.method))
     .map((c) => [
       c.transport,
       String(c.rate),
