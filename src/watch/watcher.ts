@@ -201,6 +201,8 @@ export class HostWatcher {
       processes = await this.read((o) => this.o.host.pm2.list(o));
     } catch (err) {
       this.o.log.debug({ err, host: this.name }, "watch: pm2 list failed");
+      // Silent: ask again once a vitals round has heard from the host (this one waited out its deadline).
+      if (silent(err)) this.answering = false;
       return !silent(err);
     }
     const now = this.o.clock.now();
