@@ -8,7 +8,7 @@
  * Why a poll and not PM2's event bus (pm2-bus.ts): the bus is axon pub/sub, which sends each
  * subscriber everything — every log line of every app included — and leaves the filtering to the
  * subscriber, so listening costs Jaga (and sshd, and the SSH link) in proportion to what the apps
- * log; `bench/watch.ts` measures it growing past 0.5 % of a core with one app logging 200 lines a
+ * log; `bench/watch.ts` measures it past 0.5 % of a core with one app logging 20 lines a
  * second. The list costs the same whatever the apps log: one answer of a few KB per app. Restarts
  * are PM2's counters (`restart_time`), so a poll misses none, and a storm is found within one
  * `pm2Interval`. Nothing is lost by not listening: uncaught exceptions are in the app's error
