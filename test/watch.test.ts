@@ -1,17 +1,19 @@
 /**
- * Watching against a real PM2 running real crash-looping fixtures: storms detected from PM2's
- * event bus, incidents and their alerts in the real outbox, quiet -> resolved, no duplicate
- * after a Jaga restart, no false storm from `pm2 reset`, silence for a healthy app. Apps that
- * are down: PM2 giving up, a stop by hand, a required app missing, a stop on purpose, a mute.
+ * Watching against a real PM2 running real crash-looping fixtures: storms found by polling
+ * PM2's socket at `watch.pm2Interval`, incidents and their alerts in the real outbox, quiet ->
+ * resolved, no duplicate after a Jaga restart, no false storm from `pm2 reset`, silence for a
+ * healthy app. What watching costs: no log line reaches Jaga, and a host whose list is a
+ * `pm2 jlist` process is asked only every interval. Apps that are down: PM2 giving up, a stop
+ * by hand, a required app missing, a stop on purpose, a mute.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, describe, it } from "node:test";
 import { ManualClock } from "../src/clock.js";
 import { APPS, startPm2, waitFor, type TestPm2 } from "./helpers/pm2.js";
-import { watchHarness, type WatchHarness } from "./helpers/watch.js";
+import { traced, watchHarness, type Traffic, type WatchHarness } from "./helpers/watch.js";
 
 const dir = mkdtempSync(join(tmpdir(), "jaga-watch-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,16 +28,26 @@ afterEach(async () => {
 });
 
 const storms = (h: WatchHarness) => h.alerts().filter((a) => a.startsWith("🔁 *Restart storm*"));
+const T0 = Date.parse("2026-11-22T01:00:00Z");
+const restartsOf = async (app: string) => (await pm2!.jlist()).find((p) => p.name === app)?.pm2_env.restart_time ?? 0;
+/** The first list was read: the restart counter has its baselines (restarts.ts keeps them there). */
+const listed = (h: WatchHarness) => waitFor(() => h.watch.state.get("baseline:local") !== undefined, 10_000, "the first list");
 
 describe("restart storm", () => {
-  it("is detected from the event bus and alerted with the likely cause, well within one interval", async () => {
-    pm2 = await startPm2({ web: "healthy.js" });
-    w = watchHarness({ hosts: [pm2.hostConfig()] });
+  it("is found by the list at the next pm2Interval, not the next interval, and alerted with the likely cause", async () => {
+    const clock = new ManualClock(T0);
+    const flag = join(dir, `storm-${process.pid}-${Date.now()}`);
+    // Healthy until the flag: known to the watcher before its first crash, as a production app is.
+    pm2 = await startPm2({ web: "healthy.js", crashy: { script: "crash-on-flag.js", env: { FLAG_FILE: flag } } });
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { clock }); // defaults: vitals every 30 s, the list every 2 s
     const watcher = w.watch.watchers[0]!;
-    watcher.bus!.start();
-    await watcher.tick(); // baseline from jlist
-    await waitFor(() => watcher.bus!.connected, 5_000, "bus connection");
-    await pm2.cli("start", join(import.meta.dirname, "fixtures/apps/crashloop.js"), "--name", "crashy");
+    assert.equal(watcher.pm2Period, 2_000, "the list comes from the socket: every pm2Interval");
+    watcher.start();
+    await listed(w);
+    writeFileSync(flag, "");
+    await waitFor(async () => (await restartsOf("crashy")) >= 3, 15_000, "three restarts");
+    assert.deepEqual(storms(w), [], "both loops wait on the injected clock");
+    await clock.advance(2_000); // one pm2Interval; the vitals are not due for another 28 s
     await waitFor(() => storms(w!).length > 0, 15_000, "storm alert");
     const [alert] = storms(w);
     const lines = alert!.split("\n");
@@ -44,17 +56,11 @@ describe("restart storm", () => {
     assert.match(alert!, /Likely cause: port 3000 is already in use \(EADDRINUSE\)/);
     assert.equal(lines.at(-2), "*Actions:* 1 `/logs crashy local` · 2 `/restart crashy local` · 3 `/stop crashy local`");
     assert.equal(lines.at(-1), "Incident #1 · reply with a number, or `/do 1 <n>` · `/ack 1`");
-    // Detection latency: the restart that crossed the threshold -> alert in the outbox.
-    const crossing = w.store.db.prepare<[], { at: number }>("SELECT at FROM restart_events WHERE app = 'crashy' ORDER BY id").all();
-    const queuedAt = w.store.db.prepare<[], { created_at: number }>("SELECT created_at FROM outbox ORDER BY id LIMIT 1").get()!.created_at;
-    const total = (n: number) => crossing.slice(0, n).length;
-    assert.ok(total(crossing.length) >= 3);
-    assert.ok(queuedAt - crossing[2]!.at < w.hosts.hosts.length * 30_000, "alert within one interval");
     assert.equal(storms(w).length, 1, "one alert per incident");
     assert.ok(!w.alerts().some((a) => a.includes("`web`")), "the healthy app never alerts");
   });
 
-  it("without the bus, the jlist poll finds it at the next interval", async () => {
+  it("counts every restart between two lists: the next list finds the storm", async () => {
     pm2 = await startPm2({ crashy: "crashloop.js" });
     w = watchHarness({ hosts: [pm2.hostConfig()] });
     const watcher = w.watch.watchers[0]!;
@@ -99,7 +105,6 @@ describe("restart storm", () => {
     // Jaga comes back while the app is still crash-looping.
     w = watchHarness({ hosts: [pm2.hostConfig()] }, { file });
     const restarted = w.watch.watchers[0]!;
-    restarted.bus!.start();
     await restarted.tick();
     const before = (await pm2.jlist())[0]!.pm2_env.restart_time;
     await waitFor(async () => (await pm2!.jlist())[0]!.pm2_env.restart_time >= before + 3, 10_000, "more restarts");
@@ -129,6 +134,49 @@ describe("restart storm", () => {
     await pm2.cli("restart", "web");
     await watcher.tick();
     assert.equal(counted(), 1, "a real restart after all that still counts");
+  });
+});
+
+describe("what watching costs", () => {
+  it("no log line reaches Jaga however much the apps log: it asks PM2's socket for the list, of a size that does not grow with the logs", async () => {
+    pm2 = await startPm2({ chatty: { script: "chatty.js", env: { LINES_PER_SEC: "2000" } }, quiet: { script: "chatty.js", env: { LINES_PER_SEC: "0" } } });
+    const traffic: Traffic = { runs: [], sockets: [] };
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { executor: (made) => traced(made, traffic) });
+    const watcher = w.watch.watchers[0]!;
+    const outLog = join(pm2.home, "logs", "chatty-out.log");
+    const loggedBefore = statSync(outLog).size;
+    for (let i = 0; i < 5; i++) {
+      await watcher.tick();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const logged = statSync(outLog).size - loggedBefore;
+    const received = traffic.sockets.reduce((n, s) => n + s.bytes, 0);
+    assert.deepEqual(new Set(traffic.sockets.map((s) => s.path)), new Set([join(pm2.home, "rpc.sock")]), "only the RPC socket; the bus never");
+    assert.equal(traffic.sockets.length, 5, "one list per round");
+    assert.ok(!traffic.sockets.some((s) => s.text.includes("chatty request")), "no log line in what Jaga received");
+    const sizes = traffic.sockets.map((s) => s.bytes);
+    assert.ok(Math.max(...sizes) < Math.min(...sizes) * 1.1, `every answer about the same size: ${sizes.join(", ")}`);
+    assert.ok(logged > 2 * received, `the app logged ${logged} bytes meanwhile; Jaga received ${received}`);
+    assert.deepEqual(w.alerts(), []);
+  });
+
+  it("where the list cannot come from the socket it is a pm2 jlist process, asked every interval instead of every pm2Interval", async () => {
+    const clock = new ManualClock(T0);
+    pm2 = await startPm2({ web: "healthy.js" });
+    const traffic: Traffic = { runs: [], sockets: [] };
+    w = watchHarness({ hosts: [pm2.hostConfig()] }, { clock, executor: (made) => traced(made, traffic, { sockets: false }) });
+    const watcher = w.watch.watchers[0]!;
+    assert.equal(watcher.pm2Period, 30_000);
+    const jlists = () => traffic.runs.filter((argv) => argv.includes("jlist")).length;
+    watcher.start();
+    await listed(w);
+    await waitFor(() => watcher.lastVitalsAt > 0, 10_000, "the first vitals");
+    await new Promise((r) => setTimeout(r, 200)); // both rounds end and sleep on the clock
+    for (let i = 0; i < 10; i++) await clock.advance(2_000);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(jlists(), 1, "no jlist at the 2 s steps");
+    await clock.advance(10_000); // 30 s since the first round
+    await waitFor(() => jlists() === 2, 10_000, "the second jlist");
   });
 });
 
@@ -261,7 +309,6 @@ describe("incident commands", () => {
 });
 
 describe("app down", () => {
-  const T0 = Date.parse("2026-11-22T01:00:00Z");
   const downs = (h: WatchHarness) => h.alerts().filter((a) => a.startsWith("⛔ *App down*"));
   const status = async (app: string) => (await pm2!.jlist()).find((p) => p.name === app)?.pm2_env.status;
   const openDowns = async (h: WatchHarness) => (await h.store.incidents.listOpen()).filter((i) => i.kind === "app_down");

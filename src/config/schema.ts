@@ -179,6 +179,8 @@ const watch = z
   .strictObject({
     enabled: z.boolean().default(true),
     interval: duration({ min: S, max: H, low: "checking more often keeps a CPU core busy", high: "a failure would go unnoticed that long" }).default(30 * S),
+    /** How often PM2's process list is read from its socket (restarts, statuses); see watcher.ts. */
+    pm2Interval: duration({ min: S, max: M, low: "asking the daemon more often costs more than it tells", high: "a restart storm would go unnoticed that long" }).default(2 * S),
     restartStorm: z
       .strictObject({
         restarts: count(1, 1000, "a storm that large is noticed long before").default(5),

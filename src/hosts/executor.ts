@@ -35,8 +35,8 @@ export interface Executor {
   run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /**
    * A byte stream to a Unix socket on the host (locally a plain connect; over SSH the
-   * `direct-streamlocal` channel OpenSSH offers). The watcher listens to PM2's event bus this
-   * way without starting a single process on the watched host.
+   * `direct-streamlocal` channel OpenSSH offers). Jaga asks the PM2 daemon this way
+   * (`rpc.sock`, ops/pm2-rpc.ts) without starting a single process on the watched host.
    */
   openUnixSocket?(path: string): Promise<Duplex>;
   /** Releases connections; in-flight commands are ended. */

@@ -1,8 +1,10 @@
 /**
  * Asks the PM2 daemon directly, over its `rpc.sock` (axon req/rep, AMP framing), instead of
  * starting the pm2 CLI. `pm2 jlist` is a Node process — about 0.2–0.3 s of CPU on a set-top box
- * for every /status, every watcher reconcile, every digest; the socket costs the daemon's answer
- * and nothing else, locally or through an SSH streamlocal channel. Only reads go this way;
+ * for every /status, every digest, and the watcher's list every 2 s; the socket costs the
+ * daemon's answer and nothing else, locally or through an SSH streamlocal channel. There is no
+ * leaner call than `getMonitorData`: every list the daemon exposes carries each app's whole
+ * `pm2_env` (its environment too, dropped at the parse), a few KB per app. Only reads go this way;
  * actions (restart, flush) stay on the CLI, whose behaviour admins know.
  *
  * A missing or refusing socket means no daemon runs in that PM2_HOME — and unlike the CLI,

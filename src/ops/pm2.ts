@@ -81,6 +81,19 @@ export class Pm2 {
 
   constructor(readonly target: Pm2Target) {}
 
+  /**
+   * True while {@link Pm2.list} asks the daemon's socket: an answer of a few KB, cheap enough to
+   * ask every few seconds. False without a PM2_HOME or a socket-capable executor, or once the
+   * socket route failed: then each list is a `pm2 jlist` process on the host.
+   *
+   * @example
+   * const every = pm2.readsFromSocket ? config.watch.pm2Interval : config.watch.interval;
+   */
+  get readsFromSocket(): boolean {
+    const { home, executor } = this.target;
+    return Boolean(home && executor.openUnixSocket && this.rpcWorks);
+  }
+
   /** Every PM2 process on the host. Empty means a running daemon with no apps. */
   async list(options: ExecOptions = {}): Promise<Pm2Process[]> {
     const { executor, home, host } = this.target;

@@ -65,7 +65,6 @@ export interface WatchOptions {
   clock: Clock;
   log: Logger;
   whatsappHealth?: () => string | null;
-  reconcileEvery?: number;
 }
 
 const RESTART_HISTORY_MS = 7 * 86_400_000;
@@ -81,7 +80,7 @@ export function createWatch(o: WatchOptions): WatchServices {
     resolveAfterMs: o.config.watch.resolveAfter,
   });
   const watchers = o.hosts.hosts.map(
-    (host) => new HostWatcher({ host, desk, state: o.state, clock: o.clock, config: o.config, log: o.log, reconcileEvery: o.reconcileEvery }),
+    (host) => new HostWatcher({ host, desk, state: o.state, clock: o.clock, config: o.config, log: o.log }),
   );
   // A local host's disk check includes the data directory (ops/vitals.ts); with only SSH hosts,
   // Jaga's own machine is watched on its own.

@@ -1,12 +1,12 @@
 /**
- * Listens to PM2's event bus — the `pub.sock` Unix socket in PM2_HOME — without running any
- * process on the watched host: locally a plain socket, over SSH an OpenSSH `direct-streamlocal`
- * channel on the pooled connection.
+ * PM2's event bus — the `pub.sock` Unix socket in PM2_HOME — and the axon wire format PM2 speaks
+ * on all its sockets. Locally a plain socket, over SSH an OpenSSH `direct-streamlocal` channel on
+ * the pooled connection.
  *
- * Why the bus and not polling `pm2 jlist`: every jlist starts a Node process (~0.2 s of CPU on a
- * set-top box), so polling fast enough to catch a storm within seconds costs more CPU than the
- * box can spare; the bus costs nothing until PM2 has something to say. `bench/watch.ts` measures
- * both. A slow jlist poll still reconciles counts (events can be missed while disconnected).
+ * The watcher does not listen to the bus (watcher.ts says why): axon's pub socket sends every
+ * subscriber everything, every log line of every app included, so what a listener costs grows
+ * with what the apps log. `bench/watch.ts` measures {@link Pm2Bus} against polling the list; the
+ * codec ({@link AmpDecoder}, {@link ampEncode}) is what pm2-rpc.ts asks the daemon with.
  *
  * The wire format is axon's AMP: one byte `version << 4 | argc`, then per argument a 32-bit
  * big-endian length and the bytes; `j:` marks JSON, `s:` a string.

@@ -42,7 +42,7 @@ export class RestartTracker {
   }
 
   /**
-   * Feeds counters (from jlist or a bus event) and records new restarts at `at`.
+   * Feeds counters (from PM2's list, or one process's) and records new restarts at `at`.
    * `complete`: the list is every process on the host, so missing ones are forgotten.
    */
   observe(processes: readonly ProcessCount[], at: number, { complete }: { complete: boolean }): RestartDelta[] {

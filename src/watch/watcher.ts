@@ -1,13 +1,25 @@
 /**
- * Watches one host: PM2 restarts as they happen (the event bus, see pm2-bus.ts), a jlist
- * reconcile now and then, and host vitals every `watch.interval`. Feeds the detectors and
- * hands what they find to the incident desk. Apps' statuses come from the same two sources
- * (bus events as they happen, the jlist as the full truth) and are judged every round
- * (app-down.ts), so a grace ends on time between reconciles.
+ * Watches one host: PM2's process list every `watch.pm2Interval` (2 s), asked of the daemon over
+ * its `rpc.sock` (pm2-rpc.ts: locally a socket, over SSH a streamlocal channel), and host vitals
+ * every `watch.interval`. The list feeds the restart counter (restarts.ts) and the apps' statuses
+ * (app-down.ts), judged after every list, so a grace ends on time; the vitals feed the host
+ * detectors. What they find goes to the incident desk.
  *
- * Cost on the watched host, per interval: `cat` of three /proc files, `nproc`, `df` (and
- * `getent` when the DNS check is on) — a few milliseconds of CPU; `pm2 jlist` (a Node process)
- * only every `reconcileEvery` intervals while the bus is up, every interval when it is not.
+ * Why a poll and not PM2's event bus (pm2-bus.ts): the bus is axon pub/sub, which sends each
+ * subscriber everything — every log line of every app included — and leaves the filtering to the
+ * subscriber, so listening costs Jaga (and sshd, and the SSH link) in proportion to what the apps
+ * log; `bench/watch.ts` measures it past 0.5 % of a core with one app logging 20 lines a
+ * second. The list costs the same whatever the apps log: one answer of a few KB per app. Restarts
+ * are PM2's counters (`restart_time`), so a poll misses none, and a storm is found within one
+ * `pm2Interval`. Nothing is lost by not listening: uncaught exceptions are in the app's error
+ * log, which is what the evidence reads (PM2 in fork mode never sends them on the bus at all).
+ *
+ * Cost on the watched host: per `pm2Interval`, the daemon's answer to one `getMonitorData` (and
+ * sshd relaying it); per `interval`, `cat` of three /proc files, `nproc`, `df` (and `getent` when
+ * the DNS check is on) — a few milliseconds of CPU. Where the list cannot come from the socket
+ * (no `pm2Home`, a server that forbids streamlocal) every list is a `pm2 jlist` process: then it
+ * is read every `interval` only. While the host does not answer, the list is not asked for:
+ * the vitals round tells when it is back.
  *
  * @example
  * const w = new HostWatcher({ host, desk, state, clock, config, log });
@@ -33,7 +45,6 @@ import { classify, databaseName, parsePortHolder } from "./classify.js";
 import type { Described, IncidentDesk } from "./desk.js";
 import { resolverLines, vitalsEvidence } from "./evidence.js";
 import { cpuPercent, diskLevel, memoryPercent, restartStorm, Sustained } from "./detectors.js";
-import { Pm2Bus, type Pm2BusEvent } from "./pm2-bus.js";
 import { RestartTracker, type RestartDelta, type ProcessCount } from "./restarts.js";
 
 export interface HostWatcherOptions {
@@ -43,26 +54,22 @@ export interface HostWatcherOptions {
   clock: Clock;
   config: Config;
   log: Logger;
-  /** jlist every this many intervals while the bus is connected. Default 10 (5 min at 30 s). */
-  reconcileEvery?: number;
 }
 
 export class HostWatcher {
   readonly tracker: RestartTracker;
-  readonly bus: Pm2Bus | null;
   private readonly t: Translate;
   private readonly limit: LogLimit;
   private readonly hot: Sustained;
   private lastCpu: Vitals["cpu"] = null;
   private failures = 0;
-  private ticks = 0;
-  private lastExceptions = new Map<string, string>();
-  private loop?: Promise<void>;
+  /** False while the host does not answer at all (no answer in time, SSH down): no list is asked for. */
+  private answering = true;
+  private loops: Promise<void>[] = [];
   private readonly stopSignal = new AbortController();
-  private reconcileWanted = true;
-  /** Serializes restart handling: bus events and reconciles must not interleave. */
+  /** Serializes the PM2 side: a list and the judgement of the apps must not interleave. */
   private chain: Promise<unknown> = Promise.resolve();
-  /** Per app, its instances' PM2 statuses by pm_id, as last heard (bus) or listed (jlist). */
+  /** Per app, its instances' PM2 statuses by pm_id, as last listed. */
   private readonly instances = new Map<string, Map<number, string>>();
   /** Per app, its up/down run (app-down.ts). */
   private readonly tracks = new Map<string, AppTrack>();
@@ -83,19 +90,6 @@ export class HostWatcher {
     this.hot = new Sustained(config.watch.cpu.for);
     this.wasOnline = new Set(state.get<string[]>(this.onlineKey) ?? []);
     this.required = requiredApps(config.watch.apps, host.name);
-    const pm2Home = host.config.pm2Home;
-    this.bus = pm2Home
-      ? new Pm2Bus({
-          host: host.name,
-          executor: host.executor,
-          pm2Home,
-          clock,
-          log,
-          // serial() already logs a failure; catch here so it is not an unhandled rejection too.
-          onEvent: (e) => void this.serial(() => this.onBusEvent(e)).catch(() => undefined),
-          onConnect: () => (this.reconcileWanted = true),
-        })
-      : null;
   }
 
   get name(): string {
@@ -111,47 +105,72 @@ export class HostWatcher {
     return this.failures > 0;
   }
 
+  /** Two loops on the injected clock: vitals every `watch.interval`, PM2's list every {@link pm2Period}. */
   start(): void {
-    this.bus?.start();
-    this.loop ??= this.run();
+    if (this.loops.length) return;
+    const { config } = this.o;
+    this.loops = [
+      this.every(() => config.watch.interval, () => this.vitalsRound()),
+      this.every(() => this.pm2Period, async () => {
+        // A host that does not answer would only make the list wait out its deadline too.
+        if (this.answering) await this.pm2Round();
+      }),
+    ];
   }
 
   async stop(): Promise<void> {
     this.stopSignal.abort();
-    await this.bus?.stop();
-    await this.loop;
+    await Promise.all(this.loops);
     await this.chain;
   }
 
-  /** One round: vitals and their detectors, a reconcile when due, the quiet sweep. */
+  /**
+   * How often the list is read: `watch.pm2Interval` while it comes from the daemon's socket,
+   * `watch.interval` while every read is a `pm2 jlist` process (a Node process: polled every
+   * 2 s it would cost the host more than all the rest of watching).
+   */
+  get pm2Period(): number {
+    const { config, host } = this.o;
+    return host.pm2.readsFromSocket ? config.watch.pm2Interval : config.watch.interval;
+  }
+
+  /** One round of both loops, in order: vitals, PM2's list and the apps' judgement, the quiet sweep. */
   async tick(): Promise<void> {
-    this.ticks++;
-    const answered = await this.checkVitals();
-    const every = this.o.reconcileEvery ?? 10;
-    // A host that just did not answer would only make the reconcile wait out its deadline too.
-    if (answered && (this.reconcileWanted || !this.bus?.connected || this.ticks % every === 0)) {
-      this.reconcileWanted = false;
-      await this.serial(() => this.reconcile());
-    }
-    // Statuses a silent host last had are no news: judge apps only on a round that got answers.
+    await this.checkVitals();
+    if (this.answering) await this.pm2Round();
+    await this.sweep();
+  }
+
+  private async vitalsRound(): Promise<void> {
+    await this.checkVitals();
+    await this.sweep();
+  }
+
+  /** The list, then every app's track against the grace and the up time. */
+  private async pm2Round(): Promise<void> {
+    const answered = await this.serial(() => this.poll());
+    // Statuses a silent host last had are no news: judge apps only when the host answered.
     if (answered) await this.serial(() => this.judgeApps());
-    // These resolve when their condition is seen to end, never by quiet alone.
+  }
+
+  /** Resolves incidents quiet for `watch.resolveAfter`; these kinds resolve only when their condition is seen to end. */
+  private async sweep(): Promise<void> {
     const byCondition = new Set(["unreachable", "dns", "app_down"]);
     await this.o.desk.sweep((i) => i.host === this.name && !byCondition.has(i.kind));
   }
 
-  private async run(): Promise<void> {
-    const { clock, config } = this.o;
+  private async every(period: () => number, round: () => Promise<void>): Promise<void> {
+    const { clock } = this.o;
     while (!this.stopSignal.signal.aborted) {
       const started = clock.now();
       try {
-        await this.tick();
+        await round();
       } catch (err) {
         this.limit.error("watch.round", err, "watch round failed", { host: this.name });
       }
-      // Rounds start every interval, however long this one waited on a silent host: a frozen
+      // Rounds start every period, however long this one waited on a silent host: a frozen
       // host then fails its checks as fast as one that refuses.
-      const wait = Math.max(0, config.watch.interval - (clock.now() - started));
+      const wait = Math.max(0, period() - (clock.now() - started));
       await clock.sleep(wait, this.stopSignal.signal).catch(() => undefined);
     }
   }
@@ -171,33 +190,20 @@ export class HostWatcher {
     return withDeadline(host.name, { timeoutMs, signal: this.stopSignal.signal }, clock, call);
   }
 
-  private async onBusEvent(e: Pm2BusEvent): Promise<void> {
-    if (e.type === "exception") {
-      this.lastExceptions.set(e.name, e.message);
-      return;
-    }
-    // restart_time is already incremented on the 'online' that follows a crash; other events
-    // carry it too, so any of them may advance the counter.
-    const deltas = this.tracker.observe([{ name: e.name, pmId: e.pmId, restarts: e.restarts }], e.at, { complete: false });
-    await this.afterRestarts(deltas);
-    const mine = this.instances.get(e.name) ?? new Map<number, string>();
-    // PM2 says "stopped" on every crash's exit, before it decides to restart, wait or give up
-    // ("restart overlimit"): not yet news. The next round's jlist tells what became of it.
-    if (e.event === "exit") this.reconcileWanted = true;
-    if (e.event === "delete") mine.delete(e.pmId);
-    else mine.set(e.pmId, e.event === "exit" && e.status === "stopped" ? "exited" : e.status);
-    this.instances.set(e.name, mine);
-    await this.observeStatus(e.name, e.at);
-  }
-
-  /** Full jlist: exact counters, forgets deleted processes, checks every app for a storm. */
-  private async reconcile(): Promise<void> {
+  /**
+   * PM2's full list: exact counters (a restart is never missed, they are counters), forgets
+   * deleted processes, every app's status. False when the host did not answer (or SSH is down);
+   * true when it answered, even with an error (then the statuses stay as last listed).
+   */
+  private async poll(): Promise<boolean> {
     let processes;
     try {
       processes = await this.read((o) => this.o.host.pm2.list(o));
     } catch (err) {
-      this.o.log.debug({ err, host: this.name }, "reconcile: pm2 list failed");
-      return;
+      this.o.log.debug({ err, host: this.name }, "watch: pm2 list failed");
+      // Silent: ask again once a vitals round has heard from the host (this one waited out its deadline).
+      if (silent(err)) this.answering = false;
+      return !silent(err);
     }
     const now = this.o.clock.now();
     const deltas = this.tracker.observe(processes, now, { complete: true });
@@ -209,6 +215,7 @@ export class HostWatcher {
       this.instances.set(p.name, mine);
     }
     for (const app of new Set([...this.instances.keys(), ...this.tracks.keys(), ...this.required])) await this.observeStatus(app, now);
+    return true;
   }
 
   /** Folds an app's current status into its track; forgets an app deleted from PM2 that nobody requires. */
@@ -287,17 +294,13 @@ export class HostWatcher {
     }
   }
 
-  /** The app's last error lines (and the last uncaught exception PM2 reported), oldest first. */
+  /** The app's last error lines, oldest first (an uncaught exception's stack among them: PM2 logs it there). */
   private async errorLines(app: string): Promise<string[]> {
-    let lines: string[] = [];
     try {
-      lines = await this.read((o) => this.o.host.pm2.errorLines(app, 30, o));
+      return await this.read((o) => this.o.host.pm2.errorLines(app, 30, o));
     } catch {
-      // the alert goes out anyway
+      return []; // the alert goes out anyway
     }
-    const exception = this.lastExceptions.get(app);
-    if (exception) lines.push(...exception.split("\n").slice(0, 3));
-    return lines;
   }
 
   /** Why the app is down: stopped or missing says so; errored gets the storm's cause classifier; then the last error lines. */
@@ -365,18 +368,19 @@ export class HostWatcher {
     return r && r.code === 0 ? parsePortHolder(r.stdout) : null;
   }
 
-  /** False when the host could not be reached or did not answer (or the watcher is stopping). */
   /** Set by the first check that got an answer since this watcher started. */
   private answeredOnce = false;
 
-  private async checkVitals(): Promise<boolean> {
+  /** Vitals and their detectors; a failure counts towards "unreachable" and tells whether the host answers at all. */
+  private async checkVitals(): Promise<void> {
     const { host, config, desk, clock } = this.o;
     const paths = vitalsPaths(host.config, config.dataDir);
     let v: Vitals;
     try {
       v = await this.read((o) => readVitals(host.executor, paths, { ...o, host: this.name, clock }));
     } catch (err) {
-      if (this.stopSignal.signal.aborted) return false; // stopping, not a failed check
+      if (this.stopSignal.signal.aborted) return; // stopping, not a failed check
+      this.answering = !silent(err);
       this.failures++;
       if (this.failures >= config.watch.unreachableAfter) {
         const reason = isJagaError(err) ? this.t(err.code, err.params) : err instanceof Error ? err.message : String(err);
@@ -388,8 +392,9 @@ export class HostWatcher {
           },
         );
       }
-      return !(isNoAnswer(err) || (isJagaError(err) && err.code.startsWith("ssh.")));
+      return;
     }
+    this.answering = true;
     // The first answer after start clears too: an "unreachable" opened before a restart must
     // not stay open because this process never counted the failures itself.
     if (this.failures >= config.watch.unreachableAfter || !this.answeredOnce) await desk.clear({ host: this.name, app: "", kind: "unreachable" });
@@ -435,7 +440,6 @@ export class HostWatcher {
         { summary: this.t("memory.summary", { percent: mem }), describe: () => Promise.resolve({ lines: [], evidence: this.vitalsNow() }) },
       );
     }
-    return true;
   }
 
   /**
@@ -482,4 +486,9 @@ export class HostWatcher {
     this.chain = next.catch((err: unknown) => this.limit.error("watch.step", err, "watch step failed", { host: this.name }));
     return next;
   }
+}
+
+/** The host did not answer in time, or the SSH link is down: it said nothing, not "no". */
+function silent(err: unknown): boolean {
+  return isNoAnswer(err) || (isJagaError(err) && err.code.startsWith("ssh."));
 }

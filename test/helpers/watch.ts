@@ -8,6 +8,8 @@
  * await w.alerts(); // texts in the outbox, oldest first
  */
 import { systemClock, type Clock } from "../../src/clock.js";
+import type { HostConfig } from "../../src/config/schema.js";
+import type { Executor } from "../../src/hosts/executor.js";
 import { Inventory } from "../../src/hosts/inventory.js";
 import { silentLogger } from "../../src/log.js";
 import { defaultExecutorFactory } from "../../src/main.js";
@@ -30,16 +32,29 @@ export interface WatchHarness {
   close(): Promise<void>;
 }
 
-export function watchHarness(raw: Record<string, unknown>, o: { clock?: Clock; file?: string; reconcileEvery?: number; alertChat?: string } = {}): WatchHarness {
+export interface WatchHarnessOptions {
+  clock?: Clock;
+  /** A file for the store, to see what a restarted Jaga sees. */
+  file?: string;
+  /** Wraps each host's real executor (to count what crosses it, or to take a capability away). */
+  executor?: (made: Executor, host: HostConfig) => Executor;
+  /** The chat the desk's alerts go to (a WhatsApp group id for transport tests). Default `alerts`. */
+  alertChat?: string;
+}
+
+export function watchHarness(raw: Record<string, unknown>, o: WatchHarnessOptions = {}): WatchHarness {
   // The host's DNS check would query this machine's resolver, and a crash-looping fixture
   // really does pin the CPU: both stay off unless a test asks for them.
   const config = testConfig({ language: "en", ...raw, watch: { dns: { enabled: false }, cpu: { for: "1d" }, ...(raw.watch as object) } });
   const clock = o.clock ?? systemClock;
   const store = openSqliteStore(o.file ?? ":memory:");
-  const hosts = Inventory.fromConfig(config.hosts, defaultExecutorFactory);
+  const hosts = Inventory.fromConfig(config.hosts, (host) => {
+    const made = defaultExecutorFactory(host);
+    return o.executor ? o.executor(made, host) : made;
+  });
   const chatId = o.alertChat ?? "alerts";
   const alert = (text: string, dedupeKey: string) => store.outbox.enqueue({ chatId, text, dedupeKey, at: clock.now() });
-  const watch = createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, alerts: { chatId, queued: () => undefined }, clock, log: silentLogger, reconcileEvery: o.reconcileEvery });
+  const watch = createWatch({ config, hosts, incidents: store.incidents, state: store.watch, alert, alerts: { chatId, queued: () => undefined }, clock, log: silentLogger });
   const pipeline = new Pipeline({ commands, directory: new Directory(config), hosts, store, config, clock, log: silentLogger, services: { watch } });
   let seq = 0;
   return {
@@ -55,4 +70,44 @@ export function watchHarness(raw: Record<string, unknown>, o: { clock?: Clock; f
       await store.close();
     },
   };
+}
+
+/** What crossed an executor: every command's argv, and every Unix socket asked for, with what it sent back. */
+export interface Traffic {
+  runs: string[][];
+  sockets: { path: string; bytes: number; text: string }[];
+}
+
+/**
+ * A real executor that records what crosses it ({@link Traffic}); with `sockets: false` it has
+ * no `openUnixSocket`, as an executor that cannot open one.
+ *
+ * @example
+ * const traffic: Traffic = { runs: [], sockets: [] };
+ * watchHarness({ hosts }, { executor: (made) => traced(made, traffic) });
+ */
+export function traced(made: Executor, traffic: Traffic, { sockets = true }: { sockets?: boolean } = {}): Executor {
+  const open = made.openUnixSocket?.bind(made);
+  const wrapped: Executor = {
+    kind: made.kind,
+    run: (argv, options) => {
+      traffic.runs.push([...argv]);
+      return made.run(argv, options);
+    },
+    close: () => made.close(),
+  };
+  if (sockets && open) {
+    wrapped.openUnixSocket = async (path) => {
+      const seen = { path, bytes: 0, text: "" };
+      traffic.sockets.push(seen); // every attempt, answered or not
+      const socket = await open(path);
+      // Attached before the caller's own listener, in the same turn: nothing can arrive in between.
+      socket.on("data", (chunk: Buffer) => {
+        seen.bytes += chunk.length;
+        if (seen.text.length < 1_000_000) seen.text += chunk.toString("latin1");
+      });
+      return socket;
+    };
+  }
+  return wrapped;
 }
