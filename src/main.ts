@@ -400,6 +400,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   async function standbySilent(holder: Holder): Promise<void> {
     if (stopping) return;
     const summary = t("standby.silent", { instance: holder.instance, ago: formatDuration(Math.max(0, Date.now() - holder.renewedAt)) });
+    log.warn({ instance: holder.instance, renewedAt: holder.renewedAt }, "standby: the active instance went silent");
     await storeIncidents.openOrGet({ host: "jaga", app: "", kind: "standby", summary, at: clock.now() }).catch((err: unknown) => log.warn({ err }, "standby: the incident could not be recorded"));
   }
 
