@@ -425,6 +425,13 @@ export class LeaseKeeper {
       if (this.stopSignal.signal.aborted) return;
     }
     if (this.o.clock.now() >= this.deadline) return; // too slow to use it; the next round tries again
+    // The holder fell silent and its lease ran out between two of our polls (a loaded box can
+    // stall a poll): say so before taking over, as a standby that saw it would have.
+    if (previous && previous.end !== "released" && previous.instance !== this.o.instance && !this.holderSilent) {
+      const known = this.holder?.owner === previous.owner ? this.holder : null;
+      const holder: Holder = known ?? { owner: previous.owner, instance: previous.instance, epoch: epoch - 1, renewedAt: previous.lastRenewedAt, expiresAt: previous.lastRenewedAt + this.o.ttlMs };
+      this.emit({ type: "silent", holder, at: this.o.clock.now() });
+    }
     this.role = "active";
     this.since = this.o.clock.now();
     this.holderSilent = false;
