@@ -1,5 +1,5 @@
 /**
- * The standby lease against a real PostgreSQL and a real PostgREST (test/helpers/supabase-stack.ts),
+ * The standby lease against a real PostgreSQL and a real PostgREST (test/helpers/supabase-sb.stack.ts),
  * through both paths Jaga has: supabase-js RPC and a direct `pg` connection with the session
  * advisory lock. Real time, short ttls (2–3 s): the lease's expiry is the database's clock.
  *
@@ -11,39 +11,18 @@
  * it takes over; nobody but the service role may touch any of it.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { systemClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
 import { createSupabaseClient } from "../src/store/supabase/client.js";
-import { directDb, FencedError, postgrestDb, type SharedDb } from "../src/standby/db.js";
+import { FencedError, type SharedDb } from "../src/standby/db.js";
 import { LeaseKeeper, type LeaseEvent } from "../src/standby/lease.js";
-import { startSupabaseStack, type SupabaseStack } from "./helpers/supabase-stack.js";
+import { standbyDatabase } from "./helpers/standby-db.js";
 import { startTcpProxy } from "./helpers/tcp-proxy.js";
 
-let stack: SupabaseStack;
-const open: (SharedDb | LeaseKeeper)[] = [];
-before(async () => {
-  stack = await startSupabaseStack();
-});
-after(async () => {
-  for (const x of open.reverse()) await (x instanceof LeaseKeeper ? x.abandon() : x.close()).catch(() => undefined);
-  await stack?.stop();
-});
-
-const leaseName = () => `t-${randomBytes(4).toString("hex")}`;
-
-function viaPostgrest(): SharedDb {
-  const db = postgrestDb(createSupabaseClient({ url: stack.url, key: stack.serviceRoleKey, timeoutMs: 2_000 }), "test");
-  open.push(db);
-  return db;
-}
-
-function viaDirect(url = stack.databaseUrl, ttlMs = 3_000): SharedDb {
-  const db = directDb({ url, queryTimeoutMs: 1_000, ttlMs, applicationName: "jaga test" });
-  open.push(db);
-  return db;
-}
+const sb = standbyDatabase();
+const { viaPostgrest, leaseName } = sb;
+const viaDirect = (url?: string, ttlMs = 3_000) => sb.viaDirect({ url, ttlMs });
 
 interface Kept {
   keeper: LeaseKeeper;
@@ -54,7 +33,7 @@ function keeper(db: SharedDb, lease: string, instance: string, ttlMs = 3_000, ex
   const k = new LeaseKeeper({ db, lease, instance, ttlMs, clock: systemClock, log: silentLogger, ...extra });
   const events: Kept["events"] = [];
   k.onChange((e) => events.push({ ...e, wall: Date.now() }));
-  open.push(k);
+  sb.track(k);
   k.start();
   return { keeper: k, events };
 }
@@ -70,7 +49,7 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 
 const first = (k: Kept, type: LeaseEvent["type"]) => k.events.find((e) => e.type === type);
 
 async function leaseRow(name: string) {
-  const [row] = await stack.sql<{ owner: string; epoch: string; renewed_at: Date; expires_at: Date; session_pid: number | null }>(
+  const [row] = await sb.stack.sql<{ owner: string; epoch: string; renewed_at: Date; expires_at: Date; session_pid: number | null }>(
     `select owner, epoch, renewed_at, expires_at, session_pid from jaga.lease where name = $1`,
     [name],
   );
@@ -138,7 +117,7 @@ for (const path of ["postgrest", "direct"] as const) {
       // The old holder's write, with its old epoch, is refused by the database.
       await assert.rejects(write(dbA, name, 1, "late from a"), FencedError);
       assert.equal(await write(db(), name, 2, "from b"), 1);
-      const [row] = await stack.sql<{ value: string; epoch: string }>(`select value, epoch from jaga.wa_auth where lease = $1 and kind = 'creds'`, [name]);
+      const [row] = await sb.stack.sql<{ value: string; epoch: string }>(`select value, epoch from jaga.wa_auth where lease = $1 and kind = 'creds'`, [name]);
       assert.deepEqual({ ...row }, { value: "from b", epoch: "2" });
       await b.keeper.abandon();
     });
@@ -203,10 +182,10 @@ describe("direct connection: the session advisory lock", () => {
     await until("b standby", () => b.keeper.status().holder !== null);
     const row = await leaseRow(name);
     assert.ok(row.session_pid, "the holder's session is recorded");
-    const locks = await stack.sql<{ pid: number }>(`select pid from pg_locks where locktype = 'advisory' and granted`);
+    const locks = await sb.stack.sql<{ pid: number }>(`select pid from pg_locks where locktype = 'advisory' and granted`);
     assert.ok(locks.some((l) => l.pid === row.session_pid), "the holder's session holds the advisory lock");
     const killedAt = Date.now();
-    await stack.sql(`select pg_terminate_backend($1)`, [row.session_pid]);
+    await sb.stack.sql(`select pg_terminate_backend($1)`, [row.session_pid]);
     await until("a lost", () => first(a, "lost") !== undefined, 3_000);
     assert.equal(a.keeper.held(), false);
     const lost = first(a, "lost");
@@ -223,7 +202,7 @@ describe("direct connection: the session advisory lock", () => {
   });
 
   it("through PostgREST a session lock cannot be taken, nor a claim bound to a session", async () => {
-    const service = createSupabaseClient({ url: stack.url, key: stack.serviceRoleKey });
+    const service = createSupabaseClient({ url: sb.stack.url, key: sb.stack.serviceRoleKey });
     const lock = await service.rpc("jaga_lease_lock", { p_name: "x" });
     assert.equal(lock.error?.code, "42501");
     const claim = await service.rpc("jaga_lease_claim", { p_name: "x", p_owner: "x#1", p_ttl_ms: 5_000, p_session: true });
@@ -237,11 +216,11 @@ describe("partitions: the holder steps down before its lease can expire in the d
     const a = keeper(viaPostgrest(), name, "a", 3_000);
     await until("a active", () => a.keeper.held());
     await new Promise((r) => setTimeout(r, 1_200)); // at least one renewal
-    stack.setDown(true);
+    sb.stack.setDown(true);
     try {
       await until("a lost", () => first(a, "lost") !== undefined, 6_000);
     } finally {
-      stack.setDown(false);
+      sb.stack.setDown(false);
     }
     const lost = first(a, "lost")!;
     assert.ok(lost.type === "lost" && lost.reason === "renewal-failed");
@@ -254,10 +233,10 @@ describe("partitions: the holder steps down before its lease can expire in the d
 
   it("direct connection blackholed (no answer, nothing closed): steps down before the expiry; a standby takes over only after it", async () => {
     const name = leaseName();
-    const pgPort = Number(new URL(stack.databaseUrl).port);
+    const pgPort = Number(new URL(sb.stack.databaseUrl).port);
     const proxy = await startTcpProxy(pgPort);
     try {
-      const url = new URL(stack.databaseUrl);
+      const url = new URL(sb.stack.databaseUrl);
       url.port = String(proxy.port);
       const a = keeper(viaDirect(url.toString()), name, "a", 3_000);
       await until("a active", () => a.keeper.held());
@@ -285,13 +264,13 @@ describe("partitions: the holder steps down before its lease can expire in the d
 describe("who may call the lease functions", () => {
   it("only the service role: not anon, not a signed-in admin, not a service client", async () => {
     const args = { p_name: "rls", p_owner: "x#1", p_ttl_ms: 5_000 };
-    for (const token of [undefined, await stack.userToken("admin"), await stack.serviceClientToken("kjp-bot")]) {
-      const { error } = await stack.client(token).rpc("jaga_lease_claim", args);
+    for (const token of [undefined, await sb.stack.userToken("admin"), await sb.stack.serviceClientToken("kjp-bot")]) {
+      const { error } = await sb.stack.client(token).rpc("jaga_lease_claim", args);
       assert.equal(error?.code, "42501", `token ${token ? "user" : "anon"}`);
-      const put = await stack.client(token).rpc("jaga_wa_auth_put", { p_name: "rls", p_epoch: 1, p_rows: [] });
+      const put = await sb.stack.client(token).rpc("jaga_wa_auth_put", { p_name: "rls", p_epoch: 1, p_rows: [] });
       assert.equal(put.error?.code, "42501");
     }
-    const service = createSupabaseClient({ url: stack.url, key: stack.serviceRoleKey });
+    const service = createSupabaseClient({ url: sb.stack.url, key: sb.stack.serviceRoleKey });
     const ok = await service.rpc("jaga_lease_claim", args);
     assert.equal(ok.error, null);
     // The tables themselves are not reachable through the API at all.
@@ -300,6 +279,6 @@ describe("who may call the lease functions", () => {
   });
 
   it("a plain write without the epoch is refused by the trigger, even for the owner", async () => {
-    await assert.rejects(stack.sql(`insert into jaga.wa_auth (lease, kind, id, value, epoch) values ('rls', 'x', 'y', 'z', 1)`), /fenced off/);
+    await assert.rejects(sb.stack.sql(`insert into jaga.wa_auth (lease, kind, id, value, epoch) values ('rls', 'x', 'y', 'z', 1)`), /fenced off/);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The shared outbox (src/standby/shared-outbox.ts, migrations/20261216080000_standby_outbox.sql)
- * against a real PostgreSQL and a real PostgREST (test/helpers/supabase-stack.ts), through both
+ * against a real PostgreSQL and a real PostgREST (test/helpers/supabase-sb.stack.ts), through both
  * paths Jaga has: supabase-js RPC and a direct `pg` connection.
  *
  * What must hold: the embedded outbox's contract (order, a dedupe key queued once, sending →
@@ -12,42 +12,21 @@
  * term; only the service role may call any of it.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { OutboxPump } from "../src/chat/outbox-pump.js";
 import { ManualClock, systemClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
-import { directDb, FencedError, postgrestDb, type SharedDb } from "../src/standby/db.js";
+import { FencedError, type SharedDb } from "../src/standby/db.js";
 import { LeaseKeeper } from "../src/standby/lease.js";
 import { NotActiveError } from "../src/standby/shared-auth.js";
 import { ForwardingOutbox, SharedOutbox } from "../src/standby/shared-outbox.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 import { createSupabaseClient } from "../src/store/supabase/client.js";
-import { startSupabaseStack, type SupabaseStack } from "./helpers/supabase-stack.js";
+import { standbyDatabase } from "./helpers/standby-db.js";
 
-let stack: SupabaseStack;
-const open: (SharedDb | LeaseKeeper)[] = [];
-before(async () => {
-  stack = await startSupabaseStack();
-});
-after(async () => {
-  for (const x of open.reverse()) await (x instanceof LeaseKeeper ? x.abandon() : x.close()).catch(() => undefined);
-  await stack?.stop();
-});
-
-const leaseName = () => `t-${randomBytes(4).toString("hex")}`;
-
-function viaPostgrest(): SharedDb {
-  const db = postgrestDb(createSupabaseClient({ url: stack.url, key: stack.serviceRoleKey, timeoutMs: 2_000 }), "test");
-  open.push(db);
-  return db;
-}
-
-function viaDirect(): SharedDb {
-  const db = directDb({ url: stack.databaseUrl, queryTimeoutMs: 2_000, ttlMs: 3_000, applicationName: "jaga test" });
-  open.push(db);
-  return db;
-}
+const sb = standbyDatabase();
+const { viaPostgrest, leaseName } = sb;
+const viaDirect = () => sb.viaDirect({ queryTimeoutMs: 2_000 });
 
 /** Claims the lease for `owner` (one statement, as the keeper does): the epoch, or null when someone else holds it. */
 async function claim(db: SharedDb, lease: string, owner: string, ttlMs = 60_000): Promise<number | null> {
@@ -181,12 +160,12 @@ for (const path of ["postgrest", "direct"] as const) {
       assert.equal(still!.sentAt, null);
       assert.deepEqual(still!.msgIds, []);
       assert.equal(await b.byKey("y"), null);
-      const [dbRow] = await stack.sql<{ epoch: string }>(`select epoch from jaga.outbox where id = $1`, [row!.id]);
+      const [dbRow] = await sb.stack.sql<{ epoch: string }>(`select epoch from jaga.outbox where id = $1`, [row!.id]);
       assert.equal(Number(dbRow!.epoch), e1);
       // The current holder writes.
       await b.markSent(row!.id, 6, ["wa-b"]);
       assert.equal((await b.get(row!.id))!.sentAt, 6);
-      const [after] = await stack.sql<{ epoch: string }>(`select epoch from jaga.outbox where id = $1`, [row!.id]);
+      const [after] = await sb.stack.sql<{ epoch: string }>(`select epoch from jaga.outbox where id = $1`, [row!.id]);
       assert.equal(Number(after!.epoch), e2, "the row names the term it was last written under");
 
       // No term held: nothing is even sent to the database.
@@ -194,7 +173,7 @@ for (const path of ["postgrest", "direct"] as const) {
       await assert.rejects(idle.enqueue({ chatId: "g", text: "z", at: 7 }), NotActiveError);
       // And a plain INSERT (no epoch declared) is refused by the trigger.
       await assert.rejects(
-        stack.sql(`insert into jaga.outbox (lease, chat_id, text, created_at, epoch) values ($1, 'g', 'raw', 1, $2)`, [lease, e2]),
+        sb.stack.sql(`insert into jaga.outbox (lease, chat_id, text, created_at, epoch) values ($1, 'g', 'raw', 1, $2)`, [lease, e2]),
         (err: unknown) => (err as { code?: string }).code === "PT409",
       );
     });
@@ -207,7 +186,7 @@ describe("shared outbox across a takeover", () => {
     const ttlMs = 2_000;
     const clock = new ManualClock(1_765_000_000_000);
     const ka = new LeaseKeeper({ db: viaDirect(), lease, instance: "a", ttlMs, clock: systemClock, log: silentLogger });
-    open.push(ka);
+    sb.track(ka);
     ka.start();
     await until("a active", () => ka.held());
     const a = new SharedOutbox({ db: viaPostgrest(), lease, epoch: () => ka.currentEpoch(), onFenced: (m) => ka.fenced(m) });
@@ -223,7 +202,7 @@ describe("shared outbox across a takeover", () => {
 
     // B takes over once the lease has run out, under the next epoch.
     const kb = new LeaseKeeper({ db: viaDirect(), lease, instance: "b", ttlMs, clock: systemClock, log: silentLogger });
-    open.push(kb);
+    sb.track(kb);
     kb.start();
     await until("b active", () => kb.held(), 10_000);
     assert.equal(kb.currentEpoch(), 2);
@@ -309,13 +288,13 @@ describe("who may call the outbox functions", () => {
       ["jaga_outbox_select", { p_name: "rls", p_what: "pending", p_at: 1 }],
       ["jaga_outbox_stats", { p_name: "rls" }],
     ];
-    for (const token of [undefined, await stack.userToken("admin"), await stack.serviceClientToken("kjp-bot")]) {
+    for (const token of [undefined, await sb.stack.userToken("admin"), await sb.stack.serviceClientToken("kjp-bot")]) {
       for (const [fn, args] of calls) {
-        const { error } = await stack.client(token).rpc(fn, args);
+        const { error } = await sb.stack.client(token).rpc(fn, args);
         assert.equal(error?.code, "42501", `${fn}, token ${token ? "user" : "anon"}`);
       }
     }
-    const service = createSupabaseClient({ url: stack.url, key: stack.serviceRoleKey });
+    const service = createSupabaseClient({ url: sb.stack.url, key: sb.stack.serviceRoleKey });
     const ok = await service.rpc("jaga_outbox_stats", { p_name: "rls" });
     assert.equal(ok.error, null);
     const table = await service.schema("jaga").from("outbox").select();
