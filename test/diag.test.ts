@@ -120,7 +120,7 @@ describe("/diag", () => {
       assert.ok(findings[0]!.startsWith("🔴 `clash`") || findings[0]!.startsWith("🔴 `leaky`"), reply);
 
       const at = findings.findIndex((l) => l.startsWith("🔴 `clash`"));
-      const m = new RegExp(`^🔴 \`clash\` (?:errored|waiting restart|launching|online for \\d+s) · (\\d+) restarts · EADDRINUSE :${appPort} held by \`web\`$`).exec(findings[at]!);
+      const m = new RegExp(`^🔴 \`clash\` (?:errored|stopped|waiting restart|launching|online for \\d+s) · (\\d+) restarts · EADDRINUSE :${appPort} held by \`web\`$`).exec(findings[at]!);
       assert.ok(m, reply);
       assert.ok(Number(m[1]) >= 2, reply);
       // Node's own report of the failed listen, the line that names the port.
