@@ -44,11 +44,11 @@ import { haltText } from "./reconnect/decide.js";
 import { DataDirLocked, lockDataDir } from "./store/lock.js";
 import { IncidentsWithMemory } from "./store/memory-incidents.js";
 import { cannotOpen, embeddedOf, openStore, StoreOpenError, storeHealth, type OpenedStore } from "./store/open.js";
-import type { Outbox } from "./store/store.js";
+import type { AlertingIncidents, LocalStore, Outbox } from "./store/store.js";
 import { redact } from "./text.js";
 import { VERSION } from "./version.js";
 import { standbySettings } from "./config/standby.js";
-import { alertsOnlyWhenActive } from "./standby/gate.js";
+import { alertsOnlyWhenActive, incidentsByRole } from "./standby/gate.js";
 import type { Standby, Term } from "./standby/index.js";
 import type { Holder } from "./standby/lease.js";
 import type { SharedWaAuth } from "./standby/shared-auth.js";
@@ -203,9 +203,23 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   // alerts go straight to the transport and incidents live in memory until it can again.
   const health = storeHealth(store);
   const direct = new DirectSend(transport, log, clock);
-  // A standby records incidents but queues no alert: the active instance sends those.
+  // A standby records incidents in its own store and queues no alert; the active instance works
+  // on the shared desk, so a takeover continues its incidents (src/standby/gate.ts).
   const storeIncidents = standby ? alertsOnlyWhenActive(store.incidents, active) : store.incidents;
-  const incidents = new IncidentsWithMemory(storeIncidents, (d) => (active() ? direct.send(d.chatId, d.text, d.dedupeKey) : Promise.resolve(false)));
+  const deskIncidents =
+    standby && settings
+      ? incidentsByRole(
+          store.incidents,
+          new (await import("./standby/shared-incidents.js")).SharedIncidents({
+            db: standby.db,
+            lease: settings.lease,
+            epoch: () => standby.keeper.currentEpoch(),
+            onFenced: (detail) => standby.keeper.fenced(detail),
+          }),
+          active,
+        )
+      : store.incidents;
+  const incidents = new IncidentsWithMemory(deskIncidents, (d) => (active() ? direct.send(d.chatId, d.text, d.dedupeKey) : Promise.resolve(false)));
   const queueAlert = async (text: string, dedupeKey?: string) => {
     if (!active()) return false;
     const queued = await local.outbox.enqueue({ chatId: alertChat, text, dedupeKey, at: clock.now() });
@@ -228,6 +242,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
         clock,
         log,
         whatsappHealth: control ? () => whatsappLine(control) : undefined,
+        scope: standby ? () => (active() ? "shared" : "own") : undefined,
       })
     : undefined;
   const followTerm = (parts: WhatsAppParts) => {
@@ -247,7 +262,8 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
     commands: options.commands ?? allCommands,
     directory: new Directory(config),
     hosts,
-    store,
+    // Commands read the incidents the desk works on (/do, /diag): with a standby, by role.
+    store: standby ? withIncidents(store, deskIncidents) : store,
     config,
     clock,
     log,
@@ -389,7 +405,7 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
           ago: formatDuration(Math.max(0, term.at - p.lastRenewedAt)),
         });
     const queued = await sendFrom.backlog().catch(() => 0);
-    const open = (await store.incidents.listOpen().catch(() => [])).filter((i) => !(i.host === "jaga" && i.kind === "standby"));
+    const open = (await deskIncidents.listOpen().catch(() => [])).filter((i) => !(i.host === "jaga" && i.kind === "standby"));
     const lines = [t("standby.took_over", { instance: settings!.name, reason, queued: queued > 0 ? t("standby.queued", { n: queued }) : t("standby.queued_none") })];
     if (open.length > 0) lines.push(t("standby.open_incidents", { list: open.map((i) => `#${i.id} ${i.kind} ${i.app ? `${i.app}@` : ""}${i.host}`).join(", ") }));
     await standbyHeard(null);
@@ -409,6 +425,19 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
     const open = (await store.incidents.listOpen().catch(() => [])).find((i) => i.host === "jaga" && i.kind === "standby");
     if (open) await storeIncidents.resolve(open.id, clock.now()).catch(() => undefined);
   }
+}
+
+/** The store with another view of its incidents (the standby's by-role desk). */
+function withIncidents(store: LocalStore, incidents: AlertingIncidents): LocalStore {
+  return {
+    kind: store.kind,
+    audit: store.audit,
+    blocked: store.blocked,
+    outbox: store.outbox,
+    replication: store.replication,
+    incidents,
+    close: () => store.close(),
+  };
 }
 
 interface StopParts {

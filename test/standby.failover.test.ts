@@ -15,10 +15,11 @@
  * instance had queued is in the shared outbox (jaga.outbox), unsent, for the new active one.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { ROOT, TSX } from "./helpers/pm2.js";
@@ -59,20 +60,28 @@ interface Instance {
   health?: Health;
 }
 
-function spawnJaga(name: string, via: "postgrest" | "direct", ttlS = TTL_S): Promise<Instance> {
-  const home = join(dir, `${name}-${via}`);
+/** `watch` replaces the default `watch: { enabled: false }` line; `extra` lines go at the end; `lease` names the lease. */
+interface SpawnOptions {
+  watch?: string;
+  extra?: string[];
+  lease?: string;
+}
+
+function spawnJaga(name: string, via: "postgrest" | "direct", ttlS = TTL_S, o: SpawnOptions = {}): Promise<Instance> {
+  const home = join(dir, `${name}-${o.lease ?? via}`);
   mkdirSync(home, { recursive: true });
   writeFileSync(
     join(home, "jaga.yaml"),
     [
       "language: en",
       'alerts: { group: "120363000000000001@g.us" }',
-      "watch: { enabled: false }",
+      o.watch ?? "watch: { enabled: false }",
       "digest: { enabled: false }",
-      `standby: { name: ${name}, lease: failover-${via}, ttl: ${ttlS}s, poll: 300ms }`,
+      `standby: { name: ${name}, lease: ${o.lease ?? `failover-${via}`}, ttl: ${ttlS}s, poll: 300ms }`,
       // The stand-in never answers: the handshake hangs, and the socket stays open that long.
       `whatsapp: { url: "ws://127.0.0.1:${wa.port}/ws/chat", connectTimeout: 5m }`,
       "dns: { resolvers: [system] }",
+      ...(o.extra ?? []),
       "",
     ].join("\n"),
   );
@@ -280,6 +289,55 @@ describe("over a direct connection (JAGA_DATABASE_URL): the session advisory loc
     assert.ok(takeover < 5_000, `took over after ${takeover} ms; the ttl is ${ttl} s`);
     await until("its socket", () => wa.open === 1);
     assert.match(queued(other, "direct").at(-1)!, new RegExp(`\\(${act!.name}'s database connection ended at `));
+    other.child.kill("SIGTERM");
+    assert.deepEqual(await other.exit, { code: 0, signal: null });
+  });
+});
+
+describe("the incident desk is the lease's: the instance that takes over continues the incidents", () => {
+  const observer = new Observer();
+  before(() => observer.start());
+  after(() => {
+    observer.stop();
+    assert.deepEqual(observer.violations, []);
+  });
+
+  it("kill -9 of the active one mid-incident: the new one continues it (same number, no second opening alert) and names it on taking over", async () => {
+    // A host that refuses every connection: "unreachable" after one failed round, on both instances.
+    const key = join(dir, "desk-key");
+    await promisify(execFile)("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+    const closed = await freePort();
+    const lease = `desk-${process.pid}`;
+    const o: SpawnOptions = {
+      lease,
+      watch: "watch: { interval: 1s, unreachableAfter: 1, dns: { name: localhost } }",
+      extra: ["hosts:", `  - { name: gone, ssh: { host: 127.0.0.1, port: ${closed}, user: jaga, privateKeyPath: ${JSON.stringify(key)} } }`],
+    };
+    const [a, b] = await Promise.all([spawnJaga("a", "postgrest", TTL_S, o), spawnJaga("b", "postgrest", TTL_S, o)]);
+    await until("one active", () => activeOf([a, b]).length === 1);
+    const [act] = activeOf([a, b]);
+    const other = act === a ? b : a;
+    const incidents = () =>
+      stack.sql<{ id: string; uid: string; state: string }>(`select id, uid, state from jaga.incident where lease = '${lease}' and host = 'gone' order by id`);
+    await until("the active one opened the incident in the shared desk", async () => (await incidents()).length === 1, 15_000);
+    const [opened] = await incidents();
+    await until("the standby stands by", () => other.health?.standby?.holder?.instance === act!.name);
+
+    act!.child.kill("SIGKILL");
+    await until("the other active", () => other.health?.standby?.role === "active", 15_000);
+    // Its takeover message is queued first; then two of its own rounds (1 s apart) still find the host unreachable.
+    await until("its takeover message", async () => (await stack.sql(`select 1 from jaga.outbox where lease = '${lease}' and dedupe_key like 'takeover:%' and text like '🔄 *${other.name}*%'`)).length === 1, 10_000);
+    await new Promise((r) => setTimeout(r, 2_500));
+
+    assert.deepEqual(await incidents(), [opened], "the same incident, still open: not a second one");
+    const alerts = await stack.sql<{ dedupe_key: string; text: string }>(
+      `select dedupe_key, text from jaga.outbox where lease = '${lease}' order by id`,
+    );
+    const openings = alerts.filter((r) => r.dedupe_key.endsWith(":open"));
+    assert.deepEqual(openings.map((r) => r.dedupe_key), [`incident:${opened!.uid}:open`], alerts.map((r) => r.dedupe_key).join("\n"));
+    const takeover = alerts.find((r) => r.dedupe_key.startsWith("takeover:") && r.text.startsWith(`🔄 *${other.name}*`));
+    assert.ok(takeover, alerts.map((r) => r.text).join("\n---\n"));
+    assert.match(takeover.text, new RegExp(`#${opened!.id} unreachable gone`), "the takeover message names the incident it continues");
     other.child.kill("SIGTERM");
     assert.deepEqual(await other.exit, { code: 0, signal: null });
   });

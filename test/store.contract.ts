@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import { OUTCOMES, type AlertFor, type AuditRecord, type LocalStore, type ReplicationStatus, type Store } from "../src/store/store.js";
+import { OUTCOMES, type AlertFor, type AlertingIncidents, type AuditRecord, type Outbox, type ReplicationStatus, type Store } from "../src/store/store.js";
 
 const T0 = Date.parse("2026-11-22T01:02:03.456Z");
 let seq = 0;
@@ -192,9 +192,17 @@ export function storeContract(name: string, open: () => Promise<Store>, close?: 
  * @example
  * alertingContract("sqlite", async () => openSqliteStore(":memory:"));
  */
-export function alertingContract(name: string, open: () => Promise<LocalStore & { readonly replication?: ReplicationStatus }>): void {
+/** What the alerting contract needs of a store: its incidents, the outbox their alerts go to, and what it replicates. */
+export interface AlertingStore {
+  readonly incidents: AlertingIncidents;
+  readonly outbox: Pick<Outbox, "pending" | "backlog">;
+  readonly replication?: Pick<ReplicationStatus, "backlog">;
+  close(): Promise<void>;
+}
+
+export function alertingContract(name: string, open: () => Promise<AlertingStore>): void {
   describe(`alerting incidents: ${name}`, () => {
-    let store: LocalStore & { readonly replication?: ReplicationStatus };
+    let store: AlertingStore;
     before(async () => {
       store = await open();
     });

@@ -447,6 +447,6 @@ export const en: Messages = {
   "standby.reason_first": "no instance was active before",
   "standby.queued": "Queued here: {n} message(s).",
   "standby.queued_none": "Nothing was queued here.",
-  "standby.open_incidents": "Open incidents it saw while standing by: {list}.",
+  "standby.open_incidents": "Open incidents it continues: {list}.",
   "standby.silent": "The active Jaga instance {instance} renews its lease no more (last heard of {ago} ago); this standby takes over when the lease expires.",
 };

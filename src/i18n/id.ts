@@ -445,7 +445,7 @@ export const id = {
   "standby.reason_first": "sebelumnya belum ada instance yang aktif",
   "standby.queued": "Antrean di sini: {n} pesan.",
   "standby.queued_none": "Tidak ada antrean di sini.",
-  "standby.open_incidents": "Insiden terbuka yang terlihat selama standby: {list}.",
+  "standby.open_incidents": "Insiden terbuka yang dilanjutkan: {list}.",
   "standby.silent": "Instance Jaga aktif {instance} tidak lagi memperbarui lease-nya (terakhir terdengar {ago} lalu); cadangan ini mengambil alih saat lease habis.",
 } as const satisfies Record<string, string>;
 

@@ -56,6 +56,12 @@ export interface DeskOptions {
   /** Quiet time after which an incident resolves (watch.resolveAfter). */
   resolveAfterMs: number;
   remindEveryMs?: number;
+  /**
+   * Whose incidents `incidents` are right now (with a standby: the shared desk while active, this
+   * instance's own store while standing by). When it changes, the open incidents are read again
+   * before anything else is done with them: a number from one side means nothing on the other.
+   */
+  scope?: () => string;
 }
 
 /** What describe gathered: the alert's lines and, kept with the incident, the evidence. */
@@ -96,6 +102,8 @@ export class IncidentDesk {
   private queue: Promise<unknown> = Promise.resolve();
   /** Open (and acknowledged) incidents by key; undefined until loaded from the store. */
   private open?: Map<string, Incident>;
+  /** The scope `open` was loaded in. */
+  private openScope?: string;
   /** The last reminder bucket queued per incident uid, so a raise does not ask the store each time. */
   private readonly reminded = new Map<string, number>();
 
@@ -208,10 +216,18 @@ export class IncidentDesk {
 
   /** The open incidents, loaded once; a failed load is retried by the next call. */
   private async openIncidents(): Promise<Map<string, Incident>> {
-    if (this.open) return this.open;
+    const scope = this.o.scope?.();
+    if (this.open && this.openScope === scope) return this.open;
+    if (this.openScope !== scope) {
+      this.open = undefined;
+      this.reminded.clear();
+    }
     const list = await this.o.incidents.listOpen();
     // A concurrent call (touch is not serialized) may have loaded it meanwhile: keep the first.
-    this.open ??= new Map(list.map((i) => [keyOf(i), i]));
+    if (!this.open || this.openScope !== scope) {
+      this.open = new Map(list.map((i) => [keyOf(i), i]));
+      this.openScope = scope;
+    }
     return this.open;
   }
 

@@ -65,6 +65,8 @@ export interface WatchOptions {
   clock: Clock;
   log: Logger;
   whatsappHealth?: () => string | null;
+  /** See {@link DeskOptions.scope}: with a standby, whose incidents the desk works on now. */
+  scope?: () => string;
 }
 
 const RESTART_HISTORY_MS = 7 * 86_400_000;
@@ -78,6 +80,7 @@ export function createWatch(o: WatchOptions): WatchServices {
     log: o.log,
     language: o.config.language,
     resolveAfterMs: o.config.watch.resolveAfter,
+    scope: o.scope,
   });
   const watchers = o.hosts.hosts.map(
     (host) => new HostWatcher({ host, desk, state: o.state, clock: o.clock, config: o.config, log: o.log }),
