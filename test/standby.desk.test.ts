@@ -17,6 +17,7 @@ import { FencedError, type SharedDb } from "../src/standby/db.js";
 import { NotActiveError } from "../src/standby/shared-auth.js";
 import { SharedIncidents } from "../src/standby/shared-incidents.js";
 import { SharedOutbox } from "../src/standby/shared-outbox.js";
+import { createSupabaseClient } from "../src/store/supabase/client.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 import type { AlertFor } from "../src/store/store.js";
 import { IncidentDesk } from "../src/watch/desk.js";
@@ -172,5 +173,26 @@ describe("an instance that takes over continues the old one's incidents", () => 
     assert.ok(rows.slice(1).every((m) => m.thread === head), "threaded under the opening alert");
     const story = await new SharedIncidents({ db: d, lease, epoch: () => e2 }).timeline(opened.id);
     assert.deepEqual(story?.events.map((e) => e.kind), ["opened", "reminded", "resolved"]);
+  });
+});
+
+describe("who may call the desk", () => {
+  it("only the service role: not anon, not a signed-in admin, not a service client", async () => {
+    const calls: [string, Record<string, unknown>][] = [
+      ["jaga_incident_peek", { p_name: "rls", p_host: "h", p_app: "", p_kind: "cpu" }],
+      ["jaga_incident_open", { p_name: "rls", p_epoch: 1, p_host: "h", p_app: "", p_kind: "cpu", p_uid: "00000000-0000-4000-8000-000000000000", p_id: 1, p_summary: "", p_at: 1 }],
+      ["jaga_incident_change", { p_name: "rls", p_epoch: 1, p_id: 1, p_op: "ack", p_version: 1, p_at: 1 }],
+      ["jaga_incident_select", { p_name: "rls", p_what: "open" }],
+      ["jaga_incident_timeline", { p_name: "rls", p_id: 1 }],
+    ];
+    for (const token of [undefined, await sb.stack.userToken("admin"), await sb.stack.serviceClientToken("kjp-bot")]) {
+      for (const [fn, args] of calls) {
+        const { error } = await sb.stack.client(token).rpc(fn, args);
+        assert.equal(error?.code, "42501", `${fn}, token ${token ? "user" : "anon"}`);
+      }
+    }
+    const service = createSupabaseClient({ url: sb.stack.url, key: sb.stack.serviceRoleKey });
+    assert.equal((await service.rpc("jaga_incident_select", { p_name: "rls", p_what: "open" })).error, null);
+    assert.ok((await service.schema("jaga").from("incident").select()).error, "schema jaga is not exposed");
   });
 });
