@@ -26,6 +26,7 @@ import { ROOT, TSX } from "./helpers/pm2.js";
 import { reapOnExit } from "./helpers/reaper.js";
 import { freePort } from "./helpers/sshd.js";
 import { startSupabaseStack, type SupabaseStack } from "./helpers/supabase-stack.js";
+import { startTcpProxy } from "./helpers/tcp-proxy.js";
 import { startWsServer, type FakeWaServer } from "./helpers/wa-server.js";
 
 const dir = mkdtempSync(join(tmpdir(), "jaga-failover-"));
@@ -62,6 +63,8 @@ interface Instance {
 
 /** `watch` replaces the default `watch: { enabled: false }` line; `extra` lines go at the end; `lease` names the lease. */
 interface SpawnOptions {
+  /** JAGA_DATABASE_URL for "direct" (default: the stack's). */
+  databaseUrl?: string;
   watch?: string;
   extra?: string[];
   lease?: string;
@@ -93,7 +96,7 @@ function spawnJaga(name: string, via: "postgrest" | "direct", ttlS = TTL_S, o: S
       JAGA_CONFIG: join(home, "jaga.yaml"),
       JAGA_HTTP_PORT: String(port),
       LOG_LEVEL: "info",
-      ...(via === "direct" ? { JAGA_DATABASE_URL: stack.databaseUrl } : { SUPABASE_URL: stack.url, SUPABASE_SERVICE_ROLE_KEY: stack.serviceRoleKey }),
+      ...(via === "direct" ? { JAGA_DATABASE_URL: o.databaseUrl ?? stack.databaseUrl } : { SUPABASE_URL: stack.url, SUPABASE_SERVICE_ROLE_KEY: stack.serviceRoleKey }),
     };
     delete env.JAGA_FAILPOINT;
     const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts"), "start"], { cwd: home, env });
@@ -291,6 +294,55 @@ describe("over a direct connection (JAGA_DATABASE_URL): the session advisory loc
     assert.match(queued(other, "direct").at(-1)!, new RegExp(`\\(${act!.name}'s database connection ended at `));
     other.child.kill("SIGTERM");
     assert.deepEqual(await other.exit, { code: 0, signal: null });
+  });
+});
+
+describe("over a direct connection, blackholed (a pulled cable, nothing closed)", () => {
+  const observer = new Observer();
+  before(() => observer.start());
+  after(() => {
+    observer.stop();
+    assert.deepEqual(observer.violations, []);
+  });
+
+  it("the active one steps down (its socket closed) before its lease can expire; the other takes over only after that", async () => {
+    const ttl = 4;
+    const target = new URL(stack.databaseUrl);
+    const proxies = await Promise.all([startTcpProxy(Number(target.port)), startTcpProxy(Number(target.port))]);
+    const through = (port: number) => Object.assign(new URL(stack.databaseUrl), { port: String(port) }).toString();
+    const lease = `blackhole-${process.pid}`;
+    try {
+      const [a, b] = await Promise.all([
+        spawnJaga("a", "direct", ttl, { lease, databaseUrl: through(proxies[0]!.port) }),
+        spawnJaga("b", "direct", ttl, { lease, databaseUrl: through(proxies[1]!.port) }),
+      ]);
+      await until("one active", () => activeOf([a, b]).length === 1);
+      await until("its socket", () => wa.open === 1);
+      const [act] = activeOf([a, b]);
+      const other = act === a ? b : a;
+      await until("the other stands by", () => other.health?.standby?.holder?.instance === act!.name);
+      const logFrom = act!.stderr.length;
+      const t0 = Date.now();
+      proxies[act === a ? 0 : 1]!.setBlackhole(true);
+      // Still running and answering /health, but not active: it cannot renew, so it lets go first.
+      await until("the cut-off one steps down, its socket closed", () => act!.health?.standby?.role !== "active" && wa.open === 0, ttl * 1000);
+      const down = Date.now() - t0;
+      assert.ok(act!.running, "it steps down; it does not die");
+      assert.ok(down < ttl * 1000, `stepped down after ${down} ms, the ttl is ${ttl} s`);
+      await until("the other active", () => other.health?.standby?.role === "active", ttl * 1000 + 8_000);
+      const takeover = Date.now() - t0;
+      assert.ok(takeover >= down, "not before the old one let go");
+      await until("one socket again", () => wa.open === 1);
+      assert.ok(wa.maxConcurrent <= 1, `the stand-in saw ${wa.maxConcurrent} sockets at once`);
+      assert.match(act!.stderr.slice(logFrom), /standby: /, "the cut-off one said why it let go");
+      // The cable back: it stands by behind the new holder, and both stop cleanly.
+      proxies[act === a ? 0 : 1]!.setBlackhole(false);
+      await until("it stands by again", () => act!.health?.standby?.role === "standby" && act!.health.standby.holder?.instance === other.name, 20_000);
+      for (const i of [a, b]) i.child.kill("SIGTERM");
+      for (const i of [a, b]) assert.deepEqual(await i.exit, { code: 0, signal: null });
+    } finally {
+      await Promise.all(proxies.map((p) => p.close()));
+    }
   });
 });
 
