@@ -10,15 +10,18 @@
  *
  * and the stopped one is started again as the standby. Between samples (every 50 ms) no two
  * instances may say "active" and the stand-in may never see two sockets; either is counted as a
- * violation and fails the bench. `lost` and `duplicated` count the takeover messages: every
- * failover must queue exactly one at the new active instance (its first message), none may be
+ * violation and fails the bench. `lost` and `duplicated` count what the shared outbox
+ * (jaga.outbox) holds at the end: every failover must queue exactly one takeover message (the
+ * new active instance's first), and the incidents of three hosts that refuse every connection
+ * (opened by the first active instance, "unreachable" all along) must each be one incident in
+ * the shared desk with one opening alert, however often the active instance changed — none
  * missing, none repeated.
  *
  *   FAILOVER_RUNS=5 FAILOVER_TTL=15 FAILOVER_VIA=postgrest|direct npm run bench:failover
  *
  * The last line reads: failover: handoff <median> s, takeover <median> s, lost <n>, duplicated <n> (<runs> runs)
  */
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +49,9 @@ interface Instance {
 
 const dir = mkdtempSync(join(tmpdir(), "jaga-bench-failover-"));
 const live: Instance[] = [];
+/** Hosts that refuse every connection: an "unreachable" incident each, open for the whole run. */
+const GONE = ["gone-1", "gone-2", "gone-3"];
+const LEASE = "bench-failover";
 let violations = 0;
 
 async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
@@ -56,18 +62,20 @@ async function until(what: string, cond: () => boolean, ms: number): Promise<voi
   }
 }
 
-async function start(name: string, stack: SupabaseStack, wa: FakeWaServer): Promise<Instance> {
+async function start(name: string, stack: SupabaseStack, wa: FakeWaServer, closedPort: number): Promise<Instance> {
   const home = join(dir, name);
   mkdirSync(home, { recursive: true });
   writeFileSync(
     join(home, "jaga.yaml"),
     [
       'alerts: { group: "120363000000000001@g.us" }',
-      "watch: { enabled: false }",
+      "watch: { interval: 1s, unreachableAfter: 1, dns: { name: localhost } }",
       "digest: { enabled: false }",
-      `standby: { name: ${name}, ttl: ${TTL_S}s }`,
+      `standby: { name: ${name}, lease: ${LEASE}, ttl: ${TTL_S}s }`,
       `whatsapp: { url: "ws://127.0.0.1:${wa.port}/ws/chat", connectTimeout: 5m }`,
       "dns: { resolvers: [system] }",
+      "hosts:",
+      ...GONE.map((h) => `  - { name: ${h}, ssh: { host: 127.0.0.1, port: ${closedPort}, user: jaga, privateKeyPath: ${JSON.stringify(join(dir, "key"))} } }`),
       "",
     ].join("\n"),
   );
@@ -131,6 +139,19 @@ function takeoverMessages(i: Instance): string[] {
   }
 }
 
+/** What the shared outbox and desk hold: lost and duplicated messages, against what must be there. */
+async function count(stack: SupabaseStack, failovers: number, local: string[]): Promise<{ lost: number; duplicated: number; detail: string }> {
+  const keys = (await stack.sql<{ k: string }>(`select dedupe_key as k from jaga.outbox where lease = $1`, [LEASE])).map((r) => r.k);
+  const incidents = await stack.sql<{ host: string; uid: string }>(`select host, uid from jaga.incident where lease = $1 and kind = 'unreachable'`, [LEASE]);
+  // Every failover is one new term, and the very first start is one more.
+  const takeovers = keys.filter((k) => k.startsWith("takeover:")).length;
+  const openings = incidents.map((i) => keys.filter((k) => k === `incident:${i.uid}:open`).length);
+  const hostsWithOne = new Set(incidents.map((i) => i.host));
+  const lost = Math.max(0, failovers + 1 - takeovers) + GONE.filter((h) => !hostsWithOne.has(h)).length + openings.filter((n) => n === 0).length;
+  const duplicated = local.length - new Set(local).size + (incidents.length - hostsWithOne.size) + openings.reduce((n, o) => n + Math.max(0, o - 1), 0);
+  return { lost, duplicated, detail: `${takeovers} takeover messages for ${failovers + 1} terms; ${incidents.length} incidents for ${GONE.length} hosts, ${openings.reduce((a, b) => a + b, 0)} opening alerts` };
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -138,14 +159,15 @@ const median = (xs: number[]) => {
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 
 async function main(): Promise<void> {
-  const [stack, wa] = await Promise.all([startSupabaseStack(), startWsServer("silent")]);
+  const [stack, wa, closedPort] = await Promise.all([startSupabaseStack(), startWsServer("silent"), freePort()]);
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "key")]);
   const stopObserving = observe(wa);
   const handoffs: number[] = [];
   const takeovers: number[] = [];
   let failovers = 0;
   try {
-    let a = await start("a", stack, wa);
-    let b = await start("b", stack, wa);
+    let a = await start("a", stack, wa, closedPort);
+    let b = await start("b", stack, wa, closedPort);
     const pair = () => [a, b];
     const activeOne = async () => {
       await until("one active with its socket", () => pair().filter((i) => i.role === "active").length === 1 && wa.open === 1, 60_000);
@@ -162,7 +184,7 @@ async function main(): Promise<void> {
       failovers++;
       await act.exit;
       live.splice(live.indexOf(act), 1);
-      const again = await start(act.name, stack, wa);
+      const again = await start(act.name, stack, wa, closedPort);
       if (act === a) a = again;
       else b = again;
       return took;
@@ -172,12 +194,11 @@ async function main(): Promise<void> {
       takeovers.push(await failover("SIGKILL"));
       console.log(`run ${run}: handoff ${secs(handoffs.at(-1)!)} s, takeover ${secs(takeovers.at(-1)!)} s`);
     }
-    await activeOne(); // the last takeover's message is queued once its socket opened
-    const keys = pair().flatMap(takeoverMessages);
-    const unique = new Set(keys);
-    // Every failover is one new term, and the very first start is one more.
-    const lost = Math.max(0, failovers + 1 - unique.size);
-    const duplicated = keys.length - unique.size;
+    await activeOne();
+    // The last takeover's message reaches the shared outbox with the new term's first pump round.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const { lost, duplicated, detail } = await count(stack, failovers, pair().flatMap(takeoverMessages));
+    console.log(detail);
     console.log("");
     console.log(`| ${VIA}, ttl ${TTL_S} s | median | worst |`);
     console.log("| --- | --- | --- |");

@@ -313,8 +313,8 @@ describe("over a direct connection, blackholed (a pulled cable, nothing closed)"
     const lease = `blackhole-${process.pid}`;
     try {
       const [a, b] = await Promise.all([
-        spawnJaga("a", "direct", ttl, { lease, databaseUrl: through(proxies[0]!.port) }),
-        spawnJaga("b", "direct", ttl, { lease, databaseUrl: through(proxies[1]!.port) }),
+        spawnJaga("a", "direct", ttl, { lease, databaseUrl: through(proxies[0].port) }),
+        spawnJaga("b", "direct", ttl, { lease, databaseUrl: through(proxies[1].port) }),
       ]);
       await until("one active", () => activeOf([a, b]).length === 1);
       await until("its socket", () => wa.open === 1);
@@ -323,7 +323,7 @@ describe("over a direct connection, blackholed (a pulled cable, nothing closed)"
       await until("the other stands by", () => other.health?.standby?.holder?.instance === act!.name);
       const logFrom = act!.stderr.length;
       const t0 = Date.now();
-      proxies[act === a ? 0 : 1]!.setBlackhole(true);
+      proxies[act === a ? 0 : 1].setBlackhole(true);
       // Still running and answering /health, but not active: it cannot renew, so it lets go first.
       await until("the cut-off one steps down, its socket closed", () => act!.health?.standby?.role !== "active" && wa.open === 0, ttl * 1000);
       const down = Date.now() - t0;
@@ -336,7 +336,7 @@ describe("over a direct connection, blackholed (a pulled cable, nothing closed)"
       assert.ok(wa.maxConcurrent <= 1, `the stand-in saw ${wa.maxConcurrent} sockets at once`);
       assert.match(act!.stderr.slice(logFrom), /standby: /, "the cut-off one said why it let go");
       // The cable back: it stands by behind the new holder, and both stop cleanly.
-      proxies[act === a ? 0 : 1]!.setBlackhole(false);
+      proxies[act === a ? 0 : 1].setBlackhole(false);
       await until("it stands by again", () => act!.health?.standby?.role === "standby" && act!.health.standby.holder?.instance === other.name, 20_000);
       for (const i of [a, b]) i.child.kill("SIGTERM");
       for (const i of [a, b]) assert.deepEqual(await i.exit, { code: 0, signal: null });
