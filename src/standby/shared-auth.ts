@@ -26,6 +26,9 @@ import { exponentialBackoff } from "../policy/backoff.js";
 import type { LocalWaAuth, WaAuthKv, WaAuthRow } from "../store/sqlite/wa-auth.js";
 import { redact } from "../text.js";
 import { FencedError, type SharedDb } from "./db.js";
+import { NotActiveError } from "./term.js";
+
+export { NotActiveError };
 
 export interface SharedWaAuthOptions {
   local: LocalWaAuth;
@@ -42,12 +45,6 @@ export interface SharedWaAuthOptions {
 }
 
 /** Not written: this instance does not hold the lease (any more). */
-export class NotActiveError extends Error {
-  constructor(what: string) {
-    super(`standby: ${what} not written, this instance does not hold the lease`);
-    this.name = "NotActiveError";
-  }
-}
 
 export class SharedWaAuth implements WaAuthKv {
   /** Writes go to the database one at a time, in order. */

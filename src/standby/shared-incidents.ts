@@ -17,7 +17,7 @@
  * always rendered from what was committed.
  *
  * Writes carry the term's epoch and are fenced like the outbox's: a refused one calls `onFenced`
- * and throws {@link FencedError}; with no term held they throw {@link NotActiveError}.
+ * and throw `FencedError`; with no term held they throw `NotActiveError` (src/standby/term.ts).
  *
  * @example
  * const incidents = new SharedIncidents({ db: standby.db, lease: "jaga", epoch: () => standby.keeper.currentEpoch() });
@@ -26,16 +26,12 @@
  */
 import { randomUUID } from "node:crypto";
 import type { AlertFor, AlertingIncidents, Incident, IncidentEvent, IncidentKey, IncidentTimeline } from "../store/store.js";
-import { FencedError, type DbArg, type SharedDb } from "./db.js";
-import { NotActiveError } from "./shared-auth.js";
+import type { DbArg, SharedDb } from "./db.js";
+import { underTerm, type TermSource } from "./term.js";
 
-export interface SharedIncidentsOptions {
+export interface SharedIncidentsOptions extends TermSource {
   db: SharedDb;
   lease: string;
-  /** The epoch held now, or null when this instance is not active. */
-  epoch(): number | null;
-  /** A write was refused by fencing: the lease is someone else's. */
-  onFenced?(detail: string): void;
 }
 
 interface Row {
@@ -200,15 +196,8 @@ export class SharedIncidents implements AlertingIncidents {
   }
 
   /** A write under the epoch held now; fencing loses the lease. */
-  private async write<T>(what: string, call: (epoch: number) => Promise<T>): Promise<T> {
-    const epoch = this.o.epoch();
-    if (epoch === null) throw new NotActiveError(`incident ${what}`);
-    try {
-      return await call(epoch);
-    } catch (err) {
-      if (err instanceof FencedError) this.o.onFenced?.(err.message);
-      throw err;
-    }
+  private write<T>(what: string, call: (epoch: number) => Promise<T>): Promise<T> {
+    return underTerm(this.o, `incident ${what}`, call);
   }
 }
 

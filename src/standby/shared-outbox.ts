@@ -21,16 +21,12 @@
  * const pump = new OutboxPump(outbox, transport, clock, log);
  */
 import type { DeliveryChange, Outbox, OutboxDraft, OutboxMessage, OutboxStats } from "../store/store.js";
-import { FencedError, type DbArg, type SharedDb } from "./db.js";
-import { NotActiveError } from "./shared-auth.js";
+import type { DbArg, SharedDb } from "./db.js";
+import { NotActiveError, underTerm, type TermSource } from "./term.js";
 
-export interface SharedOutboxOptions {
+export interface SharedOutboxOptions extends TermSource {
   db: SharedDb;
   lease: string;
-  /** The epoch held now, or null when this instance is not active. */
-  epoch(): number | null;
-  /** A write was refused by fencing: the lease is someone else's. */
-  onFenced?(detail: string): void;
 }
 
 interface Row {
@@ -145,15 +141,8 @@ export class SharedOutbox implements Outbox {
   }
 
   /** A write under the epoch held now; fencing loses the lease. */
-  private async write<T>(what: string, call: (epoch: number) => Promise<T>): Promise<T> {
-    const epoch = this.o.epoch();
-    if (epoch === null) throw new NotActiveError(`outbox ${what}`);
-    try {
-      return await call(epoch);
-    } catch (err) {
-      if (err instanceof FencedError) this.o.onFenced?.(err.message);
-      throw err;
-    }
+  private write<T>(what: string, call: (epoch: number) => Promise<T>): Promise<T> {
+    return underTerm(this.o, `outbox ${what}`, call);
   }
 }
 
