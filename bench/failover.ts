@@ -53,6 +53,9 @@ const live: Instance[] = [];
 const GONE = ["gone-1", "gone-2", "gone-3"];
 const LEASE = "bench-failover";
 let violations = 0;
+/** The first few violations, said in words (which instances, how many sockets, when). */
+const seen: string[] = [];
+const t00 = Date.now();
 
 async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -115,15 +118,19 @@ function observe(wa: FakeWaServer): () => void {
     await Promise.all(
       live.filter((i) => i.running()).map(async (i) => {
         try {
-          const h = (await (await fetch(`http://127.0.0.1:${i.port}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as { standby?: { role: string } };
+          const h = (await (await fetch(`http://127.0.0.1:${i.port}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as { standby?: { role: string; epoch: number | null } };
+          const was = i.role;
           i.role = h.standby?.role ?? null;
+          if (was !== i.role && process.env.FAILOVER_TRACE) console.log(`  ${((Date.now() - t00) / 1000).toFixed(2)} s: ${i.name} (pid ${i.child.pid}) ${was} → ${i.role}, epoch ${h.standby?.epoch ?? "-"}`);
         } catch {
           /* not up yet, or gone */
         }
       }),
     );
-    if (live.filter((i) => i.running() && i.role === "active").length > 1) violations++;
+    const active = live.filter((i) => i.running() && i.role === "active").map((i) => i.name);
+    if (active.length > 1) violations++;
     if (wa.open > 1) violations++;
+    if ((active.length > 1 || wa.open > 1) && seen.length < 10) seen.push(`${((Date.now() - t00) / 1000).toFixed(2)} s: active ${active.join("+") || "none"}, ${wa.open} sockets`);
     timer = setTimeout(() => void tick(), 50);
   };
   void tick();
@@ -178,6 +185,7 @@ async function main(): Promise<void> {
       const { act, other } = await activeOne();
       await until("the other stands by", () => other.role === "standby", 30_000);
       const t0 = Date.now();
+      if (process.env.FAILOVER_TRACE) console.log(`  ${((Date.now() - t00) / 1000).toFixed(2)} s: ${signal} ${act.name} (pid ${act.child.pid})`);
       act.child.kill(signal);
       await until("the other active with its socket", () => other.role === "active" && wa.open === 1, TTL_S * 1000 + 30_000);
       const took = Date.now() - t0;
@@ -192,7 +200,7 @@ async function main(): Promise<void> {
     for (let run = 1; run <= RUNS; run++) {
       handoffs.push(await failover("SIGTERM"));
       takeovers.push(await failover("SIGKILL"));
-      console.log(`run ${run}: handoff ${secs(handoffs.at(-1)!)} s, takeover ${secs(takeovers.at(-1)!)} s`);
+      console.log(`run ${run}: handoff ${secs(handoffs.at(-1)!)} s, takeover ${secs(takeovers.at(-1)!)} s (at ${((Date.now() - t00) / 1000).toFixed(1)} s)`);
     }
     await activeOne();
     // The last takeover's message reaches the shared outbox with the new term's first pump round.
@@ -205,6 +213,7 @@ async function main(): Promise<void> {
     console.log(`| handoff (SIGTERM) | ${secs(median(handoffs))} s | ${secs(Math.max(...handoffs))} s |`);
     console.log(`| takeover (kill -9) | ${secs(median(takeovers))} s | ${secs(Math.max(...takeovers))} s |`);
     console.log(`| two active, or two sockets, at any sample | ${violations} | |`);
+    for (const v of seen) console.log(`  violation at ${v}`);
     console.log("");
     console.log(`failover: handoff ${secs(median(handoffs))} s, takeover ${secs(median(takeovers))} s, lost ${lost}, duplicated ${duplicated} (${RUNS} runs)`);
     if (violations > 0 || lost > 0 || duplicated > 0) process.exitCode = 1;

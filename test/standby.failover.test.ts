@@ -53,6 +53,8 @@ interface Health {
 
 interface Instance {
   name: string;
+  /** The lease it shares: "one active at a time" is per lease. */
+  lease: string;
   port: number;
   child: ChildProcessWithoutNullStreams;
   stderr: string;
@@ -103,6 +105,7 @@ function spawnJaga(name: string, via: "postgrest" | "direct", ttlS = TTL_S, o: S
     reapOnExit({ pid: child.pid });
     const inst: Instance = {
       name,
+      lease: o.lease ?? `failover-${via}`,
       port,
       child,
       stderr: "",
@@ -144,8 +147,10 @@ class Observer {
           }
         }),
       );
-      const active = live.filter((i) => i.running && i.health?.standby?.role === "active").map((i) => i.name);
-      if (active.length > 1) this.violations.push(`two active at once: ${active.join(", ")}`);
+      for (const lease of new Set(live.map((i) => i.lease))) {
+        const active = live.filter((i) => i.lease === lease && i.running && i.health?.standby?.role === "active").map((i) => i.name);
+        if (active.length > 1) this.violations.push(`two active at once on ${lease}: ${active.join(", ")}`);
+      }
       if (wa.open > 1) this.violations.push(`${wa.open} WhatsApp sockets open at once`);
       this.samples++;
       this.timer = setTimeout(() => void tick(), 50);
@@ -155,6 +160,13 @@ class Observer {
   stop(): void {
     clearTimeout(this.timer);
   }
+}
+
+/** Ends what a scenario left running (it failed half-way), so the next one starts alone. */
+async function reap(lease: string): Promise<void> {
+  const left = instances.filter((i) => i.lease === lease && i.running);
+  for (const i of left) i.child.kill("SIGKILL");
+  await Promise.all(left.map((i) => i.exit));
 }
 
 const activeOf = (list: Instance[]) => list.filter((i) => i.running && i.health?.standby?.role === "active");
@@ -174,8 +186,9 @@ describe("two real `jaga start` processes sharing one lease (PostgREST)", () => 
   let a: Instance;
   let b: Instance;
   before(() => observer.start());
-  after(() => {
+  after(async () => {
     observer.stop();
+    await reap("failover-postgrest");
     assert.deepEqual(observer.violations, []);
     assert.ok(observer.samples > 50, `only ${observer.samples} samples`);
     assert.ok(wa.maxConcurrent <= 1, `the stand-in saw ${wa.maxConcurrent} sockets at once`);
@@ -273,8 +286,9 @@ describe("two real `jaga start` processes sharing one lease (PostgREST)", () => 
 describe("over a direct connection (JAGA_DATABASE_URL): the session advisory lock", () => {
   const observer = new Observer();
   before(() => observer.start());
-  after(() => {
+  after(async () => {
     observer.stop();
+    await reap("failover-direct");
     assert.deepEqual(observer.violations, []);
   });
 
@@ -287,7 +301,9 @@ describe("over a direct connection (JAGA_DATABASE_URL): the session advisory loc
     await until("the standby stands by", () => other.health?.standby?.holder !== null && other.health?.standby?.holder !== undefined);
     const t0 = Date.now();
     act!.child.kill("SIGKILL");
-    await until("the other active", () => other.health?.standby?.role === "active", 10_000);
+    await until("the other active", () => other.health?.standby?.role === "active", 10_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${other.stderr.slice(-4000)}`);
+    });
     const takeover = Date.now() - t0;
     assert.ok(takeover < 5_000, `took over after ${takeover} ms; the ttl is ${ttl} s`);
     await until("its socket", () => wa.open === 1);
@@ -299,9 +315,11 @@ describe("over a direct connection (JAGA_DATABASE_URL): the session advisory loc
 
 describe("over a direct connection, blackholed (a pulled cable, nothing closed)", () => {
   const observer = new Observer();
+  const lease = `blackhole-${process.pid}`;
   before(() => observer.start());
-  after(() => {
+  after(async () => {
     observer.stop();
+    await reap(lease);
     assert.deepEqual(observer.violations, []);
   });
 
@@ -310,7 +328,6 @@ describe("over a direct connection, blackholed (a pulled cable, nothing closed)"
     const target = new URL(stack.databaseUrl);
     const proxies = await Promise.all([startTcpProxy(Number(target.port)), startTcpProxy(Number(target.port))]);
     const through = (port: number) => Object.assign(new URL(stack.databaseUrl), { port: String(port) }).toString();
-    const lease = `blackhole-${process.pid}`;
     try {
       const [a, b] = await Promise.all([
         spawnJaga("a", "direct", ttl, { lease, databaseUrl: through(proxies[0].port) }),
@@ -348,9 +365,11 @@ describe("over a direct connection, blackholed (a pulled cable, nothing closed)"
 
 describe("the incident desk is the lease's: the instance that takes over continues the incidents", () => {
   const observer = new Observer();
+  const lease = `desk-${process.pid}`;
   before(() => observer.start());
-  after(() => {
+  after(async () => {
     observer.stop();
+    await reap(lease);
     assert.deepEqual(observer.violations, []);
   });
 
@@ -359,7 +378,6 @@ describe("the incident desk is the lease's: the instance that takes over continu
     const key = join(dir, "desk-key");
     await promisify(execFile)("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
     const closed = await freePort();
-    const lease = `desk-${process.pid}`;
     const o: SpawnOptions = {
       lease,
       watch: "watch: { interval: 1s, unreachableAfter: 1, dns: { name: localhost } }",

@@ -279,6 +279,12 @@ export class LeaseKeeper {
     this.stopSignal.abort();
     this.wake.abort();
     await this.loop?.catch(() => undefined);
+    // The session lock first: the next holder takes it with the lease, not after it (its kill -9
+    // is then seen at once too). Until the release, the lease row still names this live session.
+    if (this.hasLock) {
+      await this.o.db.value("jaga_lease_unlock", { p_name: this.o.lease }, { lease: true }).catch(() => undefined);
+      this.hasLock = false;
+    }
     if (wasActive && epoch !== null) {
       try {
         await withDeadline(this.timings.renewEveryMs, this.o.clock, () =>
@@ -292,7 +298,6 @@ export class LeaseKeeper {
       this.emit({ type: "released", epoch, at: this.o.clock.now() });
     }
     await this.beat("stopping").catch(() => undefined);
-    if (this.hasLock) await this.o.db.value("jaga_lease_unlock", { p_name: this.o.lease }, { lease: true }).catch(() => undefined);
   }
 
   /** Stops without releasing (tests; a crash is the same without even this). */
@@ -443,6 +448,12 @@ export class LeaseKeeper {
     const epoch = this.epoch;
     const left = this.deadline - this.o.clock.now();
     if (left <= 0) return this.lose("renewal-failed", this.lastError ?? "no renewal in time");
+    // Taken without the session lock (the old holder still had it when the lease went free, as in
+    // a handover): take it as soon as it is free, so a kill -9 of this instance is seen at once
+    // rather than at the expiry.
+    if (this.o.db.kind === "direct" && !this.hasLock) {
+      this.hasLock = await withDeadline(Math.min(left, this.timings.pollMs), this.o.clock, () => this.o.db.tryLock(this.o.lease)).catch(() => false);
+    }
     const useSession = this.o.db.kind === "direct" && this.hasLock;
     const got = await this.claim(useSession, left);
     if (this.role !== "active" || this.epoch !== epoch) return;
