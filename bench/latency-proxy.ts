@@ -10,8 +10,11 @@ const relay = (from: Socket, to: Socket) => {
   from.on("end", () => setTimeout(() => to.end(), delayMs));
   from.on("error", () => to.destroy());
 };
-const server = net.createServer((client) => {
-  const upstream = net.connect(targetPort, "127.0.0.1");
+// No Nagle on the relay's own sockets: a router forwards each packet as it comes. With Nagle a
+// small write waits for the ACK of the previous one (up to 40 ms of delayed ACK on Linux), which
+// added a round trip here and there that no real 20 ms link has, to Jaga and to ssh alike.
+const server = net.createServer({ noDelay: true }, (client) => {
+  const upstream = net.connect({ port: targetPort, host: "127.0.0.1", noDelay: true });
   relay(client, upstream);
   relay(upstream, client);
 });
