@@ -123,7 +123,9 @@ function observe(wa: FakeWaServer): () => void {
           i.role = h.standby?.role ?? null;
           if (was !== i.role && process.env.FAILOVER_TRACE) console.log(`  ${((Date.now() - t00) / 1000).toFixed(2)} s: ${i.name} (pid ${i.child.pid}) ${was} → ${i.role}, epoch ${h.standby?.epoch ?? "-"}`);
         } catch {
-          /* not up yet, or gone */
+          // Not up yet, or stopping (its health page closes first): its role is unknown, not the
+          // last one seen. The sockets the stand-in counts are the exact check either way.
+          i.role = null;
         }
       }),
     );
