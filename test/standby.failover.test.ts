@@ -276,7 +276,21 @@ describe("two real `jaga start` processes sharing one lease (PostgREST)", () => 
     await until("its socket", () => wa.open === 1);
   });
 
-  it("both stopped with SIGTERM exit 0", async () => {
+  it("both stopped with SIGTERM exit 0; both started again at once: one active, what was queued still queued once", async () => {
+    const queuedBefore = await stack.sql<{ k: string }>(`select dedupe_key as k from jaga.outbox where lease = 'failover-postgrest' and sent_at is null order by id`);
+    for (const i of [a, b]) i.child.kill("SIGTERM");
+    for (const i of [a, b]) assert.deepEqual(await i.exit, { code: 0, signal: null });
+    await until("no socket", () => wa.open === 0);
+    [a, b] = await Promise.all([spawnJaga("a", "postgrest"), spawnJaga("b", "postgrest")]);
+    await until("one active", () => activeOf([a, b]).length === 1);
+    await until("its socket", () => wa.open === 1);
+    // Its takeover message (keyed by its term) reaches the shared outbox with its first pump round.
+    await until("its takeover message in the shared outbox", async () =>
+      (await stack.sql(`select 1 from jaga.outbox o join jaga.lease l on l.name = o.lease where o.lease = 'failover-postgrest' and o.dedupe_key = 'takeover:failover-postgrest:' || l.epoch`)).length === 1,
+    );
+    const after = (await stack.sql<{ k: string }>(`select dedupe_key as k from jaga.outbox where lease = 'failover-postgrest' and sent_at is null order by id`)).map((r) => r.k);
+    assert.deepEqual(after.slice(0, queuedBefore.length), queuedBefore.map((r) => r.k), "the old terms' queue, in order");
+    assert.equal(new Set(after).size, after.length, "none twice");
     for (const i of [a, b]) i.child.kill("SIGTERM");
     for (const i of [a, b]) assert.deepEqual(await i.exit, { code: 0, signal: null });
     await until("no socket", () => wa.open === 0);
