@@ -261,6 +261,87 @@ describe("reconnector over time", () => {
     assert.equal(sockets.maxAlive, 1);
   });
 
+  it("probes on a fixed beat when resolvers drop queries (each probe runs to its timeout), and the first answer connects", async () => {
+    // A resolver that drops queries: a probe started during the outage fails after its 1.5 s
+    // timeout; one started after DNS is back answers at once.
+    let dnsBackAt = Infinity;
+    const started: number[] = [];
+    const { clock, sockets, r } = setup({
+      probe: async () => {
+        const at = clock.now();
+        started.push(at);
+        if (at >= dnsBackAt) return { systemOk: false, answer: { resolver: LOOP, addresses: [{ address: "127.0.0.1", family: 4 }] }, failures: [] };
+        await clock.sleep(1_500);
+        return { systemOk: false, failures: [{ resolver: "system", code: "EAI_AGAIN" }] };
+      },
+    });
+    r.start();
+    await flush();
+    sockets.last.close({ code: 408, errorCode: "EAI_AGAIN" });
+    await flush();
+    const t0 = started[0]!;
+    for (let i = 0; i < 10; i++) await clock.advance(1_000);
+    // Every second from the first, not every 1.5 s + 1 s.
+    assert.deepEqual(
+      started.map((t) => t - t0),
+      [0, 1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000, 9_000, 10_000],
+    );
+    assert.equal(r.status().attempts, 1, "no socket during the outage");
+    dnsBackAt = clock.now() + 100;
+    await clock.advance(1_000);
+    await flush();
+    assert.equal(r.status().attempts, 2, "connected at the first beat after DNS is back");
+    assert.equal(sockets.last.route, "127.0.0.1:5353");
+    // The probes that were still running end at their timeout and change nothing.
+    await clock.advance(2_000);
+    await flush();
+    assert.equal(r.status().attempts, 2);
+    assert.equal(r.status().state, "connecting");
+    await r.stop();
+    assert.equal(sockets.maxAlive, 1);
+  });
+
+  it("another resolver answers while the OS lookup is still the outage's: no 'system DNS broken' until a fresh check fails", async () => {
+    for (const systemWorks of [true, false]) {
+      let systemChecks = 0;
+      const { clock, sockets, r, events } = setup({
+        probe: () =>
+          Promise.resolve({
+            systemOk: null,
+            systemStale: true,
+            answer: { resolver: LOOP, addresses: [{ address: "127.0.0.1", family: 4 }] },
+            failures: [{ resolver: "system", code: "EAI_AGAIN" }],
+          }),
+        probeSystem: () => {
+          systemChecks++;
+          return Promise.resolve(systemWorks);
+        },
+      });
+      r.start();
+      await flush();
+      sockets.last.close({ code: 408, errorCode: "EAI_AGAIN" });
+      await flush();
+      assert.equal(r.status().attempts, 2, "connects through the answer at once");
+      assert.equal(sockets.last.route, "127.0.0.1:5353");
+      sockets.last.hooks.open();
+      assert.equal(r.status().systemDnsBroken, false, "nothing known of the OS resolver yet");
+      await clock.advance(29_000);
+      assert.equal(systemChecks, 0);
+      await clock.advance(1_000);
+      await flush();
+      assert.equal(systemChecks, 1, "asked again after the recheck interval");
+      const said = events.filter((e) => e.type === "system-dns").map((e) => e.type === "system-dns" && e.broken);
+      if (systemWorks) {
+        assert.deepEqual(said, [], "back to the OS resolver, quietly");
+        assert.equal(r.status().resolver, "system");
+      } else {
+        assert.deepEqual(said, [true]);
+        assert.equal(r.status().resolver, "127.0.0.1:5353");
+      }
+      await r.stop();
+    }
+  });
+
   it("reconnectNow skips a wait, resumes after logged-out, and replaces an open socket", async () => {
     const { sockets, r } = setup({ random: () => 0.999 });
     r.start();

@@ -45,12 +45,38 @@ export async function resolveWith(spec: ResolverSpec, hostname: string, timeoutM
   }
 }
 
+/**
+ * OS lookups in flight, by name. getaddrinfo cannot be cancelled: it holds one of libuv's four
+ * threadpool threads until the OS resolver gives up, which is 28 s with three nameservers that
+ * drop queries (glibc: 5 s each, two rounds). A probe every second that started its own lookup
+ * would queue them behind each other without end, and with them every fs and crypto call of the
+ * process; so a probe joins the lookup already running for its name, and there is at most one.
+ */
+const osLookups = new Map<string, Promise<ResolveResult>>();
+
+/** Whether an OS lookup of `hostname` is running now (a new one would join it). */
+export function osLookupRunning(hostname: string): boolean {
+  return osLookups.has(hostname);
+}
+
+/** The OS resolver's answer for `hostname`, shared with any lookup of it still running. */
+export function osLookup(hostname: string): Promise<ResolveResult> {
+  const running = osLookups.get(hostname);
+  if (running) return running;
+  const lookup = dnsp
+    .lookup(hostname, { all: true })
+    .then(
+      (addresses): ResolveResult => (addresses.length ? { ok: true, addresses } : { ok: false, code: "ENOTFOUND" }),
+      (err: NodeJS.ErrnoException): ResolveResult => ({ ok: false, code: err.code ?? "EAI_AGAIN" }),
+    )
+    .finally(() => osLookups.delete(hostname));
+  osLookups.set(hostname, lookup);
+  return lookup;
+}
+
 async function ask(spec: ResolverSpec, hostname: string, timeoutMs: number): Promise<ResolveResult> {
   try {
-    if (spec.kind === "system") {
-      const addresses = await dnsp.lookup(hostname, { all: true });
-      return addresses.length ? { ok: true, addresses } : { ok: false, code: "ENOTFOUND" };
-    }
+    if (spec.kind === "system") return await osLookup(hostname);
     // One Resolver per question: cheap, and no shared state between resolvers or probes.
     const resolver = new dnsp.Resolver({ timeout: Math.max(100, Math.min(timeoutMs, 5_000)), tries: 1 });
     resolver.setServers([spec.server]);

@@ -130,6 +130,11 @@ export class Reconnector {
   private current?: ManagedSocket;
   private loop?: Promise<void>;
   private recheck?: Promise<void>;
+  /** DNS probes still running (a beat does not wait for the previous probe); stop() awaits them. */
+  private readonly probing = new Set<Promise<void>>();
+  /** A stale OS answer is being checked again before the OS resolver is called broken. */
+  private confirming = false;
+  private confirmation?: Promise<void>;
   private stopped = false;
   private manual = false;
   private wake = new AbortController();
@@ -207,7 +212,9 @@ export class Reconnector {
     this.wake.abort();
     this.current?.close();
     await this.loop;
+    await this.confirmation;
     await this.recheck;
+    await Promise.all(this.probing);
     this.setState("stopped");
   }
 
@@ -219,6 +226,8 @@ export class Reconnector {
       }
       this.manual = false;
       const { close, openedFor } = await this.attempt();
+      // Later sockets through the OS resolver ask it again (a kept address would go stale).
+      if (this.route.resolver.kind === "system" && this.route.addresses) this.route = { resolver: this.route.resolver, hostname: this.route.hostname };
       if (this.stopped) return;
       const kind = classifyClose(close);
       this.lastClose = { ...close, kind, at: this.o.clock.now() };
@@ -313,27 +322,52 @@ export class Reconnector {
     if (this.badSessions.length === p.alertAfter) this.emit({ type: "bad-session", count: this.badSessions.length });
   }
 
-  /** DNS is down: no socket; probe every few seconds and connect through whoever answers. */
+  /**
+   * DNS is down: no socket; probe on a fixed beat and connect through whoever answers. Probes
+   * start every `probeIntervalMs` counted from the first, however long each one takes: a
+   * resolver that drops queries holds a probe for its whole timeout, and waiting for it before
+   * counting the interval would stretch the beat to timeout + interval (3 s with the defaults)
+   * and DNS-back-to-connected with it. A probe still running at the next beat runs on beside
+   * the next one (at most timeout / interval of them); the first answer wins.
+   */
   private async waitForDns(): Promise<void> {
-    for (;;) {
+    const start = this.o.clock.now();
+    const answered = new AbortController();
+    let answer: ProbeResult | undefined;
+    let done = false;
+    const every = this.o.dns.probeIntervalMs;
+    for (let beat = 0; ; ) {
       if (this.stopped) return;
       this.nextAttemptAt = null;
       this.setState("dns-wait");
       this.dnsProbes++;
-      const probe = await this.o.probe().catch((): ProbeResult => ({ systemOk: null, failures: [] }));
-      if (this.stopped) return;
-      if (probe.answer) {
-        const viaSystem = probe.answer.resolver.kind === "system";
-        // Through the system resolver, let the OS resolve again at connect time; through
-        // another resolver, connect to exactly the address it gave.
-        this.route = viaSystem
-          ? { resolver: probe.answer.resolver, hostname: this.route.hostname }
-          : { resolver: probe.answer.resolver, hostname: this.route.hostname, addresses: probe.answer.addresses };
-        this.setSystemDns(probe.systemOk === false);
+      const probe = this.o
+        .probe()
+        .catch((): ProbeResult => ({ systemOk: null, failures: [] }))
+        .then((p) => {
+          // A late probe (after an answer, a manual reconnect or stop) has nothing to say.
+          if (done || !p.answer || answer) return;
+          answer = p;
+          answered.abort();
+        });
+      this.probing.add(probe);
+      void probe.finally(() => this.probing.delete(probe));
+      // The next beat still ahead: beats missed while the process stood still are skipped, not caught up in a burst.
+      beat = Math.max(beat + 1, Math.floor((this.o.clock.now() - start) / every) + 1);
+      const woken = await this.wait("dns-wait", start + beat * every - this.o.clock.now(), answered.signal);
+      if (this.stopped) return void (done = true);
+      if (answer) {
+        done = true;
+        const found = answer.answer!;
+        // Connect to exactly the address the answer gave: asking the OS again at connect time
+        // could take as long as the lookup that just answered (a dead first nameserver costs
+        // glibc 5 s each time) and time out. A system answer serves that one socket (run()).
+        this.route = { resolver: found.resolver, hostname: this.route.hostname, addresses: found.addresses };
+        if (answer.systemStale && found.resolver.kind !== "system") this.confirmSystemLater();
+        else this.setSystemDns(answer.systemOk === false);
         return;
       }
-      const woken = await this.wait("dns-wait", this.o.dns.probeIntervalMs);
-      if (woken) return; // a manual reconnect tries a socket anyway
+      if (woken) return void (done = true); // a manual reconnect tries a socket anyway
     }
   }
 
@@ -343,6 +377,32 @@ export class Reconnector {
     this.emit({ type: "system-dns", broken, resolver: this.route.resolver.label });
     this.emitState();
     if (broken && this.o.probeSystem) this.recheck = this.recheckSystem(this.o.probeSystem);
+  }
+
+  /**
+   * Another resolver answered while the OS resolver's lookup was still the one asked during the
+   * outage (resolvers that dropped queries): nothing is known of the OS resolver yet. Connect
+   * through the answer, ask the OS once more after `recheckIntervalMs`, and only then call it
+   * broken, or go back to it quietly: every resolver failing at once is not a broken system
+   * resolver, and its incident would be noise after every such outage.
+   */
+  private confirmSystemLater(): void {
+    const probeSystem = this.o.probeSystem;
+    if (this.systemDnsBroken || this.confirming || !probeSystem) return;
+    this.confirming = true;
+    const confirm = async () => {
+      try {
+        await this.o.clock.sleep(this.o.dns.recheckIntervalMs, this.stopSignal.signal);
+      } catch {
+        return;
+      }
+      if (this.stopped || this.systemDnsBroken || this.route.resolver.kind === "system") return;
+      const ok = await probeSystem().catch(() => false);
+      if (this.stopped || this.systemDnsBroken) return;
+      if (ok) this.route = { resolver: { kind: "system", label: "system" }, hostname: this.route.hostname };
+      else this.setSystemDns(true);
+    };
+    this.confirmation = confirm().finally(() => (this.confirming = false));
   }
 
   /** While connected through another resolver, asks the OS resolver now and then whether it is back. */
@@ -362,8 +422,11 @@ export class Reconnector {
     }
   }
 
-  /** Waits `ms` (or until woken, when null) in `state`; true when woken early. */
-  private async wait(state: ConnectionState, ms: number | null): Promise<boolean> {
+  /**
+   * Waits `ms` (or until woken, when null) in `state`; true when woken early. `also` ends the
+   * wait too (a probe's answer) without being taken for a wake.
+   */
+  private async wait(state: ConnectionState, ms: number | null, also?: AbortSignal): Promise<boolean> {
     if (this.stopped) return true;
     this.nextAttemptAt = ms === null ? null : this.o.clock.now() + ms;
     this.setState(state);
@@ -373,7 +436,12 @@ export class Reconnector {
       this.nextAttemptAt = null;
       return true;
     }
-    const signal = this.wake.signal;
+    if (also?.aborted) {
+      this.nextAttemptAt = null;
+      return true;
+    }
+    const wake = this.wake.signal;
+    const signal = also ? AbortSignal.any([wake, also]) : wake;
     try {
       if (ms === null) {
         await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
@@ -384,7 +452,7 @@ export class Reconnector {
     } catch {
       return true;
     } finally {
-      if (signal.aborted) this.wake = new AbortController();
+      if (wake.aborted) this.wake = new AbortController();
       this.nextAttemptAt = null;
     }
   }
