@@ -14,6 +14,7 @@ import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
 import ts from "typescript";
 import { ROOT } from "./helpers/pm2.js";
+import { ecosystemStart, npmStart, systemdStart } from "./helpers/start-command.js";
 
 const run = promisify(execFile);
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
@@ -210,8 +211,9 @@ describe("production install", () => {
     };
 
     it("runs what package.json and the PM2 ecosystem run, as a user, from the install directory", () => {
-      const [node, script, ...args] = one("ExecStart").split(/\s+/);
+      const [node] = one("ExecStart").split(/\s+/);
       assert.match(node!, /^\/.*\/node$/, "a full path: a service has no login PATH");
+      const [script, ...args] = systemdStart().script;
       assert.equal(script, pkg.bin.jaga);
       assert.deepEqual(args, ["start"]);
       const ecosystem = createRequire(import.meta.url)(join(ROOT, "ecosystem.config.cjs")) as { apps: { script: string; args: string }[] };
@@ -220,6 +222,16 @@ describe("production install", () => {
       assert.match(one("WorkingDirectory"), /^\//);
       assert.match(one("EnvironmentFile"), /^-?\//);
       assert.match(one("Environment"), /\bJAGA_TRANSPORT=whatsapp\b/);
+    });
+
+    it("starts node with the same flags and variables as `npm start` and the PM2 ecosystem (the memory settings)", () => {
+      const npm = npmStart();
+      assert.deepEqual(npm.script, [pkg.bin.jaga, "start"]);
+      assert.deepEqual(ecosystemStart(), npm, "ecosystem.config.cjs: node_args and env as in package.json's start script");
+      assert.deepEqual(systemdStart(), npm, "deploy/jaga.service: ExecStart flags and Environment= as in package.json's start script");
+      // What bench:memory measured (README, "Memory"): losing one of them costs resident memory again.
+      assert.equal(npm.env.MALLOC_ARENA_MAX, "2");
+      for (const flag of ["--max-semi-space-size=1", "--no-opt"]) assert.ok(npm.nodeArgs.includes(flag), npm.nodeArgs.join(" "));
     });
 
     it("restarts on failure, stops with SIGTERM and waits longer than Jaga's shutdown budget", () => {

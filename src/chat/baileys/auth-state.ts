@@ -8,7 +8,8 @@
  * const sock = makeWASocket({ auth: auth.state, ... });
  * sock.ev.on("creds.update", auth.saveCreds);
  */
-import { BufferJSON, initAuthCreds, proto, type AuthenticationCreds, type AuthenticationState, type SignalDataTypeMap } from "@whiskeysockets/baileys";
+import type { AuthenticationCreds, AuthenticationState, SignalDataTypeMap } from "@whiskeysockets/baileys";
+import { BufferJSON, initAuthCreds, proto } from "./lib.js";
 import type { LocalWaAuth, WaAuthKv, WaAuthRow } from "../../store/sqlite/wa-auth.js";
 
 export interface SqliteAuthState<Saved = void | Promise<void>> {

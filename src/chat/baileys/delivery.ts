@@ -14,7 +14,8 @@
  * watchDelivery(sock, (e) => outbox.recordDelivery(e)); // { msgId, state: "acked", at }
  * isPermanent("463"); // true: never re-send blindly
  */
-import { proto, type WASocket } from "@whiskeysockets/baileys";
+import type { WASocket } from "@whiskeysockets/baileys";
+import { proto } from "./lib.js";
 
 
 import type { DeliveryReport } from "../transport.js";

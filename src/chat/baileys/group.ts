@@ -14,7 +14,8 @@
  * makeWASocket({ cachedGroupMetadata: (jid) => group.cached(jid) });
  * group.report({ me, admins }); // { member: true, canPost: true, adminsIn: [...], adminsMissing: [...] }
  */
-import { jidDecode, type GroupMetadata, type GroupParticipant, type WASocket } from "@whiskeysockets/baileys";
+import type { GroupMetadata, GroupParticipant, WASocket } from "@whiskeysockets/baileys";
+import { jidDecode } from "./lib.js";
 import type { Clock } from "../../clock.js";
 import type { Logger } from "../../log.js";
 

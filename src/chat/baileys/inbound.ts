@@ -11,17 +11,8 @@
  * const v = interpretMessage(msg, "notify", { alertGroup, isKnown, lids });
  * if (v.accept) handler(v.message); else counters[v.reason]++;
  */
-import {
-  isJidBroadcast,
-  isJidGroup,
-  isJidNewsletter,
-  isJidStatusBroadcast,
-  isLidUser,
-  isPnUser,
-  jidDecode,
-  normalizeMessageContent,
-  type WAMessage,
-} from "@whiskeysockets/baileys";
+import type { WAMessage } from "@whiskeysockets/baileys";
+import { isJidBroadcast, isJidGroup, isJidNewsletter, isJidStatusBroadcast, isLidUser, isPnUser, jidDecode, normalizeMessageContent } from "./lib.js";
 import type { IncomingMessage } from "../transport.js";
 
 export type IgnoreReason =

@@ -9,7 +9,6 @@
  */
 import type { Writable } from "node:stream";
 import type { WASocket } from "@whiskeysockets/baileys";
-import qrcode from "qrcode-terminal";
 import type { Translate } from "../../i18n/index.js";
 import type { Logger } from "../../log.js";
 
@@ -35,9 +34,14 @@ export function makePairing(o: PairingOptions): (qr: string, sock: WASocket) => 
         .catch((err: unknown) => o.log.warn({ err }, "pairing code request failed; scan the QR instead"));
       return;
     }
-    qrcode.generate(qr, { small: true }, (art: string) => {
-      o.output.write(`${o.t("wa.qr")}\n${art}\n`);
-    });
+    // Loaded for the first QR only: a paired Jaga never draws one, so it never pays for it.
+    import("qrcode-terminal")
+      .then(({ default: qrcode }) =>
+        qrcode.generate(qr, { small: true }, (art: string) => {
+          o.output.write(`${o.t("wa.qr")}\n${art}\n`);
+        }),
+      )
+      .catch((err: unknown) => o.log.warn({ err }, "drawing the QR failed"));
   };
 }
 

@@ -11,7 +11,8 @@
  */
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
-import { makeWASocket, Browsers, type CacheStore, type GroupMetadata, type WAMessageKey, type WASocket, type WAVersion, type proto } from "@whiskeysockets/baileys";
+import type { CacheStore, GroupMetadata, WAMessageKey, WASocket, WAVersion, proto } from "@whiskeysockets/baileys";
+import { Browsers, makeWASocket } from "./lib.js";
 import type WebSocket from "ws";
 import type { Logger } from "../../log.js";
 import { makeLookup, type Route } from "../../dns/lookup.js";

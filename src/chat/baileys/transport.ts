@@ -14,7 +14,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Writable } from "node:stream";
-import { BufferJSON, isLidUser, isPnUser, jidDecode, proto, type WAMessage, type WAMessageKey, type WASocket } from "@whiskeysockets/baileys";
+import type { WAMessage, WAMessageKey, WASocket } from "@whiskeysockets/baileys";
+import { BufferJSON, isLidUser, isPnUser, jidDecode, proto } from "./lib.js";
 import type { Clock } from "../../clock.js";
 import type { Route } from "../../dns/lookup.js";
 import { probeName } from "../../dns/probe.js";

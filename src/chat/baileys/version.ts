@@ -17,7 +17,8 @@
  */
 import { get as httpGet } from "node:http";
 import { get as httpsGet } from "node:https";
-import { DEFAULT_CONNECTION_CONFIG, type WAVersion } from "@whiskeysockets/baileys";
+import type { WAVersion } from "@whiskeysockets/baileys";
+import { DEFAULT_CONNECTION_CONFIG } from "./lib.js";
 import type { Clock } from "../../clock.js";
 import { makeLookup, type Route } from "../../dns/lookup.js";
 import type { Logger } from "../../log.js";
