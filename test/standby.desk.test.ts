@@ -21,21 +21,12 @@ import { createSupabaseClient } from "../src/store/supabase/client.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 import type { AlertFor } from "../src/store/store.js";
 import { IncidentDesk } from "../src/watch/desk.js";
-import { standbyDatabase } from "./helpers/standby-db.js";
+import { claim, release, standbyDatabase } from "./helpers/standby-db.js";
 import { alertingContract } from "./store.contract.js";
 
 const sb = standbyDatabase();
 const { viaPostgrest, leaseName } = sb;
 const viaDirect = () => sb.viaDirect({ queryTimeoutMs: 2_000 });
-
-async function claim(db: SharedDb, lease: string, owner: string, ttlMs = 60_000): Promise<number | null> {
-  const [row] = await db.rows<{ held: boolean; epoch: number | string }>("jaga_lease_claim", { p_name: lease, p_owner: owner, p_ttl_ms: ttlMs });
-  return row!.held ? Number(row!.epoch) : null;
-}
-
-async function release(db: SharedDb, lease: string, owner: string, epoch: number): Promise<void> {
-  assert.equal(await db.value<boolean>("jaga_lease_release", { p_name: lease, p_owner: owner, p_epoch: epoch }), true);
-}
 
 const T0 = Date.parse("2026-12-02T01:02:03.456Z");
 const alertFor =

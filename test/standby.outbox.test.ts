@@ -16,27 +16,17 @@ import { describe, it } from "node:test";
 import { OutboxPump } from "../src/chat/outbox-pump.js";
 import { ManualClock, systemClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
-import { FencedError, type SharedDb } from "../src/standby/db.js";
+import { FencedError } from "../src/standby/db.js";
 import { LeaseKeeper } from "../src/standby/lease.js";
 import { NotActiveError } from "../src/standby/shared-auth.js";
 import { ForwardingOutbox, SharedOutbox } from "../src/standby/shared-outbox.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 import { createSupabaseClient } from "../src/store/supabase/client.js";
-import { standbyDatabase } from "./helpers/standby-db.js";
+import { claim, release, standbyDatabase } from "./helpers/standby-db.js";
 
 const sb = standbyDatabase();
 const { viaPostgrest, leaseName } = sb;
 const viaDirect = () => sb.viaDirect({ queryTimeoutMs: 2_000 });
-
-/** Claims the lease for `owner` (one statement, as the keeper does): the epoch, or null when someone else holds it. */
-async function claim(db: SharedDb, lease: string, owner: string, ttlMs = 60_000): Promise<number | null> {
-  const [row] = await db.rows<{ held: boolean; epoch: number | string }>("jaga_lease_claim", { p_name: lease, p_owner: owner, p_ttl_ms: ttlMs });
-  return row!.held ? Number(row!.epoch) : null;
-}
-
-async function release(db: SharedDb, lease: string, owner: string, epoch: number): Promise<void> {
-  assert.equal(await db.value<boolean>("jaga_lease_release", { p_name: lease, p_owner: owner, p_epoch: epoch }), true);
-}
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;

@@ -217,18 +217,18 @@ export class IncidentDesk {
   /** The open incidents, loaded once; a failed load is retried by the next call. */
   private async openIncidents(): Promise<Map<string, Incident>> {
     const scope = this.o.scope?.();
-    if (this.open && this.openScope === scope) return this.open;
     if (this.openScope !== scope) {
+      // Another side's incidents now: what was loaded (and reminded) means nothing here.
       this.open = undefined;
       this.reminded.clear();
-    }
-    const list = await this.o.incidents.listOpen();
-    // A concurrent call (touch is not serialized) may have loaded it meanwhile: keep the first.
-    if (!this.open || this.openScope !== scope) {
-      this.open = new Map(list.map((i) => [keyOf(i), i]));
       this.openScope = scope;
     }
-    return this.open;
+    if (this.open) return this.open;
+    const loaded = new Map((await this.o.incidents.listOpen()).map((i) => [keyOf(i), i]));
+    // A concurrent call (touch is not serialized) may have loaded it meanwhile: keep the first,
+    // unless the scope moved on while this one read (then this read is the other side's).
+    if (this.openScope === scope) this.open ??= loaded;
+    return this.open ?? loaded;
   }
 
   private async remind(incident: Incident, summary: string, now: number): Promise<void> {

@@ -8,6 +8,7 @@
  * const db = sb.viaPostgrest();           // or sb.viaDirect()
  * await db.rows("jaga_lease_claim", { p_name: sb.leaseName(), p_owner: "a#1", p_ttl_ms: 3_000 });
  */
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before } from "node:test";
 import { directDb, postgrestDb, type SharedDb } from "../../src/standby/db.js";
@@ -53,4 +54,15 @@ export function standbyDatabase(): StandbyDatabase {
     leaseName: () => `t-${randomBytes(4).toString("hex")}`,
     track,
   };
+}
+
+/** Claims the lease for `owner` (one statement, as the keeper does): the epoch, or null when someone else holds it. */
+export async function claim(db: SharedDb, lease: string, owner: string, ttlMs = 60_000): Promise<number | null> {
+  const [row] = await db.rows<{ held: boolean; epoch: number | string }>("jaga_lease_claim", { p_name: lease, p_owner: owner, p_ttl_ms: ttlMs });
+  return row!.held ? Number(row!.epoch) : null;
+}
+
+/** Hands the lease over (it must be `owner`'s, under `epoch`). */
+export async function release(db: SharedDb, lease: string, owner: string, epoch: number): Promise<void> {
+  assert.equal(await db.value<boolean>("jaga_lease_release", { p_name: lease, p_owner: owner, p_epoch: epoch }), true);
 }
