@@ -37,6 +37,7 @@ import type { Executor } from "../src/hosts/executor.js";
 import { watchHarness, type WatchHarness } from "../test/helpers/watch.js";
 import { ROOT, startPm2, TSX, waitFor } from "../test/helpers/pm2.js";
 import { freePort, startSshd, type TestSshd } from "../test/helpers/sshd.js";
+import { npmStart } from "../test/helpers/start-command.js";
 
 const run = promisify(execFile);
 /** BENCH_SIZES=1,10 runs a subset (50 parallel `pm2 jlist` on 2 cores take a while). */
@@ -192,8 +193,9 @@ function checkSshAnswer(out: string, withPm2 = true): void {
 }
 
 /**
- * The resident memory of Jaga as it runs — the built CLI, its own process, console transport,
- * watchers on — with `n` SSH hosts connected and two fleet-wide /status answered.
+ * The resident memory of Jaga as it runs — the built CLI, its own process started as `npm start`
+ * starts it (its node flags and environment), console transport, watchers on — with `n` SSH
+ * hosts connected and two fleet-wide /status answered.
  */
 async function jagaProcessRss(n: number, sshd: TestSshd, home: string, bin: string): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "jaga-bench-rss-"));
@@ -206,9 +208,10 @@ async function jagaProcessRss(n: number, sshd: TestSshd, home: string, bin: stri
   }));
   // JSON is YAML; the watchers' DNS check asks for localhost, which never leaves the machine.
   writeFileSync(join(dir, "jaga.yaml"), JSON.stringify({ language: "en", commandTimeout: "10m", watch: { dns: { name: "localhost" } }, hosts }));
-  const child = spawn(process.execPath, [join(ROOT, "dist/src/cli.js")], {
+  const start = npmStart();
+  const child = spawn(process.execPath, [...start.nodeArgs, join(ROOT, "dist/src/cli.js"), "start"], {
     cwd: dir,
-    env: { ...process.env, JAGA_TRANSPORT: "console", LOG_LEVEL: "silent", JAGA_DATA_DIR: join(dir, "data") },
+    env: { ...process.env, ...start.env, JAGA_TRANSPORT: "console", LOG_LEVEL: "silent", JAGA_DATA_DIR: join(dir, "data") },
     stdio: ["pipe", "pipe", "inherit"],
   });
   let out = "";

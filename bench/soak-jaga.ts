@@ -1,6 +1,6 @@
 /**
- * The soak's Jaga: a real `jaga start` process (the built dist/, console transport) driven
- * through its stdin, with everything it prints read back and tallied.
+ * The soak's Jaga: a real `jaga start` process (the built dist/, console transport, started with
+ * the node flags and environment of `npm start`, as production runs it) driven through its stdin, with everything it prints read back and tallied.
  *
  * The console transport answers lines strictly in order and marks nothing, so every command is
  * written together with a marker line, `/mark<n>`: an unknown command, answered at once with
@@ -21,6 +21,7 @@ import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { ROOT } from "../test/helpers/pm2.js";
+import { npmStart } from "../test/helpers/start-command.js";
 
 export const CLI = join(ROOT, "dist/src/cli.js");
 const MARKER = /^❓ Unknown command `\/mark(\d+)`\.$/;
@@ -82,7 +83,8 @@ export class SoakJaga {
   }
 
   start(): void {
-    const child = spawn(process.execPath, [CLI, "start"], { cwd: this.o.cwd, env: this.o.env, stdio: ["pipe", "pipe", "pipe"] });
+    const { nodeArgs, env } = npmStart();
+    const child = spawn(process.execPath, [...nodeArgs, CLI, "start"], { cwd: this.o.cwd, env: { ...this.o.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
     this.child = child;
     child.stdin.on("error", () => undefined); // a crashed Jaga closes the pipe under us
     createInterface({ input: child.stdout, crlfDelay: Infinity }).on("line", (l) => this.onStdout(l));

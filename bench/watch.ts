@@ -54,6 +54,7 @@ import { RestartTracker, type RestartDelta } from "../src/watch/restarts.js";
 import { testConfig } from "../test/helpers/harness.js";
 import { APPS, startPm2, TSX, waitFor, type TestPm2 } from "../test/helpers/pm2.js";
 import { descendants, startSshd, type TestSshd } from "../test/helpers/sshd.js";
+import { npmStart } from "../test/helpers/start-command.js";
 
 type Method = "bus" | "poll" | "jaga";
 type Transport = "local" | "ssh";
@@ -222,9 +223,13 @@ interface Agent {
 }
 
 function startAgent(spec: AgentSpec): Agent {
+  // The node flags and environment of `npm start` (no optimizing compiler, small young
+  // generation: more CPU per line than plain node, so measured as shipped).
   // --no-memory-reducer: V8's idle-time GCs after startup (40 ms bursts for half a minute) would
   // land in the window; in a Jaga that has run for minutes they are long over.
-  const child = spawn(process.execPath, ["--expose-gc", "--no-memory-reducer", "--import", TSX, fileURLToPath(import.meta.url), "--agent", JSON.stringify(spec)], {
+  const start = npmStart();
+  const child = spawn(process.execPath, [...start.nodeArgs, "--expose-gc", "--no-memory-reducer", "--import", TSX, fileURLToPath(import.meta.url), "--agent", JSON.stringify(spec)], {
+    env: { ...process.env, ...start.env },
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines: Record<string, number>[] = [];
