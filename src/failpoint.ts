@@ -17,7 +17,7 @@
  */
 const armed = process.env.JAGA_FAILPOINT;
 
-export type FailpointName = "desk.after-condition" | "desk.after-describe" | "desk.after-open" | "outbox.after-send" | "desk.after-resolve";
+export type FailpointName = "desk.after-condition" | "desk.after-describe" | "desk.after-open" | "outbox.after-send" | "desk.after-resolve" | "command.running";
 
 export function failpoint(name: FailpointName): void {
   if (armed === name) process.kill(process.pid, "SIGKILL");

@@ -22,7 +22,7 @@
 import type { Readable, Writable } from "node:stream";
 import { commands as allCommands } from "../commands/index.js";
 import type { WhatsAppParts } from "./chat/baileys/build.js";
-import { ConsoleTransport } from "./chat/console.js";
+import { CONSOLE_SENDER, ConsoleTransport } from "./chat/console.js";
 import { DirectSend, queueOrSendDirect } from "./chat/direct-send.js";
 import { OutboxPump } from "./chat/outbox-pump.js";
 import { dayIn, Pacer, pacingHeaders } from "./chat/pacing.js";
@@ -52,6 +52,7 @@ import { alertsOnlyWhenActive, incidentsByRole } from "./standby/gate.js";
 import type { Standby, Term } from "./standby/index.js";
 import type { Holder } from "./standby/lease.js";
 import type { SharedWaAuth } from "./standby/shared-auth.js";
+import type { CutOffRun } from "./standby/shared-runs.js";
 import { SwitchedTransport } from "./standby/switched.js";
 import type { WhatsAppControl } from "./reconnect/control.js";
 import { formatDuration } from "./duration.js";
@@ -258,16 +259,31 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   const onWritable = () => direct.requeue((m) => queueAlert(m.text, m.dedupeKey));
   followStoreHealth({ health, incidents, desk: watch?.desk, alert: alertUnlessStopping, onWritable, t, clock, log });
 
+  // With a standby, the commands running are recorded under the term: a takeover names those a
+  // kill -9 cut off, and a message WhatsApp delivers again is not run twice.
+  const runs =
+    standby && settings
+      ? new (await import("./standby/shared-runs.js")).SharedRuns({
+          db: standby.db,
+          lease: settings.lease,
+          instance: settings.name,
+          epoch: () => standby.keeper.currentEpoch(),
+          onFenced: (detail) => standby.keeper.fenced(detail),
+          clock,
+          log,
+        })
+      : undefined;
+  const directory = new Directory(config);
   const pipeline = new Pipeline({
     commands: options.commands ?? allCommands,
-    directory: new Directory(config),
+    directory,
     hosts,
     // Commands read the incidents the desk works on (/do, /diag): with a standby, by role.
     store: standby ? withIncidents(store, deskIncidents) : store,
     config,
     clock,
     log,
-    services: { watch, whatsapp: control, standby: standby ? () => standby.status() : undefined },
+    services: { watch, whatsapp: control, standby: standby ? () => standby.status() : undefined, runs },
   });
 
   let http: HttpServer | undefined;
@@ -366,8 +382,16 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
           log.info({ epoch: term.epoch, session: pulled.from, rows: pulled.rows }, "standby: WhatsApp session taken over");
         }
         if (lost.aborted || stopping) return;
+        // What the old term was running when it died: said, not re-run (src/standby/shared-runs.ts).
+        const cutOff = (await runs?.cutOff().catch((err: unknown) => (log.warn({ err }, "standby: the cut-off commands could not be read"), []))) ?? [];
         // The first thing this term sends: who took over, why, since when the old one was silent.
-        await local.outbox.enqueue({ chatId: alertChat, text: await takeoverText(term), dedupeKey: `takeover:${settings!.lease}:${term.epoch}`, at: clock.now() });
+        await local.outbox.enqueue({ chatId: alertChat, text: await takeoverText(term, cutOff), dedupeKey: `takeover:${settings!.lease}:${term.epoch}`, at: clock.now() });
+        // And in each chat a cut-off command came from, an answer where it was asked.
+        for (const c of cutOff) {
+          if (c.chatId === alertChat || c.chatId === CONSOLE_SENDER) continue;
+          const text = t("standby.cut_off_here", { command: c.command, previous: c.instance, at: clockTime(c.startedAt), instance: settings!.name });
+          await local.outbox.enqueue({ chatId: c.chatId, text, dedupeKey: `cut-off:${settings!.lease}:${c.msgId}`, at: clock.now() });
+        }
         pump = makePump();
         if (switched) {
           const parts = await buildWa();
@@ -394,9 +418,9 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
   return jaga;
 
   /** The takeover message: who, why, since when the old one was silent, what was queued here. */
-  async function takeoverText(term: Term): Promise<string> {
+  async function takeoverText(term: Term, cutOff: readonly CutOffRun[]): Promise<string> {
     const p = term.previous;
-    const at = (ms: number) => new Intl.DateTimeFormat("en-GB", { timeZone: config.timezone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }).format(ms);
+    const at = clockTime;
     const reason = !p
       ? t("standby.reason_first")
       : t(p.end === "released" ? "standby.reason_released" : p.end === "session" ? "standby.reason_session" : "standby.reason_expired", {
@@ -408,8 +432,17 @@ async function assemble(options: StartOptions, clock: Clock, store: OpenedStore,
     const open = (await deskIncidents.listOpen().catch(() => [])).filter((i) => !(i.host === "jaga" && i.kind === "standby"));
     const lines = [t("standby.took_over", { instance: settings!.name, reason, queued: queued > 0 ? t("standby.queued", { n: queued }) : t("standby.queued_none") })];
     if (open.length > 0) lines.push(t("standby.open_incidents", { list: open.map((i) => `#${i.id} ${i.kind} ${i.app ? `${i.app}@` : ""}${i.host}`).join(", ") }));
+    if (cutOff.length > 0) {
+      const list = cutOff.map((c) => `\`${c.command}\` (${directory.lookup(c.sender)?.name ?? c.sender}, ${at(c.startedAt)})`).join(", ");
+      lines.push(t("standby.cut_off", { previous: cutOff[0]!.instance, list }));
+    }
     await standbyHeard(null);
     return lines.join("\n");
+  }
+
+  /** A time of day in the configured zone, as the takeover messages give it. */
+  function clockTime(ms: number): string {
+    return new Intl.DateTimeFormat("en-GB", { timeZone: config.timezone, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false }).format(ms);
   }
 
   /** A standby sees the active instance go silent: an incident here (its alert is the takeover message). */

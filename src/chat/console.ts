@@ -6,6 +6,7 @@
  * @example
  * echo /status | JAGA_TRANSPORT=console npm start
  */
+import { randomUUID } from "node:crypto";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { stripControls } from "../text.js";
@@ -19,6 +20,8 @@ export class ConsoleTransport implements Transport {
   private endTransport!: () => void;
   private stopped = false;
   private seq = 0;
+  /** This process's own prefix for message ids. */
+  private readonly run = randomUUID().slice(0, 8);
   private rl?: ReturnType<typeof createInterface>;
 
   constructor(
@@ -37,7 +40,8 @@ export class ConsoleTransport implements Transport {
     rl.on("line", (line) => {
       if (this.stopped) return;
       const message: IncomingMessage = {
-        id: `console-${++this.seq}`,
+        // Unique beyond this process: a standby's run ledger keys commands by message id.
+        id: `console-${this.run}-${++this.seq}`,
         chatId: CONSOLE_SENDER,
         isGroup: false,
         senderId: CONSOLE_SENDER,

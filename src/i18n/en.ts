@@ -448,5 +448,8 @@ export const en: Messages = {
   "standby.queued": "Queued here: {n} message(s).",
   "standby.queued_none": "Nothing was queued here.",
   "standby.open_incidents": "Open incidents it continues: {list}.",
+  "standby.lost_lease": "ℹ️ This Jaga instance is no longer the active one, so nothing was run. Send it again: the active instance answers.",
+  "standby.cut_off": "✂️ Cut off when {previous} stopped, and not run again (whether it finished is unknown): {list}. Check with `/status`.",
+  "standby.cut_off_here": "✂️ `{command}` was running on *{previous}* when it stopped ({at}). Whether it finished is unknown, and it is not run again: check with `/status`, then send it again if needed. *{instance}* is the active Jaga now.",
   "standby.silent": "The active Jaga instance {instance} renews its lease no more (last heard of {ago} ago); this standby takes over when the lease expires.",
 };

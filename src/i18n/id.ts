@@ -446,6 +446,9 @@ export const id = {
   "standby.queued": "Antrean di sini: {n} pesan.",
   "standby.queued_none": "Tidak ada antrean di sini.",
   "standby.open_incidents": "Insiden terbuka yang dilanjutkan: {list}.",
+  "standby.lost_lease": "ℹ️ Instance Jaga ini bukan lagi yang aktif, jadi tidak ada yang dijalankan. Kirim lagi: instance aktif yang akan menjawab.",
+  "standby.cut_off": "✂️ Terputus saat {previous} berhenti, dan tidak dijalankan ulang (belum tentu selesai): {list}. Cek dengan `/status`.",
+  "standby.cut_off_here": "✂️ `{command}` sedang berjalan di *{previous}* saat ia berhenti ({at}). Belum tentu selesai, dan tidak dijalankan ulang: cek dengan `/status`, lalu kirim lagi bila perlu. *{instance}* kini Jaga yang aktif.",
   "standby.silent": "Instance Jaga aktif {instance} tidak lagi memperbarui lease-nya (terakhir terdengar {ago} lalu); cadangan ini mengambil alih saat lease habis.",
 } as const satisfies Record<string, string>;
 

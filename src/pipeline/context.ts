@@ -3,6 +3,7 @@
  * Built fresh for every message by the pipeline.
  */
 import type { LeaseStatus } from "../standby/lease.js";
+import type { RunLedger } from "../standby/shared-runs.js";
 import type { IncomingMessage } from "../chat/transport.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config/load.js";
@@ -24,6 +25,8 @@ export interface Services {
   whatsapp?: WhatsAppControl;
   /** With `standby:` configured: this instance's role and the others (see src/standby). */
   standby?: () => LeaseStatus;
+  /** With `standby:` configured: the lease's record of the commands running (see src/standby/shared-runs.ts). */
+  runs?: RunLedger;
 }
 
 export interface Context {

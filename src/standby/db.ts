@@ -18,6 +18,7 @@
 import pg from "pg";
 import type { JagaSupabaseClient } from "../store/supabase/client.js";
 import { redact } from "../text.js";
+import { FencedError } from "./errors.js";
 
 /** An argument: a plain value, a text[] (string list), or JSON for a jsonb parameter. */
 export type DbArg = string | number | boolean | null | Date | readonly string[] | { jsonb: unknown };
@@ -40,14 +41,7 @@ export interface SharedDb {
   close(): Promise<void>;
 }
 
-/** The database refused a write: it was made under an epoch that is no longer the lease's. */
-export class FencedError extends Error {
-  readonly code = "PT409";
-  constructor(message: string) {
-    super(message);
-    this.name = "FencedError";
-  }
-}
+export { FencedError };
 
 /** Any other failure of a call, with PostgreSQL's or PostgREST's code when there was one. */
 export class SharedDbError extends Error {

@@ -6,7 +6,9 @@
  * const term: TermSource = { epoch: () => keeper.currentEpoch(), onFenced: (d) => keeper.fenced(d) };
  * await underTerm(term, "outbox enqueue", (epoch) => db.value("jaga_outbox_enqueue", { p_epoch: epoch, … }));
  */
-import { FencedError } from "./db.js";
+import { FencedError, NotActiveError } from "./errors.js";
+
+export { NotActiveError };
 
 /** Where a writer learns the term it holds, and tells that the database refused it. */
 export interface TermSource {
@@ -16,13 +18,6 @@ export interface TermSource {
   onFenced?(detail: string): void;
 }
 
-/** A write was attempted with no term held: it never reached the database. */
-export class NotActiveError extends Error {
-  constructor(what: string) {
-    super(`standby: ${what} not written, this instance does not hold the lease`);
-    this.name = "NotActiveError";
-  }
-}
 
 /**
  * Runs one write under the epoch held now: {@link NotActiveError} with no term; a refusal by

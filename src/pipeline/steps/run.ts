@@ -2,8 +2,14 @@
  * Runs the command within its time. At the deadline its signal aborts — its processes end,
  * locally and on remote hosts — and the turn is answered "timed out" without waiting for it;
  * when Jaga stops under it, it is answered "shutting down" at once. Its late result is dropped.
+ *
+ * With a standby, the run is recorded in the lease's ledger first (src/standby/shared-runs.ts):
+ * whoever takes over after a kill -9 says which command was cut off, and a message delivered a
+ * second time is not run twice.
  */
 import type { Clock } from "../../clock.js";
+import { failpoint } from "../../failpoint.js";
+import { FencedError, NotActiveError } from "../../standby/errors.js";
 import type { Step, Turn } from "../turn.js";
 import { finish } from "../turn.js";
 import type { StepDeps } from "./deps.js";
@@ -23,16 +29,39 @@ export class ShuttingDown extends Error {
   }
 }
 
-export function run(deps: Pick<StepDeps, "clock">): Step {
+export function run(deps: Pick<StepDeps, "clock" | "services">): Step {
   return async (turn) => {
     const command = turn.command!;
     const args = turn.args!;
-    const reply = await timed(turn, deps.clock, () => command.run(turn.ctx!, args));
-    if (typeof reply === "string") return finish(turn, "ok", reply, { host: argHost(turn) });
-    // What the command changed goes with its arguments into the audit row.
-    if (reply.audit) turn.args = { ...args, ...reply.audit };
-    finish(turn, reply.failed ? "error" : "ok", reply.text, { host: reply.host ?? argHost(turn), ...(reply.timeline ? { timeline: reply.timeline } : {}) });
+    const ledger = deps.services.runs;
+    if (ledger) {
+      try {
+        // Delivered again after its instance died before acknowledging it: run once, stay silent.
+        if (!(await ledger.begin(turn.message, typed(turn)))) return finish(turn, "invalid", null, { audit: false });
+      } catch (err) {
+        if (err instanceof NotActiveError || err instanceof FencedError) return finish(turn, "denied", turn.t("standby.lost_lease"), { audit: false });
+        throw err;
+      }
+    }
+    try {
+      failpoint("command.running");
+      const reply = await timed(turn, deps.clock, () => command.run(turn.ctx!, args));
+      if (typeof reply === "string") return finish(turn, "ok", reply, { host: argHost(turn) });
+      // What the command changed goes with its arguments into the audit row.
+      if (reply.audit) turn.args = { ...args, ...reply.audit };
+      finish(turn, reply.failed ? "error" : "ok", reply.text, { host: reply.host ?? argHost(turn), ...(reply.timeline ? { timeline: reply.timeline } : {}) });
+    } finally {
+      if (ledger) void ledger.end(turn.message, turn.result?.outcome ?? "error");
+    }
   };
+}
+
+/** The command as its sender typed it; for a confirmed plan, the plan's command and the `/yes`. */
+function typed(turn: Turn): string {
+  const p = turn.confirmed;
+  if (!p) return turn.message.text;
+  const values = Object.values(p.args).filter((v): v is string | number => typeof v === "string" || typeof v === "number");
+  return `${[`/${p.command.name}`, ...values.map(String)].join(" ")} (/yes ${p.code})`;
 }
 
 /**
