@@ -7,7 +7,8 @@
  * "❓ Unknown command `/mark<n>`." (and one hint line). The reply to the command is whatever the
  * console printed since the previous marker's answer, `[alert]` lines aside, and its latency is
  * the time from the write to its marker's answer. Alerts are the `[alert]` lines: each opening
- * alert ends with "Incident #<id> · reply …", a resolution starts "✅ Resolved: #<id>", a
+ * alert ends with "Incident #<id> · reply …", a resolution starts "✅ Resolved: #<id>" (or, as an
+ * edit of the opening alert, `[alert ✏️] ✅ *Resolved* — …` above the alert's lines), a
  * reminder "⏰ Still happening: #<id>". Logs (pino JSON on stderr) are counted by message.
  *
  * @example
@@ -28,6 +29,7 @@ const MARKER = /^❓ Unknown command `\/mark(\d+)`\.$/;
 const OPENED = /Incident #(\d+) · /;
 const RESOLVED = /✅ Resolved: #(\d+) /;
 const REMINDED = /⏰ Still happening: #(\d+) /;
+const EDIT_RESOLVED = /^✅ \*Resolved\* — /;
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
 
 export type Phase = "open" | "resolved" | "remind";
@@ -66,6 +68,8 @@ export class SoakJaga {
   private skipHint = false;
   private ending = false;
   private lastLogs: string[] = [];
+  /** Within an edit's lines: the phase its first line announced, until the incident's number. */
+  private editing?: Phase;
   private exited?: Promise<void>;
 
   /** Times it was killed on purpose (SIGKILL, see {@link killNow}): not crashes. */
@@ -181,6 +185,21 @@ export class SoakJaga {
   }
 
   private onStdout(line: string): void {
+    // An edit of an alert (the resolution or the ack, while WhatsApp still allows editing) is
+    // printed whole, its new first line above the alert as it read: the phase comes first, the
+    // incident's number with the alert's own lines after it.
+    if (line.startsWith("[alert ✏️] ")) {
+      const a = line.slice("[alert ✏️] ".length);
+      if (EDIT_RESOLVED.test(a)) this.editing = "resolved";
+      const m = OPENED.exec(a);
+      if (m && this.editing) {
+        const key = `${m[1]}:${this.editing}`;
+        this.alerts.set(key, (this.alerts.get(key) ?? 0) + 1);
+        this.editing = undefined;
+      }
+      return;
+    }
+    this.editing = undefined;
     if (line.startsWith("[alert] ")) {
       const a = line.slice("[alert] ".length);
       const hit: [RegExp, Phase][] = [
