@@ -5,7 +5,7 @@
  * the kernel's own peak, at the end). All on loopback:
  *   - console: the console transport, one local host (the PM2 below), no SSH;
  *   - whatsapp + 10 hosts: the WhatsApp transport logged in to a WhatsApp stand-in
- *     (bench/wa-standin.ts: the real Noise handshake and binary protocol, a paired session
+ *     (test/helpers/wa-standin.ts: the real Noise handshake and binary protocol, a paired session
  *     written into Jaga's store beforehand) through a loopback DNS server (`dns.resolvers`),
  *     an alert group and an admin, and one real sshd listed as 10 hosts with a real PM2
  *     behind it; the admin sends /status over WhatsApp every 30 s and reads the reply;
@@ -19,7 +19,7 @@
  *   - `npm start` itself, on the console: npm, its shell and Jaga, summed (npm stays as the
  *     parent process; its share does not depend on the transport).
  * Baileys' Noise certificate check is pointed at the stand-in's root key by a preload
- * (bench/wa-trust-root.mjs) in the WhatsApp runs; it loads nothing Jaga would not load.
+ * (test/helpers/wa-trust-root.mjs) in the WhatsApp runs; it loads nothing Jaga would not load.
  *
  * Steady: the median VmRSS over the last BENCH_STEADY_S seconds (default 150) after
  * BENCH_SETTLE_S (30) of settling. `--quick`: 20 s steady, 10 s settle, fewer history chunks.
@@ -39,8 +39,8 @@ import { reapOnExit } from "../test/helpers/reaper.js";
 import { npmStart } from "../test/helpers/start-command.js";
 import { startSshd, type TestSshd } from "../test/helpers/sshd.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
-import { firstHistorySync, SignalParty, writePairedSession } from "./wa-peers.js";
-import { startWaStandin, type WaStandin } from "./wa-standin.js";
+import { firstHistorySync, SignalParty, writePairedSession } from "../test/helpers/wa-peers.js";
+import { startWaStandin, type WaStandin } from "../test/helpers/wa-standin.js";
 
 const QUICK = process.argv.includes("--quick");
 const STEADY_S = Number(process.env.BENCH_STEADY_S ?? (QUICK ? 20 : 150));
@@ -53,7 +53,7 @@ const HISTORY = {
 };
 const LOG_DIR = process.env.BENCH_LOG;
 const CLI = join(ROOT, "dist/src/cli.js");
-const TRUST_ROOT = join(ROOT, "bench/wa-trust-root.mjs");
+const TRUST_ROOT = join(ROOT, "test/helpers/wa-trust-root.mjs");
 const SAMPLE_MS = 200;
 const COMMAND_EVERY_MS = 30_000;
 /** 10 loopback hosts share this machine's 2 cores: a cold fleet-wide /status takes seconds. */
@@ -210,7 +210,7 @@ async function runScenario(s: Scenario, f: Fixture): Promise<RunResult> {
       JAGA_DATA_DIR: dataDir,
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "info",
       ...(s.launch === "production" ? prod.env : {}),
-      ...(wa ? { JAGA_BENCH_WA_ROOT: wa.rootKeyHex } : {}),
+      ...(wa ? { JAGA_WA_STANDIN_ROOT: wa.rootKeyHex } : {}),
     };
     // What tsx puts there would load into Jaga too.
     delete env.NODE_OPTIONS;

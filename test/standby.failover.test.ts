@@ -15,15 +15,14 @@
  * instance had queued is in the shared outbox (jaga.outbox), unsent, for the new active one.
  */
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { ROOT, TSX } from "./helpers/pm2.js";
-import { reapOnExit } from "./helpers/reaper.js";
+import { activeOf, JagaFleet, until, type JagaInstance as Instance, type SpawnOptions as FleetOptions } from "./helpers/jaga-instances.js";
 import { freePort } from "./helpers/sshd.js";
 import { startSupabaseStack, type SupabaseStack } from "./helpers/supabase-stack.js";
 import { startTcpProxy } from "./helpers/tcp-proxy.js";
@@ -33,147 +32,38 @@ const dir = mkdtempSync(join(tmpdir(), "jaga-failover-"));
 const TTL_S = 3;
 let stack: SupabaseStack;
 let wa: FakeWaServer;
-const instances: Instance[] = [];
+const fleet = new JagaFleet(dir, () => stack);
 
 before(async () => {
   [stack, wa] = await Promise.all([startSupabaseStack(), startWsServer("silent")]);
 });
 after(async () => {
-  for (const i of instances) if (i.running) i.child.kill("SIGKILL");
-  await Promise.all(instances.map((i) => i.exit));
+  await fleet.killAll();
   await wa?.close();
   await stack?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Health {
-  standby: { role: string; instance: string; epoch: number | null; holder: { instance: string; silent: boolean } | null; instances: { instance: string; role: string }[] } | null;
-  reasons: string[];
-}
-
-interface Instance {
-  name: string;
-  /** The lease it shares: "one active at a time" is per lease. */
-  lease: string;
-  port: number;
-  child: ChildProcessWithoutNullStreams;
-  stderr: string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly running: boolean;
-  health?: Health;
-}
-
 /** `watch` replaces the default `watch: { enabled: false }` line; `extra` lines go at the end; `lease` names the lease. */
-interface SpawnOptions {
-  /** JAGA_DATABASE_URL for "direct" (default: the stack's). */
-  databaseUrl?: string;
-  watch?: string;
-  extra?: string[];
-  lease?: string;
-}
+type SpawnOptions = Partial<Pick<FleetOptions, "databaseUrl" | "watch" | "extra" | "lease">>;
 
 function spawnJaga(name: string, via: "postgrest" | "direct", ttlS = TTL_S, o: SpawnOptions = {}): Promise<Instance> {
-  const home = join(dir, `${name}-${o.lease ?? via}`);
-  mkdirSync(home, { recursive: true });
-  writeFileSync(
-    join(home, "jaga.yaml"),
-    [
-      "language: en",
-      'alerts: { group: "120363000000000001@g.us" }',
-      o.watch ?? "watch: { enabled: false }",
-      "digest: { enabled: false }",
-      `standby: { name: ${name}, lease: ${o.lease ?? `failover-${via}`}, ttl: ${ttlS}s, poll: 300ms }`,
-      // The stand-in never answers: the handshake hangs, and the socket stays open that long.
-      `whatsapp: { url: "ws://127.0.0.1:${wa.port}/ws/chat", connectTimeout: 5m }`,
-      "dns: { resolvers: [system] }",
-      ...(o.extra ?? []),
-      "",
-    ].join("\n"),
-  );
-  return freePort().then(async (port) => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      JAGA_TRANSPORT: "whatsapp",
-      JAGA_DATA_DIR: join(home, "data"),
-      JAGA_CONFIG: join(home, "jaga.yaml"),
-      JAGA_HTTP_PORT: String(port),
-      LOG_LEVEL: "info",
-      ...(via === "direct" ? { JAGA_DATABASE_URL: o.databaseUrl ?? stack.databaseUrl } : { SUPABASE_URL: stack.url, SUPABASE_SERVICE_ROLE_KEY: stack.serviceRoleKey }),
-    };
-    delete env.JAGA_FAILPOINT;
-    const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts"), "start"], { cwd: home, env });
-    reapOnExit({ pid: child.pid });
-    const inst: Instance = {
-      name,
-      lease: o.lease ?? `failover-${via}`,
-      port,
-      child,
-      stderr: "",
-      exit: new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal }))),
-      get running() {
-        return child.exitCode === null && child.signalCode === null;
-      },
-    };
-    child.stderr.on("data", (c: Buffer) => (inst.stderr = (inst.stderr + c.toString()).slice(-200_000)));
-    instances.push(inst);
-    await until(`${name} started`, () => inst.stderr.includes("Jaga started") || !inst.running, 30_000);
-    assert.ok(inst.running, `${name} exited: ${inst.stderr.slice(-2000)}`);
-    return inst;
+  return fleet.spawn(name, {
+    ...o,
+    via,
+    ttlS,
+    lease: o.lease ?? `failover-${via}`,
+    // The stand-in never answers: the handshake hangs, and the socket stays open that long.
+    whatsapp: `whatsapp: { url: "ws://127.0.0.1:${wa.port}/ws/chat", connectTimeout: 5m }`,
   });
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-/** Samples every running instance's /health and the stand-in, checking the invariant each time. */
-class Observer {
-  samples = 0;
-  violations: string[] = [];
-  private timer?: NodeJS.Timeout;
-  start(): void {
-    const tick = async () => {
-      const live = instances.filter((i) => i.running);
-      await Promise.all(
-        live.map(async (i) => {
-          try {
-            i.health = (await (await fetch(`http://127.0.0.1:${i.port}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as Health;
-          } catch {
-            i.health = undefined;
-          }
-        }),
-      );
-      for (const lease of new Set(live.map((i) => i.lease))) {
-        const active = live.filter((i) => i.lease === lease && i.running && i.health?.standby?.role === "active").map((i) => i.name);
-        if (active.length > 1) this.violations.push(`two active at once on ${lease}: ${active.join(", ")}`);
-      }
-      if (wa.open > 1) this.violations.push(`${wa.open} WhatsApp sockets open at once`);
-      this.samples++;
-      this.timer = setTimeout(() => void tick(), 50);
-    };
-    void tick();
-  }
-  stop(): void {
-    clearTimeout(this.timer);
-  }
-}
-
-/** Ends what a scenario left running (it failed half-way), so the next one starts alone. */
-async function reap(lease: string): Promise<void> {
-  const left = instances.filter((i) => i.lease === lease && i.running);
-  for (const i of left) i.child.kill("SIGKILL");
-  await Promise.all(left.map((i) => i.exit));
-}
-
-const activeOf = (list: Instance[]) => list.filter((i) => i.running && i.health?.standby?.role === "active");
+const observe = () => fleet.observe(() => wa.open);
+const reap = (lease: string) => fleet.reap(lease);
 
 /** The messages queued in an instance's outbox (its data directory's SQLite, read beside it). */
-function queued(i: Instance, via: string): string[] {
-  const db = new Database(join(dir, `${i.name}-${via}`, "data", "jaga.db"), { readonly: true, fileMustExist: true });
+function queued(i: Instance): string[] {
+  const db = new Database(join(i.home, "data", "jaga.db"), { readonly: true, fileMustExist: true });
   try {
     return db.prepare<[], { text: string }>(`SELECT text FROM outbox WHERE dedupe_key LIKE 'takeover:%' ORDER BY id`).all().map((r) => r.text);
   } finally {
@@ -182,7 +72,7 @@ function queued(i: Instance, via: string): string[] {
 }
 
 describe("two real `jaga start` processes sharing one lease (PostgREST)", () => {
-  const observer = new Observer();
+  const observer = observe();
   let a: Instance;
   let b: Instance;
   before(() => observer.start());
@@ -217,7 +107,7 @@ describe("two real `jaga start` processes sharing one lease (PostgREST)", () => 
     assert.ok(handoff <= 4_000, `handover took ${handoff} ms`);
     assert.deepEqual(await act!.exit, { code: 0, signal: null });
     await until("the new socket", () => wa.open === 1);
-    const texts = queued(other, "postgrest");
+    const texts = queued(other);
     assert.equal(texts.length, 1, texts.join("\n---\n"));
     assert.match(texts[0]!, new RegExp(`^🔄 \\*${other.name}\\* took over as the active Jaga \\(${act!.name} handed over at `));
     if (act === a) a = await spawnJaga("a", "postgrest");
@@ -244,7 +134,7 @@ describe("two real `jaga start` processes sharing one lease (PostgREST)", () => 
     assert.ok(takeover >= (TTL_S * 1000) / 3, `took over after ${takeover} ms: before the lease could have expired`);
     assert.ok(takeover <= TTL_S * 1000 + 2_500, `took over after ${takeover} ms`);
     await until("its socket", () => wa.open === 1);
-    const texts = queued(other, "postgrest");
+    const texts = queued(other);
     assert.match(texts.at(-1)!, new RegExp(`took over as the active Jaga \\(${act!.name} went silent: last heard of at `));
     // What the killed one had queued (its own takeover message: the stand-in never lets anything
     // out) is in the shared outbox, once and unsent: the new active instance's queue, not its own.
@@ -298,7 +188,7 @@ describe("two real `jaga start` processes sharing one lease (PostgREST)", () => 
 });
 
 describe("over a direct connection (JAGA_DATABASE_URL): the session advisory lock", () => {
-  const observer = new Observer();
+  const observer = observe();
   before(() => observer.start());
   after(async () => {
     observer.stop();
@@ -321,14 +211,14 @@ describe("over a direct connection (JAGA_DATABASE_URL): the session advisory loc
     const takeover = Date.now() - t0;
     assert.ok(takeover < 5_000, `took over after ${takeover} ms; the ttl is ${ttl} s`);
     await until("its socket", () => wa.open === 1);
-    assert.match(queued(other, "direct").at(-1)!, new RegExp(`\\(${act!.name}'s database connection ended at `));
+    assert.match(queued(other).at(-1)!, new RegExp(`\\(${act!.name}'s database connection ended at `));
     other.child.kill("SIGTERM");
     assert.deepEqual(await other.exit, { code: 0, signal: null });
   });
 });
 
 describe("over a direct connection, blackholed (a pulled cable, nothing closed)", () => {
-  const observer = new Observer();
+  const observer = observe();
   const lease = `blackhole-${process.pid}`;
   before(() => observer.start());
   after(async () => {
@@ -378,7 +268,7 @@ describe("over a direct connection, blackholed (a pulled cable, nothing closed)"
 });
 
 describe("the incident desk is the lease's: the instance that takes over continues the incidents", () => {
-  const observer = new Observer();
+  const observer = observe();
   const lease = `desk-${process.pid}`;
   before(() => observer.start());
   after(async () => {

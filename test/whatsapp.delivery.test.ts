@@ -14,14 +14,18 @@ import { healthSnapshot } from "../src/http/health.js";
 import { renderMetrics } from "../src/http/metrics.js";
 import { ManualClock } from "../src/clock.js";
 import { silentLogger } from "../src/log.js";
-import type { OutboxMessage } from "../src/store/store.js";
+import type { Outbox, OutboxMessage } from "../src/store/store.js";
 import { openSqliteStore } from "../src/store/sqlite/index.js";
 import { waTransport } from "./helpers/wa-transport.js";
 
 const GROUP = "120363000000000001@g.us";
 const Status = proto.WebMessageInfo.Status;
 
-async function setup(policy: { maxAttempts?: number; ackTimeoutMs?: number } = {}) {
+/**
+ * `fastAck`: the server's ack comes right after the write, while the pump is still recording the
+ * send, as a shared outbox does it — a database call (PostgREST) per row.
+ */
+async function setup(policy: { maxAttempts?: number; ackTimeoutMs?: number } = {}, o: { fastAck?: boolean } = {}) {
   const clock = new ManualClock(Date.parse("2026-12-01T07:00:00Z"));
   const store = openSqliteStore(":memory:");
   const { transport } = waTransport({
@@ -45,6 +49,7 @@ async function setup(policy: { maxAttempts?: number; ackTimeoutMs?: number } = {
       // Baileys makes an id when none is given (generateMessageIDV2).
       const id = opts.messageId ?? `3EB0${String(writes.length).padStart(16, "0")}`;
       writes.push({ jid, id, text: content.text });
+      if (o.fastAck) setImmediate(() => serverAck(id));
       return Promise.resolve(proto.WebMessageInfo.fromObject({ key: { remoteJid: jid, fromMe: true, id }, message: { extendedTextMessage: { text: content.text } } }) as WAMessage);
     },
   };
@@ -52,7 +57,10 @@ async function setup(policy: { maxAttempts?: number; ackTimeoutMs?: number } = {
   ev.emit("connection.update", { connection: "open" });
   Object.defineProperty(transport, "connected", { get: () => true });
   const dead: { m: OutboxMessage; code: string }[] = [];
-  const pump = new OutboxPump(store.outbox, transport, clock, silentLogger, 5_000, 60_000, { ...policy, onDeadLetter: (m, code) => dead.push({ m, code }) });
+  const outbox: Outbox = o.fastAck
+    ? { ...store.outbox, markSent: (id, at, msgIds) => new Promise<void>((r) => setTimeout(r, 20)).then(() => store.outbox.markSent(id, at, msgIds)) }
+    : store.outbox;
+  const pump = new OutboxPump(outbox, transport, clock, silentLogger, 5_000, 60_000, { ...policy, onDeadLetter: (m, code) => dead.push({ m, code }) });
   const alert = async (text: string) => {
     await store.outbox.enqueue({ chatId: GROUP, text, dedupeKey: text, at: clock.now() });
     pump.kick();
@@ -85,6 +93,19 @@ describe("delivery you can verify", () => {
     const row = d.store.db.prepare("SELECT acked_at, delivered_at, dead_at FROM outbox").get() as Record<string, number | null>;
     assert.ok(row.acked_at && row.delivered_at && row.dead_at === null);
     assert.equal(d.writes.length, 1, "sent once");
+    await d.pump.stop();
+    await d.store.close();
+  });
+
+  it("an ack that outruns the pump's \"sent\" mark is recorded once the mark is: acked, never re-sent as unacked", async () => {
+    const d = await setup({ ackTimeoutMs: 30_000 }, { fastAck: true });
+    await d.alert("acked before it was marked sent");
+    await d.settle();
+    assert.equal((await d.store.outbox.stats()).unacked, 0, "the server took it");
+    await d.clock.advance(60_000);
+    await d.settle();
+    assert.equal(d.writes.length, 1, "sent once");
+    assert.equal((await d.store.outbox.stats()).retrying, 0);
     await d.pump.stop();
     await d.store.close();
   });

@@ -67,6 +67,13 @@ export class OutboxPump {
   /** Sent, but the store could not record it (disk full): never sent twice by this process. */
   private readonly sentUnrecorded = new Set<number>();
   private readonly limit: LogLimit;
+  /**
+   * Reports that came while a send was being written and recorded, replayed once it is recorded
+   * (or failed): the server's ack can outrun the "sent" mark (a shared outbox's is a database
+   * call per row), and would find no message id to mark — the row would then count as unacked,
+   * and be sent again after the ack timeout.
+   */
+  private held?: DeliveryReport[];
 
   constructor(
     private readonly outbox: Outbox,
@@ -79,7 +86,10 @@ export class OutboxPump {
     private readonly policy: DeliveryPolicy = {},
   ) {
     this.limit = new LogLimit(log, clock);
-    transport.onDelivery?.((e) => void this.reported(e).catch((err: unknown) => this.limit.warn("outbox.delivery", err, "recording a delivery report failed")));
+    transport.onDelivery?.((e) => {
+      if (this.held && e.state !== "written") this.held.push(e);
+      else this.report(e);
+    });
   }
 
   /** One backoff for the pump: pauses while the transport is away, and per-message retries. */
@@ -197,6 +207,17 @@ export class OutboxPump {
     this.log.warn({ outboxId: m.id, code, attempts, retryInMs: wait }, "message failed; will retry it");
   }
 
+  private report(e: DeliveryReport): void {
+    void this.reported(e).catch((err: unknown) => this.limit.warn("outbox.delivery", err, "recording a delivery report failed"));
+  }
+
+  /** The send is recorded (or failed): what came for it meanwhile is recorded now. */
+  private release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const e of held) this.report(e);
+  }
+
   /** An ack, a receipt or an error ack came for a message the pump sent. */
   private async reported(e: DeliveryReport): Promise<void> {
     if (e.state === "written" || this.stopped) return;
@@ -247,6 +268,7 @@ export class OutboxPump {
         if (this.stopped) return;
         let ids: string[] | void = undefined;
         const first = s.rows[0]!;
+        this.held ??= [];
         try {
           for (const m of s.rows) {
             if (m.sendingAt !== null) this.log.warn({ outboxId: m.id }, "resending a message whose last send was cut short; it may arrive twice");
@@ -265,6 +287,7 @@ export class OutboxPump {
           failpoint("outbox.after-send");
           this.failures = 0;
         } catch (err) {
+          this.release();
           // This message's own failure: the others go on (no head-of-line block).
           if (err instanceof SendError && err.scope === "message") {
             for (const m of s.rows) await this.failed(m, m.attempts + 1, err.code ?? "error", err.message, err.permanent);
@@ -288,6 +311,7 @@ export class OutboxPump {
         }
         this.policy.pacer?.sent(s.chatId, this.clock.now());
         for (const m of s.rows) await this.markSent(m.id, ids ?? []);
+        this.release();
       }
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The other ends of a WhatsApp conversation, for the loopback stand-in (bench/wa-standin.ts):
+ * The other ends of a WhatsApp conversation, for the loopback stand-in (./wa-standin.ts):
  * Signal parties that hold real keys and use Baileys' own Signal repository (libsignal), so
  * what they send a real Jaga decrypts as it would a phone's message, and what Jaga sends them
  * they decrypt. Also: the paired session written into a Jaga data directory before it starts,
@@ -32,8 +32,8 @@ import {
   type SignalDataTypeMap,
   type SignalKeyStore,
 } from "@whiskeysockets/baileys";
-import { sqliteAuthState } from "../src/chat/baileys/auth-state.js";
-import type { LocalWaAuth } from "../src/store/sqlite/wa-auth.js";
+import { sqliteAuthState } from "../../src/chat/baileys/auth-state.js";
+import type { LocalWaAuth } from "../../src/store/sqlite/wa-auth.js";
 
 const silent = pino({ level: "silent" });
 
@@ -97,6 +97,17 @@ export class SignalParty {
 
   async decrypt(jid: string, type: "pkmsg" | "msg", ciphertext: Uint8Array): Promise<proto.IMessage> {
     const plain = await this.repo.decryptMessage({ jid, type, ciphertext });
+    return proto.Message.decode(unpadRandomMax16(plain));
+  }
+
+  /** Keeps the sender key `author` distributed for a group (the `senderKeyDistributionMessage` of a pairwise copy). */
+  async acceptSenderKey(author: string, item: proto.Message.ISenderKeyDistributionMessage): Promise<void> {
+    await this.repo.processSenderKeyDistributionMessage({ item, authorJid: author });
+  }
+
+  /** A group message (`skmsg`) from `author`, with the sender key it distributed before. */
+  async decryptGroup(group: string, author: string, ciphertext: Uint8Array): Promise<proto.IMessage> {
+    const plain = await this.repo.decryptGroupMessage({ group, authorJid: author, msg: ciphertext });
     return proto.Message.decode(unpadRandomMax16(plain));
   }
 }

@@ -1,22 +1,31 @@
 /**
  * A WhatsApp server on 127.0.0.1 that a real, paired Jaga logs in to and works with, for
- * bench/memory.ts. It speaks what Baileys 7.0.0-rc14 speaks to web.whatsapp.com: the Noise XX
- * handshake (as the responder; its certificate chain signed by a root key of its own, which the
- * measured process trusts through bench/wa-trust-root.mjs), then encrypted binary nodes. It
- * answers the queries a linked device makes (pre-key count and upload, passive, digest, pings,
- * props, privacy, blocklist, usync devices and LIDs, group metadata, key bundles, app state),
- * acks messages, and plays two Signal parties with real keys (bench/wa-peers.ts): the account's
- * phone (device 0), which sends the first history sync, and an admin who sends commands and
- * reads Jaga's replies.
+ * bench/memory.ts and test/standby.session.test.ts. It speaks what Baileys 7.0.0-rc14 speaks to
+ * web.whatsapp.com: the Noise XX handshake (as the responder; its certificate chain signed by a
+ * root key of its own, which the Jaga process trusts through ./wa-trust-root.mjs), then
+ * encrypted binary nodes. It answers the queries a linked device makes (pre-key count and
+ * upload, passive, digest, pings, props, privacy, blocklist, usync devices and LIDs, group
+ * metadata, key bundles, app state), acks messages as the server does (the `ack` stanza Baileys'
+ * delivery tracking maps to "acked"), and plays two Signal parties with real keys
+ * (./wa-peers.ts): the account's phone (device 0), which sends the first history sync, and an
+ * admin who sends commands and reads Jaga's messages, its direct replies and the alert group's
+ * (with the sender key Jaga distributed), and who, as a phone does, asks for a message again (a
+ * retry receipt) that it cannot decrypt.
+ *
+ * What a test reads: every connection (`connections`: which device logged in, or that it was a
+ * registration — a client without a session, i.e. a pairing), how many were open and logged in
+ * at once (`stats.maxConcurrent`, `stats.maxLoggedIn`), and every message Jaga sent
+ * (`messages`: its stanza id and the text as the admin decrypted it).
  *
  * Not WhatsApp: no media servers (the history sync travels inline, see
  * `initialHistBootstrapInlinePayload`; a real phone uploads all but the first chunk to
- * mmg.whatsapp.net, which the bench may not reach), app state collections come back empty, and
- * queries it does not know get an empty result (counted in `stats.unknownIqs`).
+ * mmg.whatsapp.net, which the bench may not reach), app state collections come back empty, a
+ * registration is refused (401) instead of getting pairing codes, and queries it does not know
+ * get an empty result (counted in `stats.unknownIqs`).
  *
  * @example
- * const wa = await startWaStandin({ jaga: session, me, admin, group });
- * // whatsapp.url = wa.url; JAGA_BENCH_WA_ROOT = wa.rootKeyHex
+ * const wa = await startWaStandin({ jaga: session, me, phone, admin, group });
+ * // whatsapp.url = wa.url; JAGA_WA_STANDIN_ROOT = wa.rootKeyHex; node --import ./wa-trust-root.mjs
  * const reply = await wa.command("/status", 60_000);
  * await wa.close();
  */
@@ -28,6 +37,7 @@ import {
   Curve,
   decodeBinaryNode,
   DEFAULT_CONNECTION_CONFIG,
+  encodeBigEndian,
   encodeBinaryNode,
   getAllBinaryNodeChildren,
   getBinaryNodeChild,
@@ -126,7 +136,14 @@ export interface WaStandinOptions {
 
 export interface WaStandinStats {
   connections: number;
+  /** Logins of a paired device (see `connections` for which one). */
   logins: number;
+  /** Clients that came without a session: a registration, i.e. a pairing (refused here). */
+  registrations: number;
+  /** The most sockets open at the same time. */
+  maxConcurrent: number;
+  /** The most sockets logged in at the same time. */
+  maxLoggedIn: number;
   /** Queries answered, by `xmlns type child`. */
   iqs: Map<string, number>;
   /** Queries it did not know (answered with an empty result). */
@@ -136,7 +153,44 @@ export interface WaStandinStats {
   historyReceipts: number;
   /** Messages Jaga sent, and the ones addressed to the admin it could decrypt. */
   messagesFromJaga: number;
+  /** Retry receipts from Jaga: a message it could not decrypt (a `Bad MAC`, a missing session). */
+  retryReceipts: number;
+  /** Retry receipts the admin sent Jaga, as a phone does for a message it could not decrypt. */
+  adminRetries: number;
   pings: number;
+}
+
+/** One WebSocket from Jaga. */
+export interface WaConnection {
+  /** 1, 2, … in the order they were accepted. */
+  n: number;
+  openedAt: number;
+  /** When the client was gone (its FIN or the socket's close, whichever came first). */
+  closedAt: number | null;
+  /** The device that logged in (`<pn>:<device>@s.whatsapp.net`); null before the login, or for a registration. */
+  jid: string | null;
+  loggedInAt: number | null;
+  /** A client without a session (a pairing). */
+  registration: boolean;
+}
+
+/** A message stanza Jaga sent. */
+export interface WaMessage {
+  /** The stanza's `id`: the WhatsApp message id (Jaga's are stable per outbox row). */
+  id: string;
+  /** Its chat: the alert group, the admin, the phone (peer messages). */
+  to: string;
+  /** Which connection (`WaConnection.n`) carried it. */
+  connection: number;
+  at: number;
+  /** As the admin reads it: its pairwise copy, or the group's sender-key copy; null when the admin got none. */
+  text: string | null;
+  /** The message it replies to (`contextInfo.stanzaId`). */
+  quoted: string | null;
+  /** The admin could not decrypt its copy (and asked Jaga to send it again, as a phone does). */
+  error: string | null;
+  /** Its encrypted copies: to whom (a device, or the group for the sender-key copy), of which type. */
+  copies: { to: string; type: string }[];
 }
 
 export interface WaStandin {
@@ -144,8 +198,20 @@ export interface WaStandin {
   readonly port: number;
   readonly rootKeyHex: string;
   readonly stats: WaStandinStats;
+  readonly connections: readonly WaConnection[];
+  readonly messages: readonly WaMessage[];
+  /** Sockets open right now. */
+  readonly open: number;
   /** Resolves when Jaga's socket has logged in and been told the offline queue is empty. */
   online(ms: number): Promise<void>;
+  /** True while a socket is logged in and past the offline marker (commands reach Jaga). */
+  readonly isOnline: boolean;
+  /**
+   * New connections wait, their handshake unanswered, until `release()`: WhatsApp slow to let a
+   * device in, so what Jaga queues meanwhile waits in its outbox.
+   */
+  hold(): void;
+  release(): void;
   /** The admin sends `text` to Jaga; resolves with Jaga's reply as the admin decrypts it (null after `ms`). */
   command(text: string, ms: number): Promise<string | null>;
   close(): Promise<void>;
@@ -168,12 +234,32 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
   const jagaPn = o.jaga.deviceJid;
   const jagaLid = `${o.me.lid}:${meDevice}@lid`;
   let keys: UploadedKeys | undefined = o.jaga.keys;
-  const stats: WaStandinStats = { connections: 0, logins: 0, iqs: new Map(), unknownIqs: new Map(), historySent: 0, historyReceipts: 0, messagesFromJaga: 0, pings: 0 };
+  const stats: WaStandinStats = {
+    connections: 0,
+    logins: 0,
+    registrations: 0,
+    maxConcurrent: 0,
+    maxLoggedIn: 0,
+    iqs: new Map(),
+    unknownIqs: new Map(),
+    historySent: 0,
+    historyReceipts: 0,
+    messagesFromJaga: 0,
+    retryReceipts: 0,
+    adminRetries: 0,
+    pings: 0,
+  };
   const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
-  let current: Connection | undefined;
-  let onlineNow = false;
+  const connections: WaConnection[] = [];
+  const messages: WaMessage[] = [];
+  const live = new Set<Connection>();
+  /** The connection commands go to: the newest one that is open and online. */
+  const current = () => [...live].filter((c) => c.online).at(-1);
   const onlineWaiters: (() => void)[] = [];
+  let held: { promise: Promise<void>; release: () => void } | undefined;
   const replyWaiters = new Map<string, (text: string) => void>();
+  /** Retry receipts the admin sent, per message id. */
+  const retries = new Map<string, number>();
   let seq = 0;
   const id = () => `BENCH${(++seq).toString(16).toUpperCase().padStart(12, "0")}`;
   const now = () => String(Math.floor(Date.now() / 1000));
@@ -189,9 +275,15 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
     private buf = EMPTY;
     private introSeen = false;
     private ephemeral = Curve.generateKeyPair();
-    private chain = Promise.resolve();
+    /** Frames are handled in order, after a hold that was on when the socket came. */
+    private chain: Promise<void>;
+    online = false;
 
-    constructor(readonly ws: WebSocket) {
+    constructor(
+      readonly ws: WebSocket,
+      readonly record: WaConnection,
+    ) {
+      this.chain = held?.promise ?? Promise.resolve();
       ws.on("message", (data: Buffer) => {
         this.chain = this.chain.then(() => this.onData(data)).catch((err: unknown) => {
           process.stderr.write(`wa-standin: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
@@ -250,12 +342,24 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
         const login = proto.ClientPayload.decode(this.noise.decrypt(finish.payload!));
         this.noise.finish();
         this.stage = "open";
-        if (!login.username || String(login.username) !== o.me.pn) {
-          // A registration (no session) or another account: this stand-in only logs in paired devices.
+        if (!login.username) {
+          // A registration: a client without a session asks to be paired. Never expected of a
+          // paired Jaga, so counted, and refused (no pairing codes here).
+          stats.registrations++;
+          this.record.registration = true;
+          this.send({ tag: "failure", attrs: { reason: "401", location: "bench" } });
+          return;
+        }
+        if (String(login.username) !== o.me.pn) {
+          // Another account: this stand-in only logs in the paired device.
           this.send({ tag: "failure", attrs: { reason: "401", location: "bench" } });
           return;
         }
         stats.logins++;
+        this.record.jid = `${String(login.username)}:${login.device ?? 0}@${S_WHATSAPP_NET}`;
+        this.record.loggedInAt = Date.now();
+        const loggedIn = connections.filter((c) => c.jid !== null && c.closedAt === null).length;
+        stats.maxLoggedIn = Math.max(stats.maxLoggedIn, loggedIn);
         this.send({ tag: "success", attrs: { t: now(), props: "1", abprops: "1", location: "bench", lid: jagaLid, creation: "1700000000" } });
         return;
       }
@@ -270,6 +374,7 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
       if (node.tag === "iq") return this.onIq(node);
       if (node.tag === "message") return this.onMessage(node);
       if (node.tag === "receipt" && node.attrs.type === "hist_sync") stats.historyReceipts++;
+      if (node.tag === "receipt" && node.attrs.type === "retry") stats.retryReceipts++;
       // Receipts, acks, presence, ib telemetry: nothing to answer.
     }
 
@@ -293,8 +398,10 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
           // Logged in and active: the offline queue (the first history sync, right after pairing), then its end.
           if (o.history && stats.historySent === 0) await this.sendHistory(o.history);
           this.send({ tag: "ib", attrs: { from: S_WHATSAPP_NET }, content: [{ tag: "offline", attrs: { count: String(stats.historySent) } }] });
-          onlineNow = true;
-          onlineWaiters.splice(0).forEach((f) => f());
+          if (live.has(this)) {
+            this.online = true;
+            onlineWaiters.splice(0).forEach((f) => f());
+          }
           return;
         case "w:p get ping":
           stats.pings++;
@@ -376,22 +483,67 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
       };
     }
 
-    /** A message from Jaga: acked as the server does; the admin's copy is decrypted and read. */
+    /**
+     * A message from Jaga: acked as the server does, then read as the admin reads it — its
+     * pairwise copy (a direct message, or the sender key a group message distributes), then a
+     * group message's sender-key copy.
+     */
     private async onMessage(m: BinaryNode): Promise<void> {
       stats.messagesFromJaga++;
+      const record: WaMessage = { id: m.attrs.id!, to: m.attrs.to!, connection: this.record.n, at: Date.now(), text: null, quoted: null, error: null, copies: [] };
+      messages.push(record);
       this.send({ tag: "ack", attrs: { class: "message", id: m.attrs.id!, from: m.attrs.to!, t: now() } });
       const direct = getBinaryNodeChildren(m, "enc").map((enc) => ({ to: m.attrs.to!, enc }));
       const fanned = getBinaryNodeChildren(getBinaryNodeChild(m, "participants"), "to").flatMap((t) => getBinaryNodeChildren(t, "enc").map((enc) => ({ to: t.attrs.jid!, enc })));
-      for (const { to, enc } of [...direct, ...fanned]) {
-        const d = jidDecode(to);
-        if (partyOf(d?.user) !== o.admin || (d?.device ?? 0) !== 0) continue;
-        const type = enc.attrs.type;
-        if ((type !== "msg" && type !== "pkmsg") || !(enc.content instanceof Uint8Array)) continue;
-        const msg = await o.admin.decrypt(jagaPn, type, enc.content);
+      record.copies = [...direct, ...fanned].map(({ to, enc }) => ({ to, type: enc.attrs.type ?? "?" }));
+      const read = (msg: proto.IMessage) => {
         const text = msg.extendedTextMessage?.text ?? msg.conversation;
-        const quoted = msg.extendedTextMessage?.contextInfo?.stanzaId;
-        if (text && quoted) replyWaiters.get(quoted)?.(text);
+        if (text) {
+          record.text = text;
+          record.quoted = msg.extendedTextMessage?.contextInfo?.stanzaId ?? null;
+        }
+      };
+      try {
+        for (const { to, enc } of [...direct, ...fanned]) {
+          const d = jidDecode(to);
+          if (partyOf(d?.user) !== o.admin || (d?.device ?? 0) !== 0) continue;
+          const type = enc.attrs.type;
+          if ((type !== "msg" && type !== "pkmsg") || !(enc.content instanceof Uint8Array)) continue;
+          const msg = await o.admin.decrypt(jagaPn, type, enc.content);
+          if (msg.senderKeyDistributionMessage) await o.admin.acceptSenderKey(jagaPn, msg.senderKeyDistributionMessage);
+          read(msg);
+        }
+        const group = direct.find(({ enc }) => enc.attrs.type === "skmsg" && enc.content instanceof Uint8Array);
+        if (group && m.attrs.to === o.group.jid) read(await o.admin.decryptGroup(o.group.jid, jagaPn, group.enc.content as Uint8Array));
+      } catch (err) {
+        record.error = err instanceof Error ? err.message : String(err);
+        this.askAgain(m);
+        return;
       }
+      if (record.text && record.quoted) replyWaiters.get(record.quoted)?.(record.text);
+    }
+
+    /**
+     * What a phone does with a message it cannot decrypt: a retry receipt (its registration id,
+     * the try count), on which Baileys sends the message again under the same id with a fresh
+     * session. A few tries per message at most, as WhatsApp's clients.
+     */
+    private askAgain(m: BinaryNode): void {
+      const id = m.attrs.id!;
+      const count = (retries.get(id) ?? 0) + 1;
+      if (count > 3) return;
+      retries.set(id, count);
+      stats.adminRetries++;
+      const adminJid = `${o.admin.pn}@${S_WHATSAPP_NET}`;
+      const inGroup = m.attrs.to === o.group.jid;
+      this.send({
+        tag: "receipt",
+        attrs: { id, from: inGroup ? o.group.jid : adminJid, ...(inGroup ? { participant: adminJid } : {}), type: "retry", t: now() },
+        content: [
+          { tag: "retry", attrs: { count: String(count), id, t: now(), v: "1" } },
+          { tag: "registration", attrs: {}, content: encodeBigEndian(o.admin.creds.registrationId) },
+        ],
+      });
     }
   }
 
@@ -421,11 +573,23 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
     s.on("close", () => sockets.delete(s));
   });
   const wss = new WebSocketServer({ server: http, path: "/ws/chat" });
-  wss.on("connection", (ws) => {
+  wss.on("connection", (ws, req) => {
     stats.connections++;
-    onlineNow = false;
+    const record: WaConnection = { n: stats.connections, openedAt: Date.now(), closedAt: null, jid: null, loggedInAt: null, registration: false };
+    connections.push(record);
+    const conn = new Connection(ws, record);
+    live.add(conn);
+    stats.maxConcurrent = Math.max(stats.maxConcurrent, live.size);
+    // Gone at the client's FIN: the socket's 'close' can come a tick after the next connection
+    // is accepted, which would count one closed socket as still open.
+    const gone = () => {
+      if (!live.delete(conn)) return;
+      record.closedAt = Date.now();
+      conn.online = false;
+    };
+    req.socket.once("end", gone);
+    ws.on("close", gone);
     ws.on("error", () => undefined);
-    current = new Connection(ws);
   });
   await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
   const { port } = http.address() as { port: number };
@@ -435,9 +599,27 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
     port,
     rootKeyHex: Buffer.from(root.public).toString("hex"),
     stats,
+    connections,
+    messages,
+    get open() {
+      return live.size;
+    },
+    get isOnline() {
+      return current() !== undefined;
+    },
+    hold: () => {
+      if (held) return;
+      let release!: () => void;
+      const promise = new Promise<void>((r) => (release = r));
+      held = { promise, release };
+    },
+    release: () => {
+      held?.release();
+      held = undefined;
+    },
     online: (ms) =>
       new Promise((resolve, reject) => {
-        if (onlineNow) return resolve();
+        if (current()) return resolve();
         const timer = setTimeout(() => reject(new Error(`Jaga did not log in to the stand-in within ${ms} ms`)), ms);
         onlineWaiters.push(() => {
           clearTimeout(timer);
@@ -445,8 +627,8 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
         });
       }),
     command: async (text, ms) => {
-      const conn = current;
-      if (!conn || !onlineNow) return null;
+      const conn = current();
+      if (!conn) return null;
       const msgId = id();
       const got = new Promise<string | null>((resolve) => {
         const timer = setTimeout(() => {
@@ -468,6 +650,7 @@ export async function startWaStandin(o: WaStandinOptions): Promise<WaStandin> {
       return got;
     },
     close: async () => {
+      held?.release();
       for (const c of wss.clients) c.terminate();
       wss.close();
       for (const s of sockets) s.destroy();
