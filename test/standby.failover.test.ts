@@ -316,3 +316,4 @@ describe("the incident desk is the lease's: the instance that takes over continu
     assert.deepEqual(await other.exit, { code: 0, signal: null });
   });
 });
+

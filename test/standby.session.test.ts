@@ -309,3 +309,36 @@ describe("one paired WhatsApp session across two real `jaga start` processes (Po
     for (const i of fleet.instances) assert.doesNotMatch(i.stderr, /Bad MAC/, `${i.name} logged a Bad MAC`);
   });
 });
+
+describe("a command running when the active instance is killed (the same session, restarted)", () => {
+  it("kill -9 mid-command: the new active instance says it was cut off — in the group and to the admin — and does not run it again", async () => {
+    // Armed on both: whichever is active dies the moment it starts running a command.
+    const armed: SpawnOptions = { ...options, env: { ...options.env, JAGA_FAILPOINT: "command.running" } };
+    const [a, b] = await Promise.all([fleet.spawn("a", armed), fleet.spawn("b", armed)]);
+    await until("one active", () => activeOf([a, b]).length === 1, 30_000);
+    const [act] = activeOf([a, b]);
+    const other = act === a ? b : a;
+    await until("the other stands by behind it", () => other.health?.standby?.holder?.instance === act!.name, 30_000);
+    await until("its socket logged in", () => wa.isOnline, 60_000);
+
+    void wa.command("/whoami", 5_000);
+    assert.deepEqual(await act!.exit, { code: null, signal: "SIGKILL" }, "killed at the failpoint, mid-command");
+    const runs = () => stack.sql<{ command: string; instance: string; outcome: string | null }>("select command, instance, outcome from jaga.command_run where lease = $1 and command = '/whoami'", [LEASE]);
+    assert.deepEqual(await runs(), [{ command: "/whoami", instance: act!.name, outcome: null }], "on record as running when it died");
+
+    await until("the other active and logged in", () => activeOf([other]).length === 1 && wa.isOnline, 60_000);
+    const said = (re: RegExp) => wa.messages.filter((m) => m.text !== null && re.test(m.text));
+    const cutOff = new RegExp(`✂️ Cut off when ${act!.name} stopped, and not run again .*: \`/whoami\` \\(Admin, \\d\\d:\\d\\d:\\d\\d\\)`);
+    await until("the takeover message in the group, naming the command", () => said(cutOff).length > 0, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${wa.messages.map((m) => m.text).join("\n---\n")}\n${logsOf(other)}`);
+    });
+    assert.equal(said(cutOff)[0]!.to, ALERT_GROUP);
+    const toAdmin = new RegExp(`^✂️ \`/whoami\` was running on \\*${act!.name}\\* when it stopped .*\\*${other.name}\\* is the active Jaga now\\.$`);
+    await until("the admin told in the chat it was asked in", () => said(toAdmin).length > 0, 60_000);
+    assert.notEqual(said(toAdmin)[0]!.to, ALERT_GROUP);
+    assert.deepEqual(await runs(), [{ command: "/whoami", instance: act!.name, outcome: "cut off" }]);
+    assert.equal(said(/^👤 /).length, 0, "never run: no /whoami answer from anyone");
+    other.child.kill("SIGTERM");
+    assert.deepEqual(await other.exit, { code: 0, signal: null });
+  });
+});

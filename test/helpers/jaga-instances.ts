@@ -124,9 +124,10 @@ export class JagaFleet {
       JAGA_HTTP_PORT: String(port),
       LOG_LEVEL: "info",
       ...(o.via === "direct" ? { JAGA_DATABASE_URL: o.databaseUrl ?? stack.databaseUrl } : { SUPABASE_URL: stack.url, SUPABASE_SERVICE_ROLE_KEY: stack.serviceRoleKey }),
-      ...o.env,
     };
+    // A failpoint only where a scenario arms it (`env`), never from the test run's own environment.
     delete env.JAGA_FAILPOINT;
+    Object.assign(env, o.env);
     const child = spawn(process.execPath, ["--import", TSX, ...(o.nodeArgs ?? []), join(ROOT, "src/cli.ts"), "start"], { cwd: home, env });
     reapOnExit({ pid: child.pid });
     const inst: JagaInstance = {
