@@ -59,10 +59,10 @@ for (const path of ["postgrest", "direct"] as const) {
       const block = message("/block 3201-0123-4567-0001 penipu");
       const done = message("/status");
 
-      assert.equal(await a.begin(restart, restart.text), true);
-      assert.equal(await a.begin(restart, restart.text), false, "delivered again: not run twice");
-      assert.equal(await a.begin(block, block.text), true);
-      assert.equal(await a.begin(done, done.text), true);
+      assert.equal(await a.begin(restart, restart.text), "run");
+      assert.equal(await a.begin(restart, restart.text), "again", "delivered again: not run twice");
+      assert.equal(await a.begin(block, block.text), "run");
+      assert.equal(await a.begin(done, done.text), "run");
       await a.end(done, "ok");
 
       // a is gone (its lease handed over: what a kill -9 leaves is the same rows), b holds it.
@@ -82,7 +82,7 @@ for (const path of ["postgrest", "direct"] as const) {
       );
       assert.doesNotMatch(JSON.stringify(cut), /3201.?0123.?4567.?0001/, "no NIK in the record");
       assert.deepEqual(await b.cutOff(), [], "told once");
-      assert.equal(await b.begin(restart, restart.text), false, "a's message, delivered to b after the takeover, is not run again");
+      assert.equal(await b.begin(restart, restart.text), "again", "a's message, delivered to b after the takeover, is not run again");
     });
 
     it("refuses an old term's writes, and tells the keeper; without a term nothing reaches the database", async () => {
@@ -94,13 +94,14 @@ for (const path of ["postgrest", "direct"] as const) {
       const fenced: string[] = [];
       const old = new SharedRuns({ db: d, lease, instance: "a", epoch: () => e1, onFenced: (x) => fenced.push(x), clock: systemClock, log: silentLogger });
       const m = message("/restart bot-kjp");
-      await assert.rejects(old.begin(m, m.text), FencedError);
+      assert.equal(await old.begin(m, m.text), "not active");
       await assert.rejects(old.cutOff(), FencedError);
       assert.equal(fenced.length, 2);
       const none = new SharedRuns({ db: d, lease, instance: "a", epoch: () => null, clock: systemClock, log: silentLogger });
-      await assert.rejects(none.begin(m, m.text), NotActiveError);
+      assert.equal(await none.begin(m, m.text), "not active");
+      await assert.rejects(none.cutOff(), NotActiveError);
       const b = new SharedRuns({ db: d, lease, instance: "b", epoch: () => e2, clock: systemClock, log: silentLogger });
-      assert.equal(await b.begin(m, m.text), true, "the refused start left nothing behind");
+      assert.equal(await b.begin(m, m.text), "run", "the refused start left nothing behind");
     });
   });
 }

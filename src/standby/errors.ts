@@ -1,7 +1,6 @@
 /**
- * The two ways a write under a term is refused, in a module of their own: the pipeline tells
- * them apart (src/pipeline/steps/run.ts) without loading the database client a single
- * instance never needs.
+ * The two ways a write under a term is refused, in a module of their own: whoever only tells
+ * them apart needs no database client.
  *
  * @example
  * if (err instanceof FencedError || err instanceof NotActiveError) return; // not ours any more

@@ -10,11 +10,12 @@
  *
  * Recording never stands between an admin and a command for long: a database that does not
  * answer within `patienceMs` (default 3 s) is logged and the command runs unrecorded; only a
- * refusal by fencing, or no term held, stops it (this instance is not the active one any more).
+ * refusal by fencing, or no term held, stops it (`not active`: this instance is not the active
+ * one any more).
  *
  * @example
  * const runs = new SharedRuns({ db, lease: "jaga", instance: "stb-1", term, clock, log });
- * if (await runs.begin(message, "/restart bot-kjp")) { …run it…; await runs.end(message, "ok"); }
+ * if ((await runs.begin(message, "/restart bot-kjp")) === "run") { …run it…; await runs.end(message, "ok"); }
  * const cutOff = await runs.cutOff(); // at the start of a term: what the last one left running
  */
 import type { IncomingMessage } from "../chat/transport.js";
@@ -36,10 +37,16 @@ export interface CutOffRun {
   startedAt: number;
 }
 
+/**
+ * May the command run: `run`; `again`: this message was run before (delivered a second time);
+ * `not active`: this instance does not hold the lease (any more).
+ */
+export type RunStart = "run" | "again" | "not active";
+
 /** What the pipeline needs of a run ledger (src/pipeline/steps/run.ts). */
 export interface RunLedger {
-  /** Records the start; false when this message was run before (do not run it again). */
-  begin(message: IncomingMessage, command: string): Promise<boolean>;
+  /** Records the start, and says whether the command may run. */
+  begin(message: IncomingMessage, command: string): Promise<RunStart>;
   /** Records the end (never throws). */
   end(message: IncomingMessage, outcome: string): Promise<void>;
 }
@@ -64,7 +71,7 @@ export function recordedCommand(text: string): string {
 export class SharedRuns implements RunLedger {
   constructor(private readonly o: SharedRunsOptions) {}
 
-  async begin(message: IncomingMessage, command: string): Promise<boolean> {
+  async begin(message: IncomingMessage, command: string): Promise<RunStart> {
     const { o } = this;
     const call = underTerm(o, "command start", (epoch) =>
       o.db.value<boolean>("jaga_run_begin", {
@@ -85,15 +92,15 @@ export class SharedRuns implements RunLedger {
       if (taken === "slow") {
         o.log.warn({ lease: o.lease }, "standby: the command's start was not recorded in time; it runs unrecorded");
         call.catch(() => undefined);
-        return true;
+        return "run";
       }
       if (!taken) o.log.warn({ lease: o.lease, msg: message.id }, "standby: this message was run before (delivered again); not run twice");
-      return taken;
+      return taken ? "run" : "again";
     } catch (err) {
       // Not the active instance any more: the command is not this instance's to run.
-      if (err instanceof NotActiveError || err instanceof FencedError) throw err;
+      if (err instanceof NotActiveError || err instanceof FencedError) return "not active";
       o.log.warn({ err, lease: o.lease }, "standby: the command's start could not be recorded; it runs unrecorded");
-      return true;
+      return "run";
     } finally {
       timeout.abort();
       patience.catch(() => undefined);

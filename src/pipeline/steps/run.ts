@@ -9,7 +9,6 @@
  */
 import type { Clock } from "../../clock.js";
 import { failpoint } from "../../failpoint.js";
-import { FencedError, NotActiveError } from "../../standby/errors.js";
 import type { Step, Turn } from "../turn.js";
 import { finish } from "../turn.js";
 import type { StepDeps } from "./deps.js";
@@ -34,15 +33,10 @@ export function run(deps: Pick<StepDeps, "clock" | "services">): Step {
     const command = turn.command!;
     const args = turn.args!;
     const ledger = deps.services.runs;
-    if (ledger) {
-      try {
-        // Delivered again after its instance died before acknowledging it: run once, stay silent.
-        if (!(await ledger.begin(turn.message, typed(turn)))) return finish(turn, "invalid", null, { audit: false });
-      } catch (err) {
-        if (err instanceof NotActiveError || err instanceof FencedError) return finish(turn, "denied", turn.t("standby.lost_lease"), { audit: false });
-        throw err;
-      }
-    }
+    const start = ledger ? await ledger.begin(turn.message, typed(turn)) : "run";
+    // Delivered again after its instance died before acknowledging it: run once, stay silent.
+    if (start === "again") return finish(turn, "invalid", null, { audit: false });
+    if (start === "not active") return finish(turn, "denied", turn.t("standby.lost_lease"), { audit: false });
     try {
       failpoint("command.running");
       const reply = await timed(turn, deps.clock, () => command.run(turn.ctx!, args));
