@@ -21,13 +21,12 @@
  *
  * The last line reads: failover: handoff <median> s, takeover <median> s, lost <n>, duplicated <n> (<runs> runs)
  */
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { ROOT, TSX } from "../test/helpers/pm2.js";
-import { reapOnExit } from "../test/helpers/reaper.js";
+import { activeOf, JagaFleet, until, type JagaInstance as Instance } from "../test/helpers/jaga-instances.js";
 import { freePort } from "../test/helpers/sshd.js";
 import { startSupabaseStack, type SupabaseStack } from "../test/helpers/supabase-stack.js";
 import { startWsServer, type FakeWaServer } from "../test/helpers/wa-server.js";
@@ -36,107 +35,48 @@ const RUNS = Number(process.env.FAILOVER_RUNS ?? 5);
 const TTL_S = Number(process.env.FAILOVER_TTL ?? 15);
 const VIA = process.env.FAILOVER_VIA === "direct" ? "direct" : "postgrest";
 
-interface Instance {
-  name: string;
-  home: string;
-  port: number;
-  child: ChildProcessWithoutNullStreams;
-  stderr: string;
-  role: string | null;
-  exit: Promise<unknown>;
-  running(): boolean;
-}
-
 const dir = mkdtempSync(join(tmpdir(), "jaga-bench-failover-"));
-const live: Instance[] = [];
 /** Hosts that refuse every connection: an "unreachable" incident each, open for the whole run. */
 const GONE = ["gone-1", "gone-2", "gone-3"];
 const LEASE = "bench-failover";
-let violations = 0;
 /** The first few violations, said in words (which instances, how many sockets, when). */
 const seen: string[] = [];
 const t00 = Date.now();
+const at = () => ((Date.now() - t00) / 1000).toFixed(2);
+/** Polls every 10 ms, not the helper's 25: a failover's time is read off it. */
+const within = (what: string, cond: () => boolean, ms: number) => until(what, cond, ms, 10);
+const role = (i: Instance) => i.health?.standby?.role;
 
-async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Set first thing in main(); read by the fleet only when it starts an instance. */
+let stack: SupabaseStack;
+const fleet = new JagaFleet(dir, () => stack);
 
-async function start(name: string, stack: SupabaseStack, wa: FakeWaServer, closedPort: number): Promise<Instance> {
-  const home = join(dir, name);
-  mkdirSync(home, { recursive: true });
-  writeFileSync(
-    join(home, "jaga.yaml"),
-    [
-      'alerts: { group: "120363000000000001@g.us" }',
-      "watch: { interval: 1s, unreachableAfter: 1, dns: { name: localhost } }",
-      "digest: { enabled: false }",
-      `standby: { name: ${name}, lease: ${LEASE}, ttl: ${TTL_S}s }`,
-      `whatsapp: { url: "ws://127.0.0.1:${wa.port}/ws/chat", connectTimeout: 5m }`,
-      "dns: { resolvers: [system] }",
-      "hosts:",
-      ...GONE.map((h) => `  - { name: ${h}, ssh: { host: 127.0.0.1, port: ${closedPort}, user: jaga, privateKeyPath: ${JSON.stringify(join(dir, "key"))} } }`),
-      "",
-    ].join("\n"),
-  );
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    JAGA_TRANSPORT: "whatsapp",
-    JAGA_DATA_DIR: join(home, "data"),
-    JAGA_CONFIG: join(home, "jaga.yaml"),
-    JAGA_HTTP_PORT: String(port),
-    LOG_LEVEL: "warn",
-    ...(VIA === "direct" ? { JAGA_DATABASE_URL: stack.databaseUrl } : { SUPABASE_URL: stack.url, SUPABASE_SERVICE_ROLE_KEY: stack.serviceRoleKey }),
-  };
-  const child = spawn(process.execPath, ["--import", TSX, join(ROOT, "src/cli.ts"), "start"], { cwd: home, env });
-  reapOnExit({ pid: child.pid });
-  const inst: Instance = {
-    name,
-    home,
-    port,
-    child,
-    stderr: "",
-    role: null,
-    exit: new Promise((resolve) => child.on("close", resolve)),
-    running: () => child.exitCode === null && child.signalCode === null,
-  };
-  child.stderr.on("data", (c: Buffer) => (inst.stderr = (inst.stderr + c.toString()).slice(-20_000)));
-  live.push(inst);
-  await until(`${name} answers /health`, () => inst.role !== null || !inst.running(), 30_000);
-  if (!inst.running()) throw new Error(`${name} exited: ${inst.stderr}`);
-  return inst;
+/** `jaga start` with jaga's defaults but the ttl, resolved once its /health says a role. */
+function start(name: string, wa: FakeWaServer, closedPort: number): Promise<Instance> {
+  return fleet.spawn(name, {
+    lease: LEASE,
+    via: VIA,
+    ttlS: TTL_S,
+    poll: null,
+    language: null,
+    logLevel: "warn",
+    watch: "watch: { interval: 1s, unreachableAfter: 1, dns: { name: localhost } }",
+    whatsapp: `whatsapp: { url: "ws://127.0.0.1:${wa.port}/ws/chat", connectTimeout: 5m }`,
+    extra: ["hosts:", ...GONE.map((h) => `  - { name: ${h}, ssh: { host: 127.0.0.1, port: ${closedPort}, user: jaga, privateKeyPath: ${JSON.stringify(join(dir, "key"))} } }`)],
+  });
 }
 
 /** /health of every running instance, every 50 ms; the invariant checked on each sample. */
-function observe(wa: FakeWaServer): () => void {
-  let timer: NodeJS.Timeout | undefined;
-  const tick = async () => {
-    await Promise.all(
-      live.filter((i) => i.running()).map(async (i) => {
-        try {
-          const h = (await (await fetch(`http://127.0.0.1:${i.port}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as { standby?: { role: string; epoch: number | null } };
-          const was = i.role;
-          i.role = h.standby?.role ?? null;
-          if (was !== i.role && process.env.FAILOVER_TRACE) console.log(`  ${((Date.now() - t00) / 1000).toFixed(2)} s: ${i.name} (pid ${i.child.pid}) ${was} → ${i.role}, epoch ${h.standby?.epoch ?? "-"}`);
-        } catch {
-          // Not up yet, or stopping (its health page closes first): its role is unknown, not the
-          // last one seen. The sockets the stand-in counts are the exact check either way.
-          i.role = null;
-        }
-      }),
-    );
-    const active = live.filter((i) => i.running() && i.role === "active").map((i) => i.name);
-    if (active.length > 1) violations++;
-    if (wa.open > 1) violations++;
-    if ((active.length > 1 || wa.open > 1) && seen.length < 10) seen.push(`${((Date.now() - t00) / 1000).toFixed(2)} s: active ${active.join("+") || "none"}, ${wa.open} sockets`);
-    timer = setTimeout(() => void tick(), 50);
-  };
-  void tick();
-  return () => clearTimeout(timer);
+function observe(wa: FakeWaServer) {
+  return fleet.observe(() => wa.open, {
+    onRole: (i, was, now) => {
+      if (process.env.FAILOVER_TRACE) console.log(`  ${at()} s: ${i.name} (pid ${i.child.pid}) ${was} → ${now}, epoch ${i.health?.standby?.epoch ?? "-"}`);
+    },
+    onSample: (live, open) => {
+      const active = activeOf(live).map((i) => i.name);
+      if ((active.length > 1 || open > 1) && seen.length < 10) seen.push(`${at()} s: active ${active.join("+") || "none"}, ${open} sockets`);
+    },
+  });
 }
 
 function takeoverMessages(i: Instance): string[] {
@@ -168,33 +108,34 @@ const median = (xs: number[]) => {
 const secs = (ms: number) => (ms / 1000).toFixed(2);
 
 async function main(): Promise<void> {
-  const [stack, wa, closedPort] = await Promise.all([startSupabaseStack(), startWsServer("silent"), freePort()]);
+  const [started, wa, closedPort] = await Promise.all([startSupabaseStack(), startWsServer("silent"), freePort()]);
+  stack = started;
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "key")]);
-  const stopObserving = observe(wa);
+  const observer = observe(wa);
+  observer.start();
   const handoffs: number[] = [];
   const takeovers: number[] = [];
   let failovers = 0;
   try {
-    let a = await start("a", stack, wa, closedPort);
-    let b = await start("b", stack, wa, closedPort);
+    let a = await start("a", wa, closedPort);
+    let b = await start("b", wa, closedPort);
     const pair = () => [a, b];
     const activeOne = async () => {
-      await until("one active with its socket", () => pair().filter((i) => i.role === "active").length === 1 && wa.open === 1, 60_000);
-      const act = pair().find((i) => i.role === "active")!;
+      await within("one active with its socket", () => activeOf(pair()).length === 1 && wa.open === 1, 60_000);
+      const act = activeOf(pair())[0]!;
       return { act, other: act === a ? b : a };
     };
     const failover = async (signal: "SIGTERM" | "SIGKILL"): Promise<number> => {
       const { act, other } = await activeOne();
-      await until("the other stands by", () => other.role === "standby", 30_000);
+      await within("the other stands by", () => role(other) === "standby", 30_000);
       const t0 = Date.now();
-      if (process.env.FAILOVER_TRACE) console.log(`  ${((Date.now() - t00) / 1000).toFixed(2)} s: ${signal} ${act.name} (pid ${act.child.pid})`);
+      if (process.env.FAILOVER_TRACE) console.log(`  ${at()} s: ${signal} ${act.name} (pid ${act.child.pid})`);
       act.child.kill(signal);
-      await until("the other active with its socket", () => other.role === "active" && wa.open === 1, TTL_S * 1000 + 30_000);
+      await within("the other active with its socket", () => role(other) === "active" && wa.open === 1, TTL_S * 1000 + 30_000);
       const took = Date.now() - t0;
       failovers++;
       await act.exit;
-      live.splice(live.indexOf(act), 1);
-      const again = await start(act.name, stack, wa, closedPort);
+      const again = await start(act.name, wa, closedPort);
       if (act === a) a = again;
       else b = again;
       return took;
@@ -214,15 +155,15 @@ async function main(): Promise<void> {
     console.log("| --- | --- | --- |");
     console.log(`| handoff (SIGTERM) | ${secs(median(handoffs))} s | ${secs(Math.max(...handoffs))} s |`);
     console.log(`| takeover (kill -9) | ${secs(median(takeovers))} s | ${secs(Math.max(...takeovers))} s |`);
+    const violations = observer.violations.length;
     console.log(`| two active, or two sockets, at any sample | ${violations} | |`);
     for (const v of seen) console.log(`  violation at ${v}`);
     console.log("");
     console.log(`failover: handoff ${secs(median(handoffs))} s, takeover ${secs(median(takeovers))} s, lost ${lost}, duplicated ${duplicated} (${RUNS} runs)`);
     if (violations > 0 || lost > 0 || duplicated > 0) process.exitCode = 1;
   } finally {
-    stopObserving();
-    for (const i of live) if (i.running()) i.child.kill("SIGKILL");
-    await Promise.all(live.map((i) => i.exit));
+    observer.stop();
+    await fleet.killAll();
     await wa.close();
     await stack.stop();
     rmSync(dir, { recursive: true, force: true });

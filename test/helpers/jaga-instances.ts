@@ -62,26 +62,49 @@ export interface SpawnOptions {
   extra?: string[];
   /** Node flags before the CLI (a preload). */
   nodeArgs?: string[];
+  /** `standby.poll` (default 300ms); null leaves jaga's own default. */
+  poll?: string | null;
+  /** `language` (default en); null leaves jaga's own default. */
+  language?: string | null;
+  /** LOG_LEVEL (default info). Quieter than info it never logs "Jaga started": it is started once /health says a role. */
+  logLevel?: "info" | "warn";
   /** More environment. */
   env?: Record<string, string>;
 }
 
 /**
- * Waits until `cond` holds, polling every 25 ms; throws after `ms`.
+ * Waits until `cond` holds, polling every `pollMs` (25 ms); throws after `ms`.
  *
  * @example
  * await until("its socket", () => wa.open === 1, 10_000);
  */
-export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
+export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 15_000, pollMs = 25): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
 /** The running instances of `list` whose last /health said "active". */
 export const activeOf = (list: JagaInstance[]) => list.filter((i) => i.running && i.health?.standby?.role === "active");
+
+/** GET /health of the instance on `port`; undefined while it does not answer. */
+async function healthOf(port: number): Promise<Health | undefined> {
+  try {
+    return (await (await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as Health;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Hooks of an observer, each called as it samples. */
+export interface ObserveHooks {
+  /** An instance's role on /health changed (null: no answer, or no standby), as its answer came. */
+  onRole?: (i: JagaInstance, was: string | null, now: string | null) => void;
+  /** A sample is complete: the instances running and the stand-in's open sockets. */
+  onSample?: (live: JagaInstance[], sockets: number) => void;
+}
 
 export class JagaFleet {
   readonly instances: JagaInstance[] = [];
@@ -103,11 +126,11 @@ export class JagaFleet {
     writeFileSync(
       join(home, "jaga.yaml"),
       [
-        "language: en",
+        ...(o.language === null ? [] : [`language: ${o.language ?? "en"}`]),
         `alerts: { group: "${ALERT_GROUP}" }`,
         o.watch ?? "watch: { enabled: false }",
         "digest: { enabled: false }",
-        `standby: { name: ${name}, lease: ${o.lease}, ttl: ${o.ttlS}s, poll: 300ms }`,
+        `standby: { name: ${name}, lease: ${o.lease}, ttl: ${o.ttlS}s${o.poll === null ? "" : `, poll: ${o.poll ?? "300ms"}`} }`,
         o.whatsapp,
         "dns: { resolvers: [system] }",
         ...(o.extra ?? []),
@@ -122,7 +145,7 @@ export class JagaFleet {
       JAGA_DATA_DIR: join(home, "data"),
       JAGA_CONFIG: join(home, "jaga.yaml"),
       JAGA_HTTP_PORT: String(port),
-      LOG_LEVEL: "info",
+      LOG_LEVEL: o.logLevel ?? "info",
       ...(o.via === "direct" ? { JAGA_DATABASE_URL: o.databaseUrl ?? stack.databaseUrl } : { SUPABASE_URL: stack.url, SUPABASE_SERVICE_ROLE_KEY: stack.serviceRoleKey }),
     };
     // A failpoint only where a scenario arms it (`env`), never from the test run's own environment.
@@ -144,7 +167,8 @@ export class JagaFleet {
     };
     child.stderr.on("data", (c: Buffer) => (inst.stderr = (inst.stderr + c.toString()).slice(-200_000)));
     this.instances.push(inst);
-    await until(`${name} started`, () => inst.stderr.includes("Jaga started") || !inst.running, 30_000);
+    const started = o.logLevel === "warn" ? async () => (await healthOf(port))?.standby?.role !== undefined : () => inst.stderr.includes("Jaga started");
+    await until(`${name} started`, async () => !inst.running || (await started()), 30_000);
     assert.ok(inst.running, `${name} exited: ${inst.stderr.slice(-2000)}`);
     return inst;
   }
@@ -163,8 +187,8 @@ export class JagaFleet {
   }
 
   /** An observer of this fleet and of the stand-in's open sockets (`sockets()`). */
-  observe(sockets: () => number): Observer {
-    return new Observer(this.instances, sockets);
+  observe(sockets: () => number, hooks: ObserveHooks = {}): Observer {
+    return new Observer(this.instances, sockets, hooks);
   }
 }
 
@@ -178,6 +202,7 @@ export class Observer {
   constructor(
     private readonly instances: JagaInstance[],
     private readonly sockets: () => number,
+    private readonly hooks: ObserveHooks = {},
   ) {}
 
   start(): void {
@@ -185,11 +210,10 @@ export class Observer {
       const live = this.instances.filter((i) => i.running);
       await Promise.all(
         live.map(async (i) => {
-          try {
-            i.health = (await (await fetch(`http://127.0.0.1:${i.port}/health`, { signal: AbortSignal.timeout(1_000) })).json()) as Health;
-          } catch {
-            i.health = undefined;
-          }
+          const was = i.health?.standby?.role ?? null;
+          i.health = await healthOf(i.port);
+          const now = i.health?.standby?.role ?? null;
+          if (was !== now) this.hooks.onRole?.(i, was, now);
         }),
       );
       for (const lease of new Set(live.map((i) => i.lease))) {
@@ -199,6 +223,7 @@ export class Observer {
       const open = this.sockets();
       if (open > 1) this.violations.push(`${open} WhatsApp sockets open at once`);
       this.samples++;
+      this.hooks.onSample?.(live, open);
       // A sample under way when stop() came plans no next one.
       if (!this.stopped) this.timer = setTimeout(() => void tick(), 50);
     };
