@@ -201,6 +201,23 @@ describe("direct connection: the session advisory lock", () => {
     await a.keeper.abandon();
   });
 
+  it("a holder that claimed while another session had the lock (a handover's race) takes the lock within a poll of its release, not at the next renewal", async () => {
+    const name = leaseName();
+    const other = viaDirect(undefined, 30_000);
+    assert.equal(await other.tryLock(name), true, "the old holder's session still has the lock");
+    const a = keeper(viaDirect(undefined, 30_000), name, "a", 30_000, { pollMs: 500 });
+    await until("a active without the lock", () => a.keeper.held());
+    assert.equal((await leaseRow(name)).session_pid, null, "its claim is bound to no session yet");
+    await other.close(); // the old holder's session ends: the lock is free
+    const freed = Date.now();
+    await until("a's claim bound to its session, the lock its own", async () => (await leaseRow(name)).session_pid !== null, 3_000);
+    assert.ok(Date.now() - freed < 3_000, "within a poll or two; the next renewal would be 10 s on");
+    const row = await leaseRow(name);
+    const locks = await sb.stack.sql<{ pid: number }>(`select pid from pg_locks where locktype = 'advisory' and granted`);
+    assert.ok(locks.some((l) => l.pid === row.session_pid));
+    await a.keeper.abandon();
+  });
+
   it("through PostgREST a session lock cannot be taken, nor a claim bound to a session", async () => {
     const service = createSupabaseClient({ url: sb.stack.url, key: sb.stack.serviceRoleKey });
     const lock = await service.rpc("jaga_lease_lock", { p_name: "x" });

@@ -349,7 +349,11 @@ export class LeaseKeeper {
   /** Active: the next renewal; standby: the next poll, or the holder's expiry if that comes first. */
   private nextWait(): number {
     const { renewEveryMs, pollMs } = this.timings;
-    if (this.role === "active") return Math.max(0, Math.min(renewEveryMs, this.deadline - this.o.clock.now()));
+    // Active without the session lock (taken in a handover while the old holder still had it):
+    // the next round, which tries the lock, comes at the standby's pace, so a kill -9 in the
+    // seconds after a handover is seen at once too, not at the expiry.
+    const every = this.o.db.kind === "direct" && !this.hasLock ? pollMs : renewEveryMs;
+    if (this.role === "active") return Math.max(0, Math.min(every, this.deadline - this.o.clock.now()));
     return pollMs;
   }
 
@@ -449,8 +453,8 @@ export class LeaseKeeper {
     const left = this.deadline - this.o.clock.now();
     if (left <= 0) return this.lose("renewal-failed", this.lastError ?? "no renewal in time");
     // Taken without the session lock (the old holder still had it when the lease went free, as in
-    // a handover): take it as soon as it is free, so a kill -9 of this instance is seen at once
-    // rather than at the expiry.
+    // a handover): take it as soon as it is free (these rounds come every poll until then), so a
+    // kill -9 of this instance is seen at once rather than at the expiry.
     if (this.o.db.kind === "direct" && !this.hasLock) {
       this.hasLock = await withDeadline(Math.min(left, this.timings.pollMs), this.o.clock, () => this.o.db.tryLock(this.o.lease)).catch(() => false);
     }
