@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseProcNet, parseSs } from "../src/ops/ports.js";
+import { echo } from "../src/text.js";
 import { harness, type Harness } from "./helpers/harness.js";
 import { APPS, startPm2, waitFor, type TestPm2 } from "./helpers/pm2.js";
 import { alive, freePort, startSshd, type TestSshd } from "./helpers/sshd.js";
@@ -24,6 +25,8 @@ const people = [
   { phone: OPERATOR, name: "Oki", role: "operator", language: "en" },
 ];
 const LISTEN = join(APPS, "listen.js");
+/** The listener's command line as a reply shows it: whole, or cut at 60 characters (a deep checkout's path is). */
+const HOLDER = echo(`${process.execPath} ${LISTEN}`, 60);
 
 let sshd: TestSshd;
 let pm2: TestPm2;
@@ -85,12 +88,12 @@ const lineOf = (reply: string, port: number) => reply.split("\n").find((l) => l.
 
 describe("/ports", () => {
   for (const host of ["local", "vps"]) {
-    it(`shows IPv4 and IPv6-only listeners with their full command line, and the PM2 app (${host})`, async () => {
+    it(`shows IPv4 and IPv6-only listeners with their command line, and the PM2 app (${host})`, async () => {
       const [v6, v4] = await Promise.all([listener("::1"), listener("127.0.0.1")]);
       const reply = (await send(`/ports ${host}`, OPERATOR))!;
       assert.match(reply, new RegExp(`^🔌 \\*${host}\\* · \\d+ listening ports`));
-      assert.equal(lineOf(reply, v6.port), `\`:${v6.port}\` [::1] · \`${process.execPath} ${LISTEN}\` (pid ${v6.pid})`, reply);
-      assert.equal(lineOf(reply, v4.port), `\`:${v4.port}\` 127.0.0.1 · \`${process.execPath} ${LISTEN}\` (pid ${v4.pid})`, reply);
+      assert.equal(lineOf(reply, v6.port), `\`:${v6.port}\` [::1] · \`${HOLDER}\` (pid ${v6.pid})`, reply);
+      assert.equal(lineOf(reply, v4.port), `\`:${v4.port}\` 127.0.0.1 · \`${HOLDER}\` (pid ${v4.pid})`, reply);
       const webPid = (await pm2.jlist()).find((p) => p.name === "web")!.pid;
       assert.equal(lineOf(reply, appPort), `\`:${appPort}\` 127.0.0.1 · 📦 \`web\` (PM2, pid ${webPid})`, reply);
       assert.match(lineOf(reply, sshd.port)!, /sshd/);
@@ -110,7 +113,7 @@ describe("/ports", () => {
     process.env.PATH = bin;
     try {
       const reply = (await send("/ports local", OPERATOR))!;
-      assert.equal(lineOf(reply, v6.port), `\`:${v6.port}\` [::1] · \`${process.execPath} ${LISTEN}\` (pid ${v6.pid})`, reply);
+      assert.equal(lineOf(reply, v6.port), `\`:${v6.port}\` [::1] · \`${HOLDER}\` (pid ${v6.pid})`, reply);
       assert.match(reply, /ℹ️ ss missing on this host: read from \/proc instead\./);
     } finally {
       process.env.PATH = PATH;
@@ -133,10 +136,10 @@ describe("/free", () => {
     const l = await listener("127.0.0.1");
     const plan = (await send(`/free ${l.port} vps`))!;
     assert.match(plan, /^⚠️ \*Confirm \/free\*/);
-    assert.ok(plan.includes(`Stops what holds \`:${l.port}\` on *vps*: \`${process.execPath} ${LISTEN}\` (pid ${l.pid})`), plan);
+    assert.ok(plan.includes(`Stops what holds \`:${l.port}\` on *vps*: \`${HOLDER}\` (pid ${l.pid})`), plan);
     assert.ok(alive(l.pid) && (await canConnect(l.port)), "nothing stopped before the confirmation");
     const reply = (await send(`/yes ${codeOf(plan)}`))!;
-    assert.equal(reply, `🛑 Stopped by SIGTERM: \`${process.execPath} ${LISTEN}\` (pid ${l.pid}).\n✅ \`:${l.port}\` on *vps* is free now.`);
+    assert.equal(reply, `🛑 Stopped by SIGTERM: \`${HOLDER}\` (pid ${l.pid}).\n✅ \`:${l.port}\` on *vps* is free now.`);
     assert.equal(await canConnect(l.port), false);
     await waitFor(() => !alive(l.pid), 5_000, "the listener to be gone");
   });
@@ -147,7 +150,7 @@ describe("/free", () => {
     const started = Date.now();
     const reply = (await send(`/yes ${codeOf(plan)}`))!;
     assert.ok(Date.now() - started >= 3_000, "waited the grace first");
-    assert.equal(reply, `💀 Still there after 3s, so SIGKILL: \`${process.execPath} ${LISTEN}\` (pid ${l.pid}).\n✅ \`:${l.port}\` on *local* is free now.`);
+    assert.equal(reply, `💀 Still there after 3s, so SIGKILL: \`${HOLDER}\` (pid ${l.pid}).\n✅ \`:${l.port}\` on *local* is free now.`);
     assert.equal(await canConnect(l.port, "::1"), false);
   });
 
